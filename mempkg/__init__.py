@@ -1,0 +1,17 @@
+"""mempkg: the support package of the memorization book.
+
+Modules, one per idea of the papers:
+
+* :mod:`mempkg.sde` -- noise schedules (VP-SDE) and the probability-flow velocity.
+* :mod:`mempkg.models` -- the score-model protocol, adapters (eps-networks, diffusers UNets),
+  exact reference scores, small networks.
+* :mod:`mempkg.train` -- denoising score matching.
+* :mod:`mempkg.sampling` -- reverse-SDE and probability-flow samplers.
+* :mod:`mempkg.lid` -- FLIPD local intrinsic dimension (Kamkari et al.; Ross, Kamkari et al.).
+* :mod:`mempkg.memorization` -- nearest-neighbour copy tests.
+* :mod:`mempkg.data` -- data sets (the von Mises circle toy).
+* :mod:`mempkg.profiles`, :mod:`mempkg.cache`, :mod:`mempkg.paths` -- run profiles, the result cache, paths.
+* :mod:`mempkg.plots` -- figures.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,103 @@
+"""Run profiles: named presets that say how much compute a chapter spends.
+
+* ``tiny``  -- the test suite: seconds per notebook; numbers are smoke-test values only.
+* ``quick`` -- the default book on a CPU: minutes per notebook; the papers' findings must show.
+* ``full``  -- the papers' settings, for a CUDA machine with internet.
+
+A notebook picks its profile from its papermill parameter ``profile``, else the environment
+variable ``MEMPKG_PROFILE``, else ``quick``. Each chapter's settings per profile live in
+``CHAPTERS`` so that a reader sees every choice in one place.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .cache import Cache, check_finite_summary, write_json_atomic
+from .paths import results_dir
+
+PROFILES = ("tiny", "quick", "full")
+DEVICES = ("auto", "cpu", "cuda")
+
+_VON_MISES_COMMON = dict(
+    n_train=100, kappa=2.0, min_gap=1.0, data_seed_start=0,        # data: first seed isolating a point by >= 1 rad
+    hidden=128, depth=3, t_dim=64,                                  # eps-MLP, 3 x 128, SiLU
+    lr=5e-3, n_noise=4, t_min=1e-3, t_sampling="log-uniform",       # full batch, 4 noise draws per point per step
+    t0=0.05,                                                        # FLIPD read-out time (window 0.035-0.054, NOTES.md)
+    sampler="sde", t_end=1e-3, n_plot_samples=100,
+)
+
+CHAPTERS: dict[str, dict[str, dict]] = {
+    "von_mises": {
+        "tiny": dict(_VON_MISES_COMMON, train_steps=300, n_samples=200, sample_steps=100, n_curve=6, n_train_seeds=1),
+        "quick": dict(_VON_MISES_COMMON, train_steps=8000, n_samples=2000, sample_steps=1000, n_curve=25, n_train_seeds=3),
+        "full": dict(_VON_MISES_COMMON, train_steps=20000, n_samples=10000, sample_steps=2000, n_curve=41, n_train_seeds=5),
+    },
+}
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` gives ``cuda`` when a GPU is visible, else ``cpu``."""
+    if device not in DEVICES and not str(device).startswith("cuda:"):
+        raise ValueError(f"Unknown device {device!r}; choose one of {DEVICES} (or 'cuda:N').")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device={device!r} was asked for but torch sees no CUDA GPU; use device='cpu' or 'auto'.")
+    return device
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A resolved profile: its name, the torch device, and where a notebook's results go."""
+
+    name: str
+    device: str
+
+    def settings(self, chapter: str) -> dict:
+        """A copy of the chapter's settings under this profile."""
+        if chapter not in CHAPTERS:
+            raise ValueError(f"Unknown chapter {chapter!r}; known: {sorted(CHAPTERS)}.")
+        return copy.deepcopy(CHAPTERS[chapter][self.name])
+
+    def results(self, notebook: str) -> Path:
+        """``results/<profile>/<notebook>/``."""
+        return results_dir(self.name, notebook)
+
+    def cache(self, notebook: str) -> Cache:
+        return Cache(self.results(notebook), device=self.device)
+
+    def banner(self, chapter: str):
+        """A Markdown block for the top of a chapter: which profile produced it, on what, with which settings."""
+        from IPython.display import Markdown
+
+        from . import __version__
+
+        desc = {"tiny": "a smoke test: numbers are not meant to reproduce anything",
+                "quick": "the CPU default of the book", "full": "the papers' settings"}[self.name]
+        rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in self.settings(chapter).items())
+        return Markdown(
+            f"```{{admonition}} Produced with profile `{self.name}` ({desc})\n:class: note\n"
+            f"Device `{self.device}`, torch {torch.__version__}, mempkg {__version__}. "
+            f"Re-run with another profile: `papermill ... -p profile full`.\n\n"
+            f"| setting | value |\n|---|---|\n{rows}\n```")
+
+    def write_summary(self, notebook: str, summary: dict, seed: int) -> Path:
+        """Write ``results/<profile>/<notebook>/summary.json`` with ``profile`` and ``seed`` added."""
+        out = dict(summary, profile=self.name, seed=int(seed), device=self.device)
+        check_finite_summary(out)
+        return write_json_atomic(self.results(notebook) / "summary.json", out)
+
+
+def resolve(profile: str | None = None, device: str = "auto") -> Profile:
+    """The profile named by the argument, else ``$MEMPKG_PROFILE``, else ``quick``."""
+    name = profile or os.environ.get("MEMPKG_PROFILE") or "quick"
+    if name not in PROFILES:
+        raise ValueError(f"Unknown profile {name!r}; choose one of {', '.join(PROFILES)} "
+                         "(tiny: tests, quick: CPU book, full: the papers' settings on CUDA).")
+    return Profile(name=name, device=resolve_device(device))

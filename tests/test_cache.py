@@ -1,0 +1,99 @@
+import json
+import os
+
+import pytest
+import torch
+
+from mempkg.cache import Cache, check_finite_summary, param_key, write_json_atomic
+
+
+def test_second_call_reuses_and_new_params_recompute(tmp_path):
+    cache, calls = Cache(tmp_path), []
+
+    def compute():
+        calls.append(1)
+        return {"x": torch.arange(3.0), "n": len(calls)}
+
+    a = cache.get("thing", {"lr": 1e-3}, compute)
+    b = cache.get("thing", {"lr": 1e-3}, compute)
+    assert len(calls) == 1 and (cache.hits, cache.misses) == (1, 1)
+    assert torch.equal(a["x"], b["x"]) and b["n"] == 1
+    cache.get("thing", {"lr": 2e-3}, compute)
+    assert len(calls) == 2
+    # a fresh Cache object on the same folder (a re-run of the notebook) also hits
+    fresh = Cache(tmp_path)
+    fresh.get("thing", {"lr": 1e-3}, compute)
+    assert len(calls) == 2 and fresh.hits == 1
+
+
+def test_record_holds_provenance(tmp_path):
+    cache = Cache(tmp_path, device="cpu")
+    cache.get("m", {"a": 1}, lambda: torch.zeros(2))
+    _, record = cache.paths("m", {"a": 1})
+    rec = json.loads(record.read_text())
+    assert rec["params"] == {"a": 1} and rec["torch_version"] == torch.__version__
+    assert rec["mempkg_version"] and rec["device"] == "cpu" and len(rec["sha256"]) == 64
+
+
+def test_killed_write_leaves_nothing_trusted(tmp_path, monkeypatch):
+    cache = Cache(tmp_path)
+    real_save = torch.save
+
+    def dying_save(obj, f):          # writes half a file, then the process "dies"
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        cache.get("m", {"a": 1}, lambda: torch.ones(3))
+    monkeypatch.setattr(torch, "save", real_save)
+    assert list(tmp_path.iterdir()) == []          # no temporary or final file left behind
+    calls = []
+    cache.get("m", {"a": 1}, lambda: calls.append(1) or torch.ones(3))
+    assert calls == [1]
+
+
+def test_data_without_record_or_with_wrong_hash_is_recomputed(tmp_path):
+    cache, calls = Cache(tmp_path), []
+    compute = lambda: calls.append(1) or torch.ones(3)       # noqa: E731
+    cache.get("m", {}, compute)
+    data, record = cache.paths("m", {})
+    record.unlink()                                           # killed between data and record
+    cache.get("m", {}, compute)
+    assert len(calls) == 2
+    data.write_bytes(b"garbage")                              # corrupted data file
+    assert torch.equal(cache.get("m", {}, compute), torch.ones(3)) and len(calls) == 3
+
+
+def test_model_roundtrip_is_a_state_dict(tmp_path):
+    cache = Cache(tmp_path)
+    build = lambda: torch.nn.Linear(2, 2)                     # noqa: E731
+    fits = []
+
+    def fit(net):
+        fits.append(1)
+        with torch.no_grad():
+            net.weight.fill_(3.0)
+        return {"losses": [1.0, 0.5]}
+
+    net, hist = cache.model("lin", {"k": 1}, build, fit)
+    net2, hist2 = cache.model("lin", {"k": 1}, build, fit)
+    assert len(fits) == 1 and hist2 == {"losses": [1.0, 0.5]}
+    assert torch.equal(net2.weight, torch.full((2, 2), 3.0))
+    stored = torch.load(cache.paths("lin", {"k": 1})[0], weights_only=True)
+    assert set(stored["state_dict"]) == {"weight", "bias"}
+
+
+def test_keys_and_names():
+    assert param_key("a", {"x": 1, "y": 2}) == param_key("a", {"y": 2, "x": 1})
+    assert param_key("a", {"x": 1}) != param_key("a", {"x": 2}) != param_key("b", {"x": 2})
+    with pytest.raises(ValueError, match="slashes"):
+        Cache("/tmp").paths("a/b", {})
+
+
+def test_summary_must_be_finite(tmp_path):
+    with pytest.raises(ValueError, match="finite"):
+        check_finite_summary({"x": float("nan")})
+    with pytest.raises(ValueError):
+        write_json_atomic(tmp_path / "s.json", {"x": float("inf")})
+    assert not (tmp_path / "s.json").exists()

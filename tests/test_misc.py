@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import torch
+
+import mempkg.profiles as profiles
+from mempkg.data import circular_gaps, find_isolated_seed, von_mises_circle
+from mempkg.memorization import copies, nearest_neighbours
+
+
+def test_profile_resolution_order(monkeypatch):
+    monkeypatch.delenv("MEMPKG_PROFILE", raising=False)
+    assert profiles.resolve().name == "quick"
+    monkeypatch.setenv("MEMPKG_PROFILE", "tiny")
+    assert profiles.resolve().name == "tiny"
+    assert profiles.resolve("full", device="cpu").name == "full"
+    with pytest.raises(ValueError, match="tiny, quick, full"):
+        profiles.resolve("huge")
+    with pytest.raises(ValueError, match="Unknown device"):
+        profiles.resolve("tiny", device="tpu")
+    assert profiles.resolve("tiny").device in ("cpu", "cuda")
+
+
+def test_every_chapter_has_every_profile():
+    for chapter, by_profile in profiles.CHAPTERS.items():
+        assert set(by_profile) == set(profiles.PROFILES), chapter
+        keys = [set(v) for v in by_profile.values()]
+        assert all(k == keys[0] for k in keys), f"{chapter}: profiles set different keys"
+
+
+def test_summary_is_written_with_profile_and_seed(results_tmp):
+    p = profiles.resolve("tiny", "cpu").write_summary("nb", {"x": 1.5}, seed=3)
+    import json
+    assert json.loads(p.read_text()) == {"x": 1.5, "profile": "tiny", "seed": 3, "device": "cpu"}
+    assert p.parent == results_tmp / "tiny" / "nb"
+
+
+def test_nearest_neighbours_match_brute_force():
+    g = torch.Generator().manual_seed(0)
+    q, r = torch.randn(50, 3, 2, generator=g), torch.randn(70, 3, 2, generator=g)
+    d, i = nearest_neighbours(q, r, k=2, chunk=16)
+    full = torch.cdist(q.reshape(50, -1).double(), r.reshape(70, -1).double())
+    dd, ii = full.topk(2, largest=False)
+    torch.testing.assert_close(d, dd)
+    assert torch.equal(i, ii)
+
+
+def test_copies_flags_copies_only():
+    train = torch.randn(20, 5, generator=torch.Generator().manual_seed(1))
+    near = train[:4] + 1e-3
+    far = torch.randn(6, 5, generator=torch.Generator().manual_seed(2)) * 5
+    flag, idx, _ = copies(torch.cat([near, far]), train)
+    assert flag[:4].all() and not flag[4:].any()
+    assert torch.equal(idx[:4], torch.arange(4))
+
+
+def test_circular_gaps_against_brute_force():
+    ang = np.random.default_rng(0).uniform(-np.pi, np.pi, 30)
+    diff = np.abs(ang[:, None] - ang[None])
+    diff = np.minimum(diff, 2 * np.pi - diff)
+    np.fill_diagonal(diff, np.inf)
+    np.testing.assert_allclose(circular_gaps(ang), diff.min(1))
+
+
+def test_isolated_seed_search_is_deterministic():
+    s = find_isolated_seed(100, 2.0, 1.0)
+    ds = von_mises_circle(100, 2.0, s)
+    assert ds.isolation_gap >= 1.0 and ds.isolation_gap > 20 * ds.median_gap
+    assert all(von_mises_circle(100, 2.0, k).isolation_gap < 1.0 for k in range(s))
+    assert torch.equal(ds.points, von_mises_circle(100, 2.0, s).points)
+    assert torch.allclose(ds.points.norm(dim=1), torch.ones(100))
