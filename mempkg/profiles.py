@@ -80,12 +80,11 @@ class Profile:
 
         desc = {"tiny": "a smoke test: numbers are not meant to reproduce anything",
                 "quick": "the CPU default of the book", "full": "the papers' settings"}[self.name]
-        rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in self.settings(chapter).items())
+        settings = ", ".join(f"`{k}={v}`" for k, v in self.settings(chapter).items())
         return Markdown(
-            f"```{{admonition}} Produced with profile `{self.name}` ({desc})\n:class: note\n"
-            f"Device `{self.device}`, torch {torch.__version__}, mempkg {__version__}. "
-            f"Re-run with another profile: `papermill ... -p profile full`.\n\n"
-            f"| setting | value |\n|---|---|\n{rows}\n```")
+            f"> **Produced with profile `{self.name}`** ({desc}) on device `{self.device}`, "
+            f"torch {torch.__version__}, mempkg {__version__}. Re-execute with another profile: "
+            f"`papermill ... -p profile full`.\n>\n> Settings of this profile: {settings}.\n")
 
     def write_summary(self, notebook: str, summary: dict, seed: int) -> Path:
         """Write ``results/<profile>/<notebook>/summary.json`` with ``profile`` and ``seed`` added."""

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from .models import check_score_model, modules_of
+from .progress import bar as progress_bar
 from .sde import _bcast
 
 SAMPLERS = ("sde", "ode")
@@ -25,9 +26,7 @@ def reverse_sde(model, x: Tensor, ts: Tensor, cond=None, generator: Optional[tor
 
         x <- x + [1/2 beta x + beta s(x, t)] dt + sqrt(beta dt) z,   dt = t_k - t_{k+1} > 0.
     """
-    from tqdm.auto import tqdm
-
-    for k in tqdm(range(len(ts) - 1), disable=not progress, mininterval=2.0, desc="sampling"):
+    for k in progress_bar(range(len(ts) - 1), disable=not progress, desc="sampling"):
         t, dt = float(ts[k]), float(ts[k] - ts[k + 1])
         beta = float(model.sde.beta(t))
         s = model.score(x, t, cond=cond)
@@ -39,10 +38,8 @@ def reverse_sde(model, x: Tensor, ts: Tensor, cond=None, generator: Optional[tor
 @torch.no_grad()
 def probability_flow(model, x: Tensor, ts: Tensor, cond=None, progress: bool = False) -> Tensor:
     """Heun's method on the probability-flow ODE dx/dt = -1/2 beta(t) (x + s(x, t)) (eq. 13)."""
-    from tqdm.auto import tqdm
-
     v = lambda x_, t_: model.sde.probability_flow(x_, t_, model.score(x_, t_, cond=cond))  # noqa: E731
-    for k in tqdm(range(len(ts) - 1), disable=not progress, mininterval=2.0, desc="sampling"):
+    for k in progress_bar(range(len(ts) - 1), disable=not progress, desc="sampling"):
         t, t_next = float(ts[k]), float(ts[k + 1])
         h = t_next - t
         d = v(x, t)

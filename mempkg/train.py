@@ -17,6 +17,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from .progress import bar as progress_bar
 from .sde import VPSDE, _bcast
 
 T_SAMPLING = ("log-uniform", "uniform")
@@ -61,8 +62,6 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
     Returns:
         :class:`TrainResult` with the loss of every step.
     """
-    from tqdm.auto import tqdm
-
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}.")
     if not (0 < t_min < sde.T):
@@ -89,7 +88,7 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     ema = copy.deepcopy(net).eval().requires_grad_(False) if ema_decay else None
     losses = []
-    bar = tqdm(range(n_steps), desc=desc, disable=not progress, mininterval=2.0, miniters=max(1, n_steps // 50))
+    bar = progress_bar(range(n_steps), desc=desc, disable=not progress)
     for step in bar:
         idx = torch.arange(N) if bs == N else torch.randperm(N, generator=g)[:bs]
         x0 = data[idx.to(device)].repeat_interleave(n_noise, dim=0)
@@ -111,6 +110,6 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
                     pe.lerp_(p, 1 - ema_decay)
         losses.append(loss.item())
         if step % max(1, n_steps // 50) == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
     net.eval()
     return TrainResult(net=net, ema=ema, losses=losses)

@@ -1,0 +1,169 @@
+# Build and test pipeline of "Memorization in diffusion models: a reproducible study".
+# `make help` lists the targets and the variables.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+PROFILE ?= quick
+PYTHON ?= python3
+TORCH ?= torch==2.13.*
+TORCH_INDEX ?=
+VENV ?= .venv
+PYTEST_ARGS ?=
+MATHJAX_VERSION ?= 3
+
+PROFILES := tiny quick full
+ifeq ($(filter $(PROFILE),$(PROFILES)),)
+$(error PROFILE=$(PROFILE) is not a profile; use one of: $(PROFILES))
+endif
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUILD := build/$(PROFILE)
+SRC := $(BUILD)/src
+NOTEBOOKS := $(sort $(wildcard notebooks/*.py))
+EXECUTED := $(NOTEBOOKS:notebooks/%.py=$(SRC)/notebooks/%.ipynb)
+MATHJAX_DIR := book/_vendor/mathjax
+
+# mempkg writes its cache under $MEMPKG_RESULTS/<profile>/<notebook>/; pin it to this checkout.
+export MEMPKG_RESULTS ?= $(CURDIR)/results
+# Take the environment's python3 kernel, never a user-wide kernelspec of the same name.
+export JUPYTER_PREFER_ENV_PATH := 1
+# Keep debugpy's "frozen modules" warning out of every executed notebook.
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# An inherited MPLBACKEND (pytest set-ups use Agg) would replace the kernel's inline backend
+# and leave the executed notebooks without figures.
+unexport MPLBACKEND
+
+.PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax
+
+define HELP
+Memorization in diffusion models: a reproducible study
+
+  make book            execute the notebooks under PROFILE (if changed) and build the book;
+                       the last line printed is the path of index.html
+  make test            the whole test suite: package tests, every notebook under the tiny
+                       profile, and a warnings-as-errors book build
+  make notebooks       only execute notebooks/*.py into build/PROFILE/src/notebooks/
+  make venv            create $(VENV) and install the package, torch and all extras
+  make bench           run benchmarks/flipd_cost.py
+  make vendor-mathjax  refresh the MathJax copy in $(MATHJAX_DIR) from npm
+  make clean           remove build/ (executed notebooks and HTML)
+  make clean-results   remove results/ (the cached numbers, models and samples)
+  make distclean       remove build/ and .venv; results/ stays
+
+Profiles (PROFILE=..., default quick):
+  tiny    the test suite: seconds per notebook, smoke-test numbers only
+  quick   the CPU book: minutes per notebook; the papers' findings show
+  full    the papers' settings: needs a CUDA GPU and internet (CIFAR-10, Stable Diffusion)
+
+Variables (current value in brackets):
+  PROFILE          profile to execute and build [$(PROFILE)]
+  PYTHON           interpreter that creates .venv; Python >= 3.10, 3.11 expected [$(PYTHON)]
+  TORCH            torch requirement, installed in the same pip command as the rest [$(TORCH)]
+  TORCH_INDEX      extra package index for torch wheels (pip --extra-index-url) [$(TORCH_INDEX)];
+                   for a given CUDA build, the index URL that PyTorch's install selector
+                   shows: make venv TORCH_INDEX=<that URL>
+  VENV             environment to install into and run from [$(VENV)];
+                   conda users: make book VENV=$$CONDA_PREFIX
+  PYTEST_ARGS      extra pytest arguments for make test, e.g. PYTEST_ARGS="-m slow" [$(PYTEST_ARGS)]
+  MATHJAX_VERSION  npm version of mathjax for make vendor-mathjax [$(MATHJAX_VERSION)]
+
+Outputs: executed notebooks in build/PROFILE/src/notebooks/ (failed runs in build/PROFILE/failed/),
+HTML in build/PROFILE/html/, cached results in results/PROFILE/.
+endef
+export HELP
+
+help:
+	@echo "$$HELP"
+
+# ---- environment -------------------------------------------------------------------------
+
+venv: $(STAMP)
+
+# One pip command for torch and everything else, so the resolver never swaps the pinned torch
+# for another build. Reinstalls when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@if [ ! -x $(BIN)/python ]; then \
+	  $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+	    || { echo "PYTHON=$(PYTHON) is older than 3.10; pass PYTHON=python3.11." >&2; exit 1; }; \
+	  echo "Creating $(VENV) with $$($(PYTHON) --version)"; \
+	  $(PYTHON) -m venv $(VENV); \
+	fi
+	$(BIN)/python -m pip install "$(TORCH)" -e ".[all]" $(if $(TORCH_INDEX),--extra-index-url "$(TORCH_INDEX)")
+	touch $@
+
+# ---- notebooks ---------------------------------------------------------------------------
+
+notebooks: $(EXECUTED)
+
+# papermill is the only executor (the book build executes nothing). It writes into build/.../tmp/
+# and the result is moved into place only on success, so a failed run leaves no target; the
+# partly executed notebook, with its traceback, is kept in build/PROFILE/failed/.
+# The venv is order-only: reinstalling does not re-execute notebooks.
+$(SRC)/notebooks/%.ipynb: notebooks/%.py | $(STAMP)
+	@mkdir -p $(@D) $(BUILD)/tmp $(BUILD)/failed
+	@rm -f $(BUILD)/failed/$*.ipynb
+	@echo "Executing $< under PROFILE=$(PROFILE)"
+	@if ! $(BIN)/jupytext --to ipynb --set-kernel python3 -o - $< \
+	    | PYTHONWARNINGS=ignore::UserWarning:papermill.iorw \
+	      $(BIN)/papermill - $(BUILD)/tmp/$*.ipynb -p profile $(PROFILE) --cwd "$(CURDIR)"; then \
+	  mv -f $(BUILD)/tmp/$*.ipynb $(BUILD)/failed/$*.ipynb 2>/dev/null || true; \
+	  echo "FAILED: $< under PROFILE=$(PROFILE); the partly executed notebook is $(BUILD)/failed/$*.ipynb" >&2; \
+	  exit 1; \
+	fi
+	@mv -f $(BUILD)/tmp/$*.ipynb $@
+
+# ---- book --------------------------------------------------------------------------------
+
+# book/ holds the sources and is never written to: they are copied next to the executed
+# notebooks in build/PROFILE/src/, the run-time table is generated there, and Jupyter Book
+# builds that folder from scratch with warnings as errors.
+book: $(STAMP) notebooks
+	@mkdir -p $(SRC)
+	@find $(SRC) -mindepth 1 -maxdepth 1 ! -name notebooks -exec rm -rf {} +
+	cp -R book/. $(SRC)/
+	@mkdir -p $(SRC)/_generated
+	$(BIN)/python tools/runtimes.py --profile $(PROFILE) $(EXECUTED) > $(SRC)/_generated/runtimes.md
+	rm -rf $(BUILD)/_build $(BUILD)/html
+	$(BIN)/jupyter-book build $(SRC) --path-output $(BUILD) -W -n --keep-going \
+	  || { echo "Book build failed: the files under $(SRC)/ are copies; fix them in book/ or notebooks/." >&2; exit 1; }
+	mv $(BUILD)/_build/html $(BUILD)/html
+	@echo "Book: $(CURDIR)/$(BUILD)/html/index.html"
+
+# ---- checks ------------------------------------------------------------------------------
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/flipd_cost.py
+
+# ---- MathJax, served from the book itself so that pages make no external request ----------
+
+vendor-mathjax:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent "mathjax@$(MATHJAX_VERSION)" > /dev/null); \
+	tar -xzf "$$tmp"/mathjax-*.tgz -C "$$tmp"; \
+	version=$$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$$tmp/package/package.json"); \
+	find $(MATHJAX_DIR) -mindepth 1 ! -name README.md -delete 2>/dev/null || true; \
+	mkdir -p $(MATHJAX_DIR)/output/chtml/fonts; \
+	cp "$$tmp/package/es5/tex-chtml-full.js" "$$tmp/package/LICENSE" $(MATHJAX_DIR)/; \
+	cp -R "$$tmp/package/es5/output/chtml/fonts/woff-v2" $(MATHJAX_DIR)/output/chtml/fonts/; \
+	sed -i "s/^MathJax version: .*/MathJax version: $$version/" $(MATHJAX_DIR)/README.md; \
+	echo "Vendored MathJax $$version into $(MATHJAX_DIR)"
+
+# ---- cleaning ----------------------------------------------------------------------------
+
+clean:
+	rm -rf build
+
+clean-results:
+	rm -rf results
+
+# Only the project's own .venv: VENV may name a conda environment, which is not ours to delete.
+distclean: clean
+	rm -rf .venv

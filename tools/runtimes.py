@@ -1,0 +1,75 @@
+"""Print the Markdown table of notebook run times that the book's introduction includes.
+
+`make book` writes its output to build/<profile>/src/_generated/runtimes.md, so the times in
+the book are those of the run that built it: papermill's `metadata.papermill.duration` of each
+executed notebook, and the device from the notebook's results/<profile>/<stem>/summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo where there is one, else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_name() -> str:
+    import torch  # only when a notebook ran on CUDA: importing torch takes seconds
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU visible now"
+
+
+def row(notebook: Path, profile: str, results: Path) -> tuple[str, str, str, str]:
+    papermill = json.loads(notebook.read_text())["metadata"].get("papermill", {})
+    duration = papermill.get("duration")
+    summary = results / profile / notebook.stem / "summary.json"
+    device = json.loads(summary.read_text()).get("device", "") if summary.is_file() else ""
+    seconds = f"{duration:.0f}" if duration is not None else "not recorded"
+    return f"{{doc}}`notebooks/{notebook.stem}`", profile, seconds, str(device) or "not recorded"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", required=True)
+    parser.add_argument("--results", type=Path,
+                        default=Path(os.environ.get("MEMPKG_RESULTS", "results")))
+    parser.add_argument("notebooks", nargs="*", type=Path, help="executed .ipynb files")
+    args = parser.parse_args()
+
+    if not args.notebooks:
+        print(f"No notebook was executed for the `{args.profile}` profile.")
+        return
+    rows = [row(nb, args.profile, args.results) for nb in args.notebooks]
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "not installed"
+    machine = (f"{cpu_name()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.machine()}, "
+               f"Python {platform.python_version()}, torch {torch_version}")
+    if any(r[3].startswith("cuda") for r in rows):
+        machine += f", GPU: {gpu_name()}"
+    print(f"Measured by the build of this page on {datetime.now():%Y-%m-%d} ({machine}), "
+          "as papermill's wall-clock time of each notebook; results already cached under "
+          f"`results/{args.profile}/` make a re-run faster.\n")
+    print("| Chapter | Profile | Seconds | Device |")
+    print("| --- | --- | ---: | --- |")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+if __name__ == "__main__":
+    main()
