@@ -12,13 +12,13 @@ Writes ``results/benchmarks/flipd_cost.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine as machine_info, timed_together, tiny_unet  # noqa: E402
 
 from mempkg.cache import write_json_atomic
 from mempkg.lid import flipd
@@ -26,33 +26,6 @@ from mempkg.models import EpsModel, MLPEps
 from mempkg.paths import results_root
 from mempkg.profiles import resolve_device
 from mempkg.sde import VPSDE
-
-
-def tiny_unet(channels: int, size: int, seed: int = 0):
-    from diffusers import UNet2DModel
-
-    torch.manual_seed(seed)
-    return UNet2DModel(sample_size=size, in_channels=channels, out_channels=channels,
-                       block_out_channels=(32, 64), down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-                       up_block_types=("AttnUpBlock2D", "UpBlock2D"), layers_per_block=1,
-                       norm_num_groups=8, attention_head_dim=8).eval()
-
-
-def timed_together(fns: dict, repeats: int, device: str) -> dict:
-    """Median seconds of each function, timed round-robin so that drifts in machine load hit all alike."""
-    for fn in fns.values():
-        fn()                                         # warm-up (first call pays for allocations)
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            fn()
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            times[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def main() -> None:
@@ -87,7 +60,7 @@ def main() -> None:
         row.update({k: v / t["forward"] for k, v in t.items() if k != "forward"})
         rows.append(row)
 
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, device {device}"
+    machine = machine_info(device)
     cols = ["1 probe, jvp", "1 probe, vjp", "exact, jvp", "exact, vjp"]
     print(f"FLIPD cost per image in forward passes of the same model at batch {args.batch} ({machine})\n")
     print("| model | D | " + " | ".join(cols) + " |")
