@@ -38,3 +38,57 @@ def copies(samples: Tensor, train: Tensor, ratio: float = 1 / 3):
     d, i = nearest_neighbours(samples, train, k=2)
     r = d[:, 0] / d[:, 1].clamp_min(1e-12)
     return r < ratio, i[:, 0], r
+
+
+# -- separating two groups of images by a per-image score ------------------------------------
+
+def auroc(pos, neg) -> float:
+    """Area under the ROC curve for "larger score means positive": P(S_pos > S_neg) + 1/2 P(tie),
+    the Mann-Whitney U statistic over n_pos * n_neg (ties by mid-ranks)."""
+    from scipy.stats import rankdata
+
+    pos = torch.as_tensor(pos, dtype=torch.float64).flatten()
+    neg = torch.as_tensor(neg, dtype=torch.float64).flatten()
+    if len(pos) == 0 or len(neg) == 0:
+        raise ValueError("auroc needs at least one score in each group.")
+    if not (torch.isfinite(pos).all() and torch.isfinite(neg).all()):
+        raise ValueError("auroc got non-finite scores.")
+    ranks = rankdata(torch.cat([pos, neg]).numpy())
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
+    return float(u / (len(pos) * len(neg)))
+
+
+def two_sided_auroc(pos, neg) -> float:
+    """max(AUROC, 1 - AUROC): how well the score separates the groups in either direction
+    (the sign of the volume-growth difference depends on the settings; NOTES.md)."""
+    a = auroc(pos, neg)
+    return max(a, 1 - a)
+
+
+def welch_test(a, b) -> tuple[float, float]:
+    """Welch's two-sample t-test (unequal variances), two-sided -> (t statistic, p-value)."""
+    from scipy.stats import ttest_ind
+
+    res = ttest_ind(torch.as_tensor(a, dtype=torch.float64).numpy(),
+                    torch.as_tensor(b, dtype=torch.float64).numpy(), equal_var=False)
+    return float(res.statistic), float(res.pvalue)
+
+
+@torch.no_grad()
+def denoising_loss(model, x: Tensor, t: float, n_draws: int = 8, seed: int = 0, cond=None) -> Tensor:
+    """Per-image denoising score-matching loss at time t, the cheapest membership signal:
+
+        l(x) = 1/K sum_k | sigma(t) s(psi(t) x + sigma(t) eps_k, t) + eps_k |^2 / D
+
+    (for an eps-network, sigma s = -eps_theta, so this is the eps-prediction error). Lower
+    means "seen in training". ``x`` ``[B, ...]`` -> Tensor[B] (float64, CPU); noise seeded.
+    """
+    model.sde.check_time(t, "t")
+    g = torch.Generator().manual_seed(int(seed))
+    a, s = float(model.sde.alpha(t)), float(model.sde.sigma(t))
+    out = torch.zeros(x.shape[0], dtype=torch.float64)
+    for _ in range(int(n_draws)):
+        eps = torch.randn(x.shape, generator=g).to(x)
+        pred = s * model.score(a * x + s * eps, t, cond=cond)
+        out += (pred + eps).double().flatten(1).pow(2).mean(1).cpu()
+    return out / n_draws

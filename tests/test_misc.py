@@ -68,3 +68,31 @@ def test_isolated_seed_search_is_deterministic():
     assert all(von_mises_circle(100, 2.0, k).isolation_gap < 1.0 for k in range(s))
     assert torch.equal(ds.points, von_mises_circle(100, 2.0, s).points)
     assert torch.allclose(ds.points.norm(dim=1), torch.ones(100))
+
+
+def test_auroc_against_brute_force_and_edge_cases():
+    from mempkg.memorization import auroc, two_sided_auroc, welch_test
+
+    g = np.random.default_rng(0)
+    pos, neg = g.normal(1, 1, 40), g.normal(0, 1, 50)
+    pos[:3] = neg[:3]                                            # ties count one half
+    brute = np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
+    assert abs(auroc(pos, neg) - brute) < 1e-12
+    assert auroc([2, 3], [0, 1]) == 1.0 and auroc([0, 1], [2, 3]) == 0.0
+    assert two_sided_auroc([0, 1], [2, 3]) == 1.0
+    t, p = welch_test(pos + 5, neg)
+    assert t > 0 and p < 1e-10
+    with pytest.raises(ValueError):
+        auroc([], [1.0])
+
+
+def test_denoising_loss_is_zero_for_the_exact_score_of_a_point_mass():
+    from mempkg.memorization import denoising_loss
+    from mempkg.models import EmpiricalScore
+    from mempkg.sde import VPSDE
+
+    train = torch.tensor([[0.5, -0.5]], dtype=torch.float64)
+    model = EmpiricalScore(train, VPSDE())
+    member = denoising_loss(model, train, 0.1, n_draws=4)
+    other = denoising_loss(model, torch.tensor([[2.0, 2.0]], dtype=torch.float64), 0.1, n_draws=4)
+    assert float(member) < 1e-20 and float(other) > 1.0
