@@ -8,8 +8,9 @@ Modules, one per idea of the papers:
 * :mod:`mempkg.train` -- denoising score matching.
 * :mod:`mempkg.sampling` -- reverse-SDE and probability-flow samplers.
 * :mod:`mempkg.lid` -- FLIPD local intrinsic dimension (Kamkari et al.; Ross, Kamkari et al.).
-* :mod:`mempkg.memorization` -- nearest-neighbour copy tests.
-* :mod:`mempkg.data` -- data sets (the von Mises circle toy).
+* :mod:`mempkg.volume` -- volume growth along the probability-flow ODE (Hasegawa & Yasuda).
+* :mod:`mempkg.memorization` -- nearest-neighbour copy tests, AUROC and t-tests, the denoising-loss baseline.
+* :mod:`mempkg.data` -- data sets by name: the von Mises circle toy, digits, CIFAR-10.
 * :mod:`mempkg.profiles`, :mod:`mempkg.cache`, :mod:`mempkg.paths` -- run profiles, the result cache, paths.
 * :mod:`mempkg.plots` -- figures.
 """

@@ -8,7 +8,10 @@ file, or a data file without a record -- none of which is trusted on the next ru
 file whose hash no longer matches its record is recomputed too.
 
 Cached values are what ``torch.load(weights_only=True)`` accepts: tensors, numbers,
-strings and (nested) lists/dicts of them. Trained networks are stored as state dicts.
+strings and (nested) lists/dicts of them. Trained networks are stored as state dicts (raw
+and, when trained with one, EMA weights); a training run in progress keeps its resumable
+checkpoint at ``<name>-<key>.checkpoint.pt`` (:meth:`Cache.checkpoint_path`) until its
+result is cached.
 """
 
 from __future__ import annotations
@@ -72,12 +75,17 @@ def write_json_atomic(path: Path, obj) -> Path:
     return Path(path)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB blocks."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    return file_digest(path, "sha256")
 
 
 def param_key(name: str, params: dict) -> str:
@@ -137,18 +145,55 @@ class Cache:
         self.save(name, params, value)
         return value
 
+    def checkpoint_path(self, name: str, params: dict) -> Path:
+        """``<name>-<key>.checkpoint.pt`` beside the cached result (same key): where a long training
+        run keeps its progress (``train_dsm(..., checkpoint=cache.checkpoint_path(name, params))``)
+        until :meth:`model` has cached the final weights and deletes it."""
+        data, _ = self.paths(name, params)
+        return data.with_name(f"{data.stem}.checkpoint.pt")
+
     def model(self, name: str, params: dict, build: Callable[[], torch.nn.Module],
-              fit: Callable[[torch.nn.Module], dict]):
-        """A trained network: ``build()`` makes it, ``fit(net)`` trains it in place and returns a
-        history dict (e.g. losses). Stored as ``{"state_dict", "history"}`` -> (net, history)."""
+              fit: Callable[[torch.nn.Module], Any], *, weights: str = "raw", keep_checkpoint: bool = False):
+        """A trained network: ``build()`` makes it, ``fit(net)`` trains it in place -> (net, history).
+
+        ``fit`` returns either a history dict (e.g. ``{"losses": [...]}``) or the
+        :class:`~mempkg.train.TrainResult` of :func:`~mempkg.train.train_dsm`; then the history is
+        ``{"losses": ...}`` and, when it kept an EMA, the EMA weights are stored beside the raw ones.
+        Stored as ``{"state_dict", "history"}`` plus ``"ema_state_dict"`` when there is one.
+
+        Args:
+            weights: ``"raw"`` (the optimiser's weights; what Hasegawa & Yasuda evaluate) or ``"ema"``
+                (the moving average): which stored weights the returned network holds. Both come
+                from the same cached run, so switching costs no training.
+            keep_checkpoint: keep the training checkpoint at :meth:`checkpoint_path` once the final
+                weights are cached (by default it is deleted then: the cache holds the result).
+        A long ``fit`` can resume after an interruption: pass ``checkpoint=cache.checkpoint_path(name,
+        params)`` to ``train_dsm`` inside it.
+        """
+        if weights not in ("raw", "ema"):
+            raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}.")
+
         def compute():
+            from .train import TrainResult
+
             net = build()
-            history = fit(net)
-            return {"state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                    "history": history}
+            out = fit(net)
+            stored = {}
+            if isinstance(out, TrainResult):
+                if out.ema is not None:
+                    stored["ema_state_dict"] = {k: v.detach().cpu() for k, v in out.ema.state_dict().items()}
+                out = {"losses": list(out.losses)}
+            stored.update(state_dict={k: v.detach().cpu() for k, v in net.state_dict().items()}, history=out)
+            return stored
         stored = self.get(name, params, compute)
+        ckpt = self.checkpoint_path(name, params)
+        if not keep_checkpoint and ckpt.exists():
+            ckpt.unlink()
+        if weights == "ema" and "ema_state_dict" not in stored:
+            raise ValueError(f"The cached model {name!r} has no EMA weights: train it with ema_decay set and "
+                             "return train_dsm's TrainResult from fit, or ask for weights='raw'.")
         net = build()
-        net.load_state_dict(stored["state_dict"])
+        net.load_state_dict(stored["ema_state_dict" if weights == "ema" else "state_dict"])
         return net.eval(), stored["history"]
 
 

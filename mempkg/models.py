@@ -178,7 +178,7 @@ class MLPEps(nn.Module):
         super().__init__()
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
-                torch.manual_seed(int(seed))
+                torch.random.default_generator.manual_seed(int(seed))   # CPU only: CUDA's state stays the caller's
             self._build(data_shape, hidden, depth, t_dim)
 
     def _build(self, data_shape, hidden, depth, t_dim):
@@ -196,6 +196,73 @@ class MLPEps(nn.Module):
         emb = timestep_embedding(t * 1000.0, self.t_dim)
         h = torch.cat([x.reshape(x.shape[0], -1), emb.to(x.dtype)], dim=1)
         return self.net(h).reshape(x.shape)
+
+
+# -- image eps-networks (diffusers UNet2DModel) -----------------------------------------------
+
+# DDPM's time embedding (Ho et al. 2020): sin before cos and frequencies exp(-log(10^4) k / (half - 1)),
+# i.e. diffusers' flip_sin_to_cos=False, freq_shift=1; GroupNorm eps 1e-6; one attention head.
+_DDPM_STYLE = dict(flip_sin_to_cos=False, freq_shift=1, norm_eps=1e-6, attention_head_dim=None,
+                   downsample_padding=0, act_fn="silu", time_embedding_type="positional")
+
+UNET_PRESETS: dict[str, dict] = {
+    # The DDPM CIFAR-10 UNet Hasegawa & Yasuda train (NOTES.md section 1): ch 128, channel
+    # multipliers (1, 2, 2, 2), 2 residual blocks per level, attention at 16x16 (the second level
+    # on the way down, the third on the way up, plus the middle block), dropout 0.1; 35,746,307
+    # parameters at 3x32x32, the architecture of google/ddpm-cifar10-32.
+    "ddpm_cifar10": dict(
+        _DDPM_STYLE, block_out_channels=(128, 256, 256, 256), layers_per_block=2,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=32, dropout=0.1),
+    # A small UNet for 1x8x8 digits that trains in minutes on a 2-core CPU: two levels (8x8, 4x4),
+    # attention at 4x4 and in the middle, one residual block per level, no dropout (the chapter
+    # wants a model that memorizes); ~0.70 M parameters, ~18 steps/s at batch 128 on 2 CPU cores.
+    "digits": dict(
+        _DDPM_STYLE, block_out_channels=(32, 64), layers_per_block=1,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=8, dropout=0.0),
+}
+
+
+def unet_eps(image_shape, preset: str, seed: Optional[int] = None, **overrides):
+    """A diffusers ``UNet2DModel`` eps-network for images of ``image_shape`` = (C, H, W).
+
+    Args:
+        image_shape: (C, H, W); input and output channels are C, ``sample_size`` is (H, W).
+        preset: a key of :data:`UNET_PRESETS` (``"ddpm_cifar10"``, ``"digits"``).
+        seed: fixes the initial weights without touching the global random state.
+        overrides: ``UNet2DModel`` keyword arguments that replace the preset's (e.g. ``dropout=0.0``).
+    Returns:
+        ``UNet2DModel`` called as ``unet(x, t_label).sample`` with ``x`` ``[B, C, H, W]`` and
+        ``t_label`` ``[B]``; wrap it with :func:`image_score_model` to get a score model.
+    """
+    from diffusers import UNet2DModel
+
+    if preset not in UNET_PRESETS:
+        raise ValueError(f"Unknown UNet preset {preset!r}; known: {', '.join(UNET_PRESETS)}.")
+    if len(tuple(image_shape)) != 3:
+        raise ValueError(f"image_shape must be (C, H, W), got {tuple(image_shape)}.")
+    C, H, W = (int(v) for v in image_shape)
+    kwargs = dict(UNET_PRESETS[preset], **overrides)
+    levels = len(kwargs["block_out_channels"])
+    if H % 2 ** (levels - 1) or W % 2 ** (levels - 1):
+        raise ValueError(f"Preset {preset!r} has {levels} resolution levels, so H and W must be multiples of "
+                         f"{2 ** (levels - 1)}; got {H}x{W}.")
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.random.default_generator.manual_seed(int(seed))     # CPU only: CUDA's state stays the caller's
+        return UNet2DModel(sample_size=(H, W) if H != W else H, in_channels=C, out_channels=C, **kwargs)
+
+
+def image_score_model(unet: nn.Module, sde: VPSDE) -> EpsModel:
+    """Score model of an image eps-network trained on time labels t * 999 (DDPM-style, as
+    Hasegawa & Yasuda do): s(x, t) = -eps_theta(x, 999 t) / sigma(t).
+
+    :func:`mempkg.train.train_dsm` trains through the returned :class:`EpsModel` (it calls
+    ``eps``), so training and evaluation feed the network the same labels.
+    """
+    return EpsModel(unet, sde, time_scale=999)
 
 
 # -- autodiff through attention ---------------------------------------------------------------

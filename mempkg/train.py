@@ -5,20 +5,36 @@
 with t drawn uniformly or log-uniformly in [t_min, T]. Log-uniform draws spend more of the
 budget at small t, where the score of a memorizing model is sharp and learned last
 (``../shared/papers/NOTES.md``, von Mises toy: uniform t needs ~3x the steps).
+
+**Resuming.** With ``checkpoint=path`` a run saves everything it needs to continue every
+``checkpoint_every`` steps and at the end (atomically: temporary file, fsync, ``os.replace``)
+and, when the file exists at the start, continues from it. A resumed run ends with exactly
+the weights and losses of an uninterrupted one (same seed, same device): the batch/time/noise
+generator, the global RNG (dropout), the optimiser, the LR schedule and the EMA are all saved.
+The file also records the run's settings (hyper-parameters, schedule, a hash of the training
+data and of the network's initial weights); a checkpoint from a different run is never
+resumed silently: :class:`CheckpointMismatch` says what differs.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
+from .cache import _atomic_write
+from .models import EpsModel
 from .progress import bar as progress_bar
 from .sde import VPSDE, _bcast
+
+CHECKPOINT_FORMAT = 1
 
 T_SAMPLING = ("log-uniform", "uniform")
 
@@ -30,6 +46,11 @@ class TrainResult:
     net: nn.Module
     ema: Optional[nn.Module] = None
     losses: list = field(default_factory=list)
+    resumed_from: int = 0          # the step a checkpoint let this run start at (0: from scratch)
+
+
+class CheckpointMismatch(ValueError):
+    """A training checkpoint was written by a run with other settings."""
 
 
 def sample_times(n: int, t_min: float, T: float, how: str, generator: torch.Generator) -> Tensor:
@@ -42,15 +63,49 @@ def sample_times(n: int, t_min: float, T: float, how: str, generator: torch.Gene
     raise ValueError(f"Unknown t sampling {how!r}; choose one of {T_SAMPLING}.")
 
 
+def tensor_sha256(tensors) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of a tensor or a ``{name: tensor}`` dict."""
+    items = tensors.items() if isinstance(tensors, dict) else [("", tensors)]
+    h = hashlib.sha256()
+    for name, t in sorted(items, key=lambda kv: kv[0]):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _dropout_seed(seed: int) -> int:
+    """Seed of the global RNG during training (dropout), derived from ``seed`` but not equal to
+    it, so that its stream is not the batch generator's."""
+    return int(hashlib.sha256(f"mempkg.train_dsm.dropout.{int(seed)}".encode()).hexdigest()[:15], 16)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A training checkpoint written by :func:`train_dsm` (tensors on the CPU)."""
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as e:                                   # noqa: BLE001 -- any unreadable file
+        raise ValueError(f"Cannot read the training checkpoint {path} ({type(e).__name__}: {e}); "
+                         "delete it to train from scratch.") from e
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a mempkg training checkpoint (format {CHECKPOINT_FORMAT}); "
+                         "delete it or pass another checkpoint path.")
+    return state
+
+
 def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: float = 2e-4,
               batch_size: Optional[int] = None, n_noise: int = 1, t_min: float = 1e-3,
               t_sampling: str = "uniform", lr_schedule: str = "cosine", warmup: int = 0,
               grad_clip: Optional[float] = 1.0, ema_decay: Optional[float] = None, seed: int = 0,
-              device: str | torch.device = "cpu", progress: bool = True, desc: str = "training") -> TrainResult:
+              device: str | torch.device = "cpu", progress: bool = True, desc: str = "training",
+              checkpoint: str | Path | None = None, checkpoint_every: int = 1000,
+              callback: Optional[Callable[[int, float], None]] = None) -> TrainResult:
     """Train an eps-prediction network ``net(x, t)`` by denoising score matching.
 
     Args:
         net: eps-network called as ``net(x, t)`` with ``x`` ``[B, ...]`` and ``t`` ``[B]``; trained in place.
+            An :class:`~mempkg.models.EpsModel` (e.g. from ``image_score_model``) is trained through
+            its ``eps(x, t)``, so the network sees the labels ``t * time_scale`` it is evaluated with.
         data: training set ``[N, ...]``.
         n_steps: optimiser steps.
         batch_size: images per step (``None``: the full training set every step).
@@ -58,9 +113,17 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
         t_sampling: ``"uniform"`` or ``"log-uniform"`` in [t_min, T].
         lr_schedule: ``"cosine"`` (decay to 0) or ``"constant"``, after ``warmup`` linear steps.
         ema_decay: keep an exponential moving average of the weights (returned as ``ema``).
-        seed: seeds batches, times and noise; the network's initial weights are the caller's.
+        seed: seeds batches, times and noise (a private generator) and, through a seed derived from
+            it, the global RNG that dropout draws from while training (the caller's global RNG state
+            is restored afterwards); the network's initial weights are the caller's.
+        checkpoint: file to save the full training state to every ``checkpoint_every`` steps and at
+            the end, and to resume from when it exists (see the module docstring). A checkpoint of a
+            run with other settings raises :class:`CheckpointMismatch` (delete it to start over).
+        callback: ``callback(step, loss)`` after every step (``step`` counts completed steps) and its
+            checkpoint; an exception raised from it stops training, which resumes from the last
+            checkpoint when called again.
     Returns:
-        :class:`TrainResult` with the loss of every step.
+        :class:`TrainResult` with the loss of every step (all ``n_steps`` of them after a resume).
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}.")
@@ -70,6 +133,8 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
         raise ValueError(f"Unknown t sampling {t_sampling!r}; choose one of {T_SAMPLING}.")
     if lr_schedule not in ("cosine", "constant"):
         raise ValueError(f"Unknown lr_schedule {lr_schedule!r}; choose 'cosine' or 'constant'.")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}.")
     device = torch.device(device)
     net.to(device).train()
     data = data.to(device)
@@ -77,6 +142,7 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
     bs = N if batch_size is None else min(int(batch_size), N)
     g = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
+    eps_net = net.eps if isinstance(net, EpsModel) else net
 
     def lr_at(step):
         if step < warmup:
@@ -88,28 +154,88 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     ema = copy.deepcopy(net).eval().requires_grad_(False) if ema_decay else None
     losses = []
-    bar = progress_bar(range(n_steps), desc=desc, disable=not progress)
-    for step in bar:
-        idx = torch.arange(N) if bs == N else torch.randperm(N, generator=g)[:bs]
-        x0 = data[idx.to(device)].repeat_interleave(n_noise, dim=0)
-        t = sample_times(x0.shape[0], t_min, sde.T, t_sampling, g).to(device)
-        eps = torch.randn(x0.shape, generator=g).to(device)
-        xt = _bcast(sde.alpha(t), x0) * x0 + _bcast(sde.sigma(t), x0) * eps
-        out = net(xt, t)
-        out = out.sample if hasattr(out, "sample") else out
-        loss = (out - eps).pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-        opt.step()
-        sched.step()
-        if ema is not None:
-            with torch.no_grad():
-                for pe, p in zip(ema.parameters(), net.parameters()):
-                    pe.lerp_(p, 1 - ema_decay)
-        losses.append(loss.item())
-        if step % max(1, n_steps // 50) == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+    start, state = 0, None
+    cuda = device.type == "cuda"
+    rng_devices = [device.index if device.index is not None else torch.cuda.current_device()] if cuda else []
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None:
+        settings = _json_plain(dict(
+            n_steps=int(n_steps), lr=float(lr), batch_size=int(bs), n_noise=int(n_noise), t_min=float(t_min),
+            t_sampling=t_sampling, lr_schedule=lr_schedule, warmup=int(warmup),
+            grad_clip=float(grad_clip) if grad_clip else None, ema_decay=float(ema_decay) if ema_decay else None,
+            seed=int(seed), sde=sde.config() if hasattr(sde, "config") else repr(sde),
+            net=type(net).__name__, time_scale=getattr(net, "time_scale", None),
+            data_shape=list(data.shape), data_sha256=tensor_sha256(data),
+            init_sha256=tensor_sha256(net.state_dict())))
+        state = load_checkpoint(ckpt) if ckpt.exists() else None
+        if state is not None:
+            old = state["settings"]
+            diff = [f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in sorted(set(old) | set(settings))
+                    if old.get(k) != settings.get(k)]
+            if diff:
+                raise CheckpointMismatch(f"The training checkpoint {ckpt} belongs to another run ({'; '.join(diff)}); "
+                                         "delete it to train from scratch, or pass another checkpoint path.")
+            net.load_state_dict(state["net"])
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            g.set_state(state["generator"])
+            losses = list(state["losses"])
+            start = int(state["step"])
+
+    def save(step):
+        _atomic_write(ckpt, lambda f: torch.save({
+            "format": CHECKPOINT_FORMAT, "settings": settings, "step": step,
+            "net": net.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": g.get_state(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(rng_devices[0]) if cuda else None,
+            "losses": list(losses), "torch_version": str(torch.__version__)}, f))
+
+    # Dropout draws from the global RNG: fork it (the caller's state comes back afterwards), seed it
+    # from `seed`, and save/restore it with the checkpoint so that a resumed run draws the same masks.
+    with torch.random.fork_rng(devices=rng_devices):
+        if state is not None:
+            torch.set_rng_state(state["rng_cpu"])
+            if cuda and state.get("rng_cuda") is not None:
+                torch.cuda.set_rng_state(state["rng_cuda"], rng_devices[0])
+        else:
+            torch.random.default_generator.manual_seed(_dropout_seed(seed))
+            if cuda:
+                torch.cuda.manual_seed(_dropout_seed(seed))
+        steps = range(start, n_steps)               # empty when resuming a finished run's checkpoint
+        bar = progress_bar(steps, desc=desc if start == 0 else f"{desc} (resumed at {start})", disable=not progress)
+        for step in bar:
+            idx = torch.arange(N) if bs == N else torch.randperm(N, generator=g)[:bs]
+            x0 = data[idx.to(device)].repeat_interleave(n_noise, dim=0)
+            t = sample_times(x0.shape[0], t_min, sde.T, t_sampling, g).to(device)
+            eps = torch.randn(x0.shape, generator=g).to(device)
+            xt = _bcast(sde.alpha(t), x0) * x0 + _bcast(sde.sigma(t), x0) * eps
+            out = eps_net(xt, t)
+            out = out.sample if hasattr(out, "sample") else out
+            loss = (out - eps).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+            opt.step()
+            sched.step()
+            if ema is not None:
+                with torch.no_grad():
+                    for pe, p in zip(ema.parameters(), net.parameters()):
+                        pe.lerp_(p, 1 - ema_decay)
+            losses.append(loss.item())
+            if step % max(1, n_steps // 50) == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+            if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == n_steps):
+                save(step + 1)
+            if callback is not None:
+                callback(step + 1, losses[-1])
     net.eval()
-    return TrainResult(net=net, ema=ema, losses=losses)
+    return TrainResult(net=net, ema=ema, losses=losses, resumed_from=start)
+
+
+def _json_plain(obj):
+    """``obj`` as plain JSON types (tuples become lists), so stored and fresh settings compare equal."""
+    return json.loads(json.dumps(obj))
