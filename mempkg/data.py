@@ -404,3 +404,32 @@ def overfit_subset(name: str, n: int = 64, root: str | Path | None = None, downl
         raise ValueError(f"overfit_subset: n={n} exceeds the {name} split sizes "
                          f"(train {len(train)}, test {len(test)}).")
     return OverfitSubset(train.subset(range(n)).with_flips(), test.subset(range(n)).with_flips(), int(n))
+
+
+@dataclass
+class PlantedSet:
+    """A training set in which a few images are repeated, so that memorization has a known
+    ground truth (LAION's memorized images are heavily duplicated; Carlini et al. 2023).
+
+    ``unique`` holds every distinct training image once; ``train`` is what the model is trained
+    on: ``unique`` plus ``n_copies - 1`` extra copies of each planted image. ``planted`` [P] are
+    positions in ``unique``.
+    """
+
+    unique: ImageSet
+    train: ImageSet
+    planted: Tensor
+    n_copies: int
+
+
+def plant_duplicates(images: ImageSet, n_planted: int, n_copies: int, seed: int = 0) -> PlantedSet:
+    """Repeat ``n_planted`` images (chosen with ``seed``) ``n_copies`` times in total."""
+    if not (0 < n_planted <= len(images)):
+        raise ValueError(f"n_planted={n_planted} must lie in [1, {len(images)}].")
+    if n_copies < 2:
+        raise ValueError(f"n_copies must be >= 2 for a duplicate to exist, got {n_copies}.")
+    g = torch.Generator().manual_seed(int(seed))
+    planted = torch.randperm(len(images), generator=g)[:n_planted].sort().values
+    extra = planted.repeat(n_copies - 1)
+    train = images.subset(torch.cat([torch.arange(len(images)), extra]))
+    return PlantedSet(images, train, planted, int(n_copies))

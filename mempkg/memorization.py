@@ -92,3 +92,15 @@ def denoising_loss(model, x: Tensor, t: float, n_draws: int = 8, seed: int = 0, 
         pred = s * model.score(a * x + s * eps, t, cond=cond)
         out += (pred + eps).double().flatten(1).pow(2).mean(1).cpu()
     return out / n_draws
+
+
+def extract_memorized(samples: Tensor, train: Tensor, ratio: float = 1 / 3):
+    """Carlini et al.'s extraction: the training images that some generated sample copies
+    (d1 < ratio * d2 against ``train``, which should hold every distinct image once).
+
+    Returns (positions in ``train`` of the copied images [M] (sorted), number of samples copying
+    each of them [M], the boolean copy flag of every sample [S]).
+    """
+    flag, nearest, _ = copies(samples, train, ratio)
+    found, counts = torch.unique(nearest[flag], return_counts=True)
+    return found, counts, flag

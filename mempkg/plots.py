@@ -115,3 +115,57 @@ def loss_history(ax, losses, window: int = 100):
     ax.set_xlabel("step")
     ax.set_ylabel("denoising loss")
     return ax
+
+
+# -- image chapters -----------------------------------------------------------------------------
+
+def image_grid(ax, images, n_cols: int = 16, title: str | None = None):
+    """Images ``[N, C, H, W]`` in [-1, 1] tiled into one picture (grey for one channel)."""
+    x = _np(images)
+    n, c, h, w = x.shape
+    n_rows = int(np.ceil(n / n_cols))
+    canvas = np.ones((n_rows * (h + 1) + 1, n_cols * (w + 1) + 1, c))
+    for i in range(n):
+        r, q = divmod(i, n_cols)
+        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + q * (w + 1): 1 + q * (w + 1) + w] = \
+            (np.transpose(x[i], (1, 2, 0)) + 1) / 2
+    canvas = np.clip(canvas, 0, 1)
+    ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray_r" if c == 1 else None, vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def two_groups(ax, a, b, labels=("trained", "held-out"), xlabel: str = "", bins: int = 30):
+    """Overlaid density histograms of two groups of per-image scores, their means marked."""
+    a, b = _np(a).ravel(), _np(b).ravel()
+    edges = np.histogram_bin_edges(np.concatenate([a, b]), bins=bins)
+    for v, lab, col in ((a, labels[0], "tab:red"), (b, labels[1], "tab:blue")):
+        ax.hist(v, bins=edges, density=True, alpha=0.45, color=col, label=f"{lab} (mean {v.mean():.3g})")
+        ax.axvline(v.mean(), color=col, lw=1.5)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def heatmap(ax, values, row_labels, col_labels, fmt: str = "{:.2f}", cmap: str = "viridis",
+            vmin=None, vmax=None, cbar_label: str = ""):
+    """A labelled heat map with the value written in every cell."""
+    v = np.asarray(values, float)
+    im = ax.imshow(v, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(col_labels)), [str(c) for c in col_labels])
+    ax.set_yticks(range(len(row_labels)), [str(r) for r in row_labels])
+    ax.grid(False)
+    lo, hi = np.nanmin(v), np.nanmax(v)
+    for i in range(v.shape[0]):
+        for j in range(v.shape[1]):
+            dark = (v[i, j] - lo) < 0.5 * (hi - lo) if hi > lo else True
+            ax.text(j, i, fmt.format(v[i, j]), ha="center", va="center", fontsize=7,
+                    color="w" if dark else "k")
+    ax.figure.colorbar(im, ax=ax, label=cbar_label, shrink=0.8)
+    return ax

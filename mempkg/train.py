@@ -239,3 +239,29 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
 def _json_plain(obj):
     """``obj`` as plain JSON types (tuples become lists), so stored and fresh settings compare equal."""
     return json.loads(json.dumps(obj))
+
+
+def train_cached(cache, name: str, build: Callable[[], nn.Module], net_config: dict, sde: VPSDE,
+                 data: Tensor, n_steps: int, *, seed: int = 0, device: str | torch.device = "cpu",
+                 weights: str = "raw", **train_kwargs):
+    """Train with :func:`train_dsm` once and cache the weights; resume after an interruption.
+
+    The cache key holds ``net_config`` (a plain description of what ``build()`` makes), the
+    schedule, every training setting, the seed and a hash of the training data, so changing
+    any of them trains a new model. Checkpoints go to ``cache.checkpoint_path`` while training.
+
+    Returns:
+        (network in eval mode holding the ``weights`` asked for -- ``"raw"`` or ``"ema"`` --,
+        history ``{"losses": [...]}``).
+    """
+    settings = {k: v for k, v in train_kwargs.items() if k not in ("progress", "desc")}   # not results
+    params = dict(net=net_config, sde=sde.config(), n_steps=int(n_steps), train=settings, seed=int(seed),
+                  data_sha256=tensor_sha256(data), data_shape=list(data.shape))
+    ckpt = cache.checkpoint_path(name, params)
+
+    def fit(net):
+        return train_dsm(net, sde, data, n_steps, seed=seed, device=device, checkpoint=ckpt, desc=name,
+                         **train_kwargs)
+
+    net, history = cache.model(name, params, build, fit, weights=weights)
+    return net.to(device).eval(), history

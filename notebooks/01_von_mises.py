@@ -42,7 +42,7 @@ from mempkg.memorization import copies, nearest_neighbours
 from mempkg.models import EmpiricalScore, EpsModel, MLPEps
 from mempkg.sampling import sample
 from mempkg.sde import VPSDE
-from mempkg.train import train_dsm
+from mempkg.train import train_cached
 
 NB = "01_von_mises"
 P = mempkg.profiles.resolve(profile, device)
@@ -92,17 +92,14 @@ sde = VPSDE()
 
 
 def train_model(train_seed):
-    params = dict(S, data_seed=data_seed, train_seed=train_seed, sde=sde.config())
-    return cache.model(
-        "eps_mlp", params,
-        build=lambda: MLPEps(2, S["hidden"], S["depth"], S["t_dim"], seed=train_seed),
-        fit=lambda net: {"losses": train_dsm(
-            net, sde, ds.points, S["train_steps"], lr=S["lr"], n_noise=S["n_noise"], t_min=S["t_min"],
-            t_sampling=S["t_sampling"], seed=train_seed, device=P.device).losses})
+    arch = dict(hidden=S["hidden"], depth=S["depth"], t_dim=S["t_dim"])
+    return train_cached(cache, "eps_mlp", lambda: MLPEps(2, **arch, seed=train_seed), dict(arch, seed=train_seed),
+                        sde, ds.points, S["train_steps"], seed=train_seed, device=P.device, lr=S["lr"],
+                        n_noise=S["n_noise"], t_min=S["t_min"], t_sampling=S["t_sampling"])
 
 
 net, history = train_model(seed)
-model = EpsModel(net.to(P.device), sde)
+model = EpsModel(net, sde)
 
 fig, ax = plt.subplots(figsize=(5, 2.6))
 plots.loss_history(ax, history["losses"])
@@ -221,7 +218,7 @@ display(Markdown(
 # %%
 rows = []
 for s in range(seed, seed + S["n_train_seeds"]):
-    m = EpsModel(train_model(s)[0].to(P.device), sde)
+    m = EpsModel(train_model(s)[0], sde)
     f = lid.flipd(m, x_train, t0)
     rows.append({"train seed": s, "FLIPD isolated": float(f[ds.isolated]),
                  "median FLIPD others": float(f[others].median())})

@@ -97,3 +97,22 @@ def test_summary_must_be_finite(tmp_path):
     with pytest.raises(ValueError):
         write_json_atomic(tmp_path / "s.json", {"x": float("inf")})
     assert not (tmp_path / "s.json").exists()
+
+
+def test_train_cached_trains_once_and_keys_on_data_and_settings(tmp_path):
+    from mempkg.models import MLPEps
+    from mempkg.sde import VPSDE
+    from mempkg.train import train_cached
+
+    cache, sde = Cache(tmp_path), VPSDE()
+    data = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    build = lambda: MLPEps(2, hidden=8, depth=1, seed=0)          # noqa: E731
+    kw = dict(seed=0, progress=False, lr=1e-3)
+    net1, h1 = train_cached(cache, "m", build, {"hidden": 8}, sde, data, 5, **kw)
+    net2, h2 = train_cached(cache, "m", build, {"hidden": 8}, sde, data, 5, **kw)
+    assert (cache.misses, cache.hits) == (1, 1) and h1 == h2
+    assert all(torch.equal(a, b) for a, b in zip(net1.parameters(), net2.parameters()))
+    train_cached(cache, "m", build, {"hidden": 8}, sde, data + 1, 5, **kw)       # other data: retrain
+    train_cached(cache, "m", build, {"hidden": 8}, sde, data, 6, **kw)           # other steps: retrain
+    assert cache.misses == 3
+    assert not list(tmp_path.glob("*.checkpoint.pt"))                           # checkpoints cleaned up

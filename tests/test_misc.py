@@ -96,3 +96,21 @@ def test_denoising_loss_is_zero_for_the_exact_score_of_a_point_mass():
     member = denoising_loss(model, train, 0.1, n_draws=4)
     other = denoising_loss(model, torch.tensor([[2.0, 2.0]], dtype=torch.float64), 0.1, n_draws=4)
     assert float(member) < 1e-20 and float(other) > 1.0
+
+
+def test_plant_duplicates_and_extraction_find_the_planted_images():
+    from mempkg.data import load_images, plant_duplicates
+    from mempkg.memorization import extract_memorized
+
+    digits = load_images("digits", "train").subset(range(200))
+    p = plant_duplicates(digits, n_planted=5, n_copies=4, seed=1)
+    assert len(p.train) == 200 + 5 * 3
+    for pos in p.planted:
+        assert int((p.train.indices == p.unique.indices[pos]).sum()) == 4
+    # a "model" that returns noisy copies of two planted images and far-off noise otherwise
+    g = torch.Generator().manual_seed(0)
+    samples = torch.cat([p.unique.x[p.planted[:2]] + 0.01 * torch.randn(2, 1, 8, 8, generator=g),
+                         5 + torch.randn(3, 1, 8, 8, generator=g)])
+    found, counts, flag = extract_memorized(samples, p.unique.x)
+    assert torch.equal(found, p.planted[:2].sort().values) and counts.tolist() == [1, 1]
+    assert flag.tolist() == [True, True, False, False, False]
