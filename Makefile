@@ -49,7 +49,7 @@ Memorization in diffusion models: a reproducible study
                        profile, and a warnings-as-errors book build
   make notebooks       only execute notebooks/*.py into build/PROFILE/src/notebooks/
   make venv            create $(VENV) and install the package, torch and all extras
-  make bench           run benchmarks/flipd_cost.py
+  make bench           run the benchmarks (FLIPD cost, volume-growth speed-up)
   make vendor-mathjax  refresh the MathJax copy in $(MATHJAX_DIR) from npm
   make clean           remove build/ (executed notebooks and HTML)
   make clean-results   remove results/ (the cached numbers, models and samples)
@@ -141,6 +141,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/flipd_cost.py
+	$(BIN)/python benchmarks/volume_speed.py
 
 # ---- MathJax, served from the book itself so that pages make no external request ----------
 

@@ -47,7 +47,7 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                      ablation_axes=[1, 2], ablation_steps=[1, 2], n_ablation=8),
         "quick": dict(_VOLUME_DIGITS, train_steps=3000, n_samples=500, n_axes=10, n_steps=100,
                       n_memorized_train=1000, planted_steps=3000, batch_size_planted=128,
-                      ablation_axes=[1, 10, 50], ablation_steps=[1, 10, 100], n_ablation=64),
+                      ablation_axes=[1, 10, 50], ablation_steps=[1, 10, 100], n_ablation=32),
         "full": dict(_VOLUME_DIGITS, data="cifar10", preset="ddpm_cifar10", lr=2e-4, warmup=5000, batch_size=16,
                      ema_decay=0.9999, train_steps=400_000, n_samples=10_000, sample_steps=1000, n_axes=100,
                      n_steps=1000, n_memorized_train=50_000, planted_steps=400_000, batch_size_planted=128,

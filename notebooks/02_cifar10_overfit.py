@@ -163,7 +163,8 @@ loss = denoising_loss(model, both.x.to(P.device), S["loss_t"], n_draws=8, seed=s
 auc_loss = auroc(-loss[member], -loss[~member])          # lower loss means trained
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3))
-plots.two_groups(axes[0], L_swap[member], L_swap[~member], labels=("images of model 1", "images of the swap model"),
+plots.two_groups(axes[0], L_swap[member], L_swap[~member],
+                 labels=("the 2^7 training images", "held-out images (the swap model's training set)"),
                  xlabel="L under the swap model")
 plots.two_groups(axes[1], loss[member], loss[~member], xlabel=f"denoising loss at t = {S['loss_t']}")
 plots.savefig(fig, P.name, NB, "controls")
@@ -173,6 +174,14 @@ display(pd.DataFrame([
     {"score": "volume growth L (larger = trained)", "model": "swap: trained on the held-out set", "AUROC": auc_swap},
     {"score": "denoising loss (smaller = trained)", "model": "trained on the 2^7 set", "AUROC": auc_loss},
 ]).round(3))
+display(Markdown(
+    f"Swapping the roles moves the AUROC from {auc_main:.3f} to {auc_swap:.3f}: "
+    + ("the effect follows membership, not the images. " if (auc_main - 0.5) * (auc_swap - 0.5) < 0 else
+       "the sign does not flip, so part of the effect belongs to the images themselves. ")
+    + f"The denoising loss, at {8} forward passes per image against "
+    f"{S['n_steps'] * (S['n_axes'] + 1)} for L, reaches AUROC {auc_loss:.3f}"
+    + (": at this degree of overfitting volume growth adds no detection power over it."
+       if auc_loss >= auc_main else f", below volume growth's {auc_main:.3f}.")))
 
 # %% [markdown]
 # ## Memorized against unmemorized training images (paper Fig. 2, right)
@@ -223,53 +232,62 @@ display(Markdown(
 # ## Efficiency ablation (paper Fig. 3)
 #
 # The paper's claim is that one axis and one ODE step already separate the groups with
-# p < 0.01. We vary the number of axes N and of steps K at the chapter's radius, then the
-# radius and K with one axis, on `n_ablation` trained and as many held-out evaluations (the
-# unflipped originals first). The heat maps show the AUROC of "larger L means trained" (0.5 =
-# no separation; **below 0.5 the sign of the difference has flipped**) and log10 of Welch's
-# p-value.
+# p < 0.01. We vary the number of axes N and of steps K at the chapter's radius, and the
+# radius and K with one axis, for trained against held-out images (`n_ablation` of each, the
+# unflipped originals first), and N and K for the memorized against the other training images
+# of the planted model. The heat maps show the AUROC of "larger L means trained (memorized)"
+# (0.5 = no separation; **below 0.5 the sign of the difference has flipped**) and log10 of
+# Welch's p-value.
 
 # %%
 idx = torch.cat([torch.arange(S["n_ablation"]), len(sub.trained) + torch.arange(S["n_ablation"])])
-xa, ma = both.x[idx].to(P.device), member[idx]
+groups = {"trained vs held-out": (model, both.x[idx].to(P.device), member[idx]),
+          "memorized vs other": (model_p, planted.unique.x[group].to(P.device),
+                                 torch.arange(len(group)) < n_found)}
 
 
-def separation(model_, x_, m_, **kw):
-    Lk = cache.get("ablation", dict(S, seed=seed, **kw), lambda: volume_growth(
+def separation(name, **kw):
+    model_, x_, m_ = groups[name]
+    Lk = cache.get("ablation", dict(S, seed=seed, group=name, **kw), lambda: volume_growth(
         model_, x_, t_start=S["t_start"], t_end=S["t_end"], method=S["method"], seed=seed, **kw))[:, -1]
-    return auroc(Lk[m_], Lk[~m_]), welch_test(Lk[m_], Lk[~m_])[1]
+    return (auroc(Lk[m_], Lk[~m_]), welch_test(Lk[m_], Lk[~m_])[1]) if 1 < m_.sum() < len(m_) - 1 else (0.5, 1.0)
 
 
-grid_ax = {(n, k): separation(model, xa, ma, n_axes=n, n_steps=k, radius=S["radius"])
-           for n in S["ablation_axes"] for k in S["ablation_steps"]}
-grid_r = {(r, k): separation(model, xa, ma, n_axes=1, n_steps=k, radius=r)
-          for r in S["ablation_radii"] for k in S["ablation_steps"]}
+Ks, Ns, Rs = S["ablation_steps"], S["ablation_axes"], S["ablation_radii"]
+grids = {
+    ("trained vs held-out", "axes N"): (Ns, {(n, k): separation("trained vs held-out", n_axes=n, n_steps=k,
+                                                                radius=S["radius"]) for n in Ns for k in Ks}),
+    ("trained vs held-out", "radius r (N = 1)"): (Rs, {(r, k): separation("trained vs held-out", n_axes=1,
+                                                                          n_steps=k, radius=r) for r in Rs for k in Ks}),
+    ("memorized vs other", "axes N"): (Ns, {(n, k): separation("memorized vs other", n_axes=n, n_steps=k,
+                                                               radius=S["radius"]) for n in Ns for k in Ks}),
+}
 
-
-def as_array(grid, rows, cols, j):
-    return np.array([[grid[(r, c)][j] for c in cols] for r in rows])
-
-
-fig, axes = plt.subplots(2, 2, figsize=(11, 7))
-for col, (grid, rows, rname) in enumerate([(grid_ax, S["ablation_axes"], "axes N"),
-                                           (grid_r, S["ablation_radii"], "radius r (N = 1)")]):
-    plots.heatmap(axes[0, col], as_array(grid, rows, S["ablation_steps"], 0), rows, S["ablation_steps"],
-                  cmap="RdBu_r", vmin=0, vmax=1, cbar_label="AUROC (trained > held-out)")
-    plots.heatmap(axes[1, col], np.log10(np.maximum(as_array(grid, rows, S["ablation_steps"], 1), 1e-300)),
-                  rows, S["ablation_steps"], fmt="{:.0f}", cmap="viridis_r", cbar_label="log10 p")
+fig, axes = plt.subplots(2, 3, figsize=(16, 7), constrained_layout=True)
+for col, ((name, rname), (rows, grid)) in enumerate(grids.items()):
+    auc = np.array([[grid[(r, k)][0] for k in Ks] for r in rows])
+    logp = np.log10(np.maximum(np.array([[grid[(r, k)][1] for k in Ks] for r in rows]), 1e-300))
+    plots.heatmap(axes[0, col], auc, rows, Ks, cmap="RdBu_r", vmin=0, vmax=1, cbar_label="AUROC")
+    plots.heatmap(axes[1, col], logp, rows, Ks, fmt="{:.0f}", cmap="viridis_r", cbar_label="log10 p")
+    axes[0, col].set_title(name)
     for r in range(2):
         axes[r, col].set_xlabel("ODE steps K")
         axes[r, col].set_ylabel(rname)
 plots.savefig(fig, P.name, NB, "ablation")
 plt.show()
 
+grid_ax = grids[("trained vs held-out", "axes N")][1]
 auc_11, p_11 = grid_ax[(1, 1)]
-flipped = [f"N = {n}, K = {k}" for (n, k), (a, _) in grid_ax.items() if a < 0.5]
+auc_11_mem, p_11_mem = grids[("memorized vs other", "axes N")][1][(1, 1)]
+flipped = [f"{name}: N = {n}, K = {k}" for (name, rname), (_, grid) in grids.items() if rname == "axes N"
+           for (n, k), (a, _) in grid.items() if a < 0.5]
 display(Markdown(
-    f"With **one axis and one step**: AUROC {auc_11:.3f}, p = {p_11:.1e} "
-    f"({'p < 0.01: the claim holds' if p_11 < 0.01 else 'p >= 0.01: the claim does not hold'} here). "
-    + (f"The sign of the difference is reversed (held-out images expand more) at {', '.join(flipped)}."
-       if flipped else "The sign of the difference is the same at every (N, K) of the grid.")))
+    f"With **one axis and one step**, trained against held-out: AUROC {auc_11:.3f}, p = {p_11:.1e} "
+    f"({'p < 0.01: the claim holds' if p_11 < 0.01 else 'p >= 0.01: the claim does not hold'} here); "
+    f"memorized against other training images: AUROC {auc_11_mem:.3f}, p = {p_11_mem:.1e}. "
+    + (f"The sign of the difference is reversed at {'; '.join(flipped)}." if flipped else
+       "The sign of the difference is the same everywhere on the grids (on less overfit models it "
+       "can flip with N and K; see NOTES.md in the repository).")))
 
 # %% [markdown]
 # ## The paper against this run
@@ -286,7 +304,7 @@ rows = [
     ("trained vs held-out: significant", "p < 0.01 (t-test)", f"p = {p_main:.1e}, AUROC {auc_main:.3f}"),
     ("memorized vs unmemorized: significant", "p < 0.01 (t-test)",
      f"p = {p_mem:.1e}, AUROC {auc_mem:.3f}, {n_found} extracted"),
-    ("one axis, one step suffice", "p < 0.01 (Fig. 3)", f"p = {p_11:.1e}"),
+    ("one axis, one step suffice", "p < 0.01 (Fig. 3)", f"p = {p_11:.1e} (memorized: {p_11_mem:.1e})"),
     ("role swap flips the AUROC", "(not tested)", f"{auc_main:.3f} -> {auc_swap:.3f}"),
     ("denoising-loss baseline AUROC", "(not tested)", f"{auc_loss:.3f}"),
 ]
@@ -323,6 +341,7 @@ summary = {
     "auroc_memorized_vs_other": auc_mem if np.isfinite(auc_mem) else 0.5,
     "p_one_axis_one_step": p_11,
     "auroc_one_axis_one_step": auc_11,
+    "p_one_axis_one_step_memorized": p_11_mem,
     "n_axes": S["n_axes"],
     "n_steps": S["n_steps"],
     "seconds": time.time() - start,
