@@ -18,8 +18,8 @@
 # *forward*, from an image to noise, and measure how much it expands a small sphere around
 # the image. A large expansion means a large region of noise flows back onto the image, so
 # the image is easy to reproduce. They report that images a model was trained on expand far
-# more than images it never saw (e^594 against e^373 on a CIFAR-10 model overfit to 2^7
-# images), that memorized images expand more than others, and that one axis and one ODE step
+# more than images it never saw ($e^{594}$ against $e^{373}$ on a CIFAR-10 model overfit to
+# $2^7$ images), that memorized images expand more than others, and that one axis and one ODE step
 # already give a significant difference. Does this hold here, and does it say more than the
 # cheapest membership signal, the model's own denoising loss?
 
@@ -65,9 +65,9 @@ display(P.banner("volume_growth"))
 # UNet, N = 100 axes, 1,000 steps) and needs a CUDA GPU and internet for the download.
 # ```
 #
-# ## The 2^7 subset and the overfit model
+# ## The $2^7$ subset and the overfit model
 #
-# The paper's "2^7" set is the first 64 training images, each evaluated as-is and flipped
+# The paper's "$2^7$" set is the first 64 training images, each evaluated as-is and flipped
 # horizontally (128 evaluations); the first 64 test images, also with flips, are the images
 # the model never saw. Following the authors' code, the model is an eps-prediction UNet on
 # the VP-SDE (beta from 0.1 to 20), fed the time label 999 t, trained on the flipped and
@@ -263,7 +263,7 @@ grids = {
                                                                radius=S["radius"]) for n in Ns for k in Ks}),
 }
 
-fig, axes = plt.subplots(2, 3, figsize=(16, 7), constrained_layout=True)
+fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), constrained_layout=True)
 for col, ((name, rname), (rows, grid)) in enumerate(grids.items()):
     auc = np.array([[grid[(r, k)][0] for k in Ks] for r in rows])
     logp = np.log10(np.maximum(np.array([[grid[(r, k)][1] for k in Ks] for r in rows]), 1e-300))
