@@ -1,0 +1,135 @@
+"""Posterior weights, the empirical denoiser, W, C and the danger zone on cases with known answers."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mempkg.regimes import (EmpiricalDenoiser, danger_zone, log_posterior_weights, noise_sweep, shell_radii,
+                            weight_and_coverage)
+
+
+def test_two_training_points_by_hand():
+    train = torch.tensor([[0.0], [2.0]])
+    y = torch.tensor([[0.5]])
+    w = log_posterior_weights(y, train, 1.0).exp()[0]
+    w0 = 1 / (1 + math.exp(-1.0))                       # exp(-0.125) / (exp(-0.125) + exp(-1.125))
+    assert abs(float(w[0]) - w0) < 1e-12 and abs(float(w[1]) - (1 - w0)) < 1e-12
+    assert abs(float(EmpiricalDenoiser(train)(y, 1.0)) - 2 * (1 - w0)) < 1e-6
+
+
+@pytest.mark.parametrize("sigma", [1e-3, 80.0])
+def test_weights_are_finite_at_extreme_noise(sigma):
+    train = torch.randn(50, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.randn(7, 16, generator=torch.Generator().manual_seed(1)) * 3
+    logw = log_posterior_weights(y, train, sigma)
+    assert torch.isfinite(logw.exp()).all()
+    torch.testing.assert_close(logw.exp().sum(1), torch.ones(7, dtype=torch.float64))
+    m = EmpiricalDenoiser(train)(y, sigma)
+    assert torch.isfinite(m).all()
+    if sigma < 1:   # one-hot: the nearest training point
+        nearest = torch.cdist(y, train).argmin(1)
+        torch.testing.assert_close(m, train[nearest])
+    else:           # all weights nearly equal: the training mean
+        torch.testing.assert_close(m, train.mean(0).expand_as(m), atol=0.05, rtol=0)
+
+
+def test_empirical_denoiser_is_the_exact_posterior_mean():
+    g = torch.Generator().manual_seed(2)
+    train = torch.randn(9, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    sigma = 0.7
+    # brute force: p(x_i | y) proportional to N(y; x_i, sigma^2 I), summed explicitly
+    lik = torch.stack([torch.exp(-((y - xi) ** 2).sum(1) / (2 * sigma**2)) for xi in train], 1)
+    post = lik / lik.sum(1, keepdim=True)
+    torch.testing.assert_close(EmpiricalDenoiser(train)(y, sigma), post @ train)
+
+
+def test_max_weight_matches_the_two_point_formula():
+    # X = 0 between training points -a and +a (d = 1): max_i w_i = sigmoid(2 a |z| / sigma)
+    a, sigmas = 1.0, np.array([0.1, 0.5, 1.0, 3.0])
+    X = torch.zeros(400, 1)
+    reg = weight_and_coverage(X, torch.tensor([[-a], [a]]), sigmas, seed=5, chunk=64)
+    g = torch.Generator().manual_seed(5)     # the estimator's draws, chunk by chunk
+    z = torch.cat([torch.randn(c, 1, generator=g, dtype=torch.float64)[:, 0] for c in [64] * 6 + [16]])
+    for j, s in enumerate(sigmas):
+        want = torch.sigmoid(2 * a * z.abs() / s).mean().item()
+        assert abs(reg.W[j] - want) < 1e-10
+
+
+def test_coverage_of_training_points_is_the_shell_probability():
+    # queries equal to the only training point: |Y - x| = sigma |Z| lies in the shell w.p. 1 - alpha
+    d, alpha = 256, 0.1
+    x = torch.randn(1, d, generator=torch.Generator().manual_seed(0))
+    reg = weight_and_coverage(x.expand(4000, d), x, [0.01, 1.0, 50.0], alpha=alpha, seed=1, chunk=1000)
+    np.testing.assert_allclose(reg.C, 1 - alpha, atol=0.02)
+    np.testing.assert_allclose(reg.W, 1.0)                     # one training point: w = 1
+    lo, hi = shell_radii(d, alpha)
+    assert lo < math.sqrt(d) < hi
+
+
+def test_far_held_out_points_are_not_covered_at_small_noise():
+    g = torch.Generator().manual_seed(3)
+    train = torch.randn(30, 64, generator=g)
+    held = torch.randn(20, 64, generator=g) + 10
+    reg = weight_and_coverage(held, train, [0.01, 0.1], seed=0)
+    assert np.all(reg.C == 0) and np.all(reg.W > 0.99)
+
+
+def test_one_pass_agrees_with_a_direct_computation_per_sigma():
+    g = torch.Generator().manual_seed(4)
+    train, held = torch.randn(40, 8, generator=g), torch.randn(25, 8, generator=g)
+    sigmas = np.geomspace(0.05, 5, 7)
+    reg = weight_and_coverage(held, train, sigmas, alpha=0.05, seed=9, chunk=25)
+    Z = torch.randn(25, 8, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    lo, hi = shell_radii(8, 0.05)
+    for j, s in enumerate(sigmas):
+        y = held.double() + s * Z
+        d = torch.cdist(y, train.double())
+        W = torch.softmax(-d**2 / (2 * s * s), 1).max(1).values.mean()
+        C = ((d >= s * lo) & (d <= s * hi)).any(1).double().mean()
+        assert abs(reg.W[j] - float(W)) < 1e-9 and abs(reg.C[j] - float(C)) < 1e-12
+
+
+def test_danger_zone_interpolates_the_crossings():
+    s = np.geomspace(0.01, 100, 41)
+    ls = np.log(s)
+    W = 1 / (1 + np.exp(4 * (ls - np.log(2.0))))       # falls through 0.5 at sigma = 2
+    C = 1 / (1 + np.exp(-4 * (ls - np.log(0.3))))      # rises through 0.5 at sigma = 0.3
+    lo, hi = danger_zone(s, W, C, 0.5)
+    assert abs(lo - 0.3) / 0.3 < 0.02 and abs(hi - 2.0) / 2.0 < 0.02
+    assert all(math.isnan(v) for v in danger_zone(s, W * 0.1, C, 0.5))
+    with pytest.raises(ValueError):
+        danger_zone(s[::-1], W, C)
+
+
+def test_nearest_image_denoiser_always_memorizes_and_identity_never_does():
+    g = torch.Generator().manual_seed(5)
+    train, held = torch.randn(100, 32, generator=g), torch.randn(50, 32, generator=g)
+    sigmas = [0.01, 0.3, 1.0, 10.0]
+    nearest = lambda y, s: train[torch.cdist(y, train).argmin(1)]       # noqa: E731
+    identity = lambda y, s: y                                           # noqa: E731
+    assert np.all(noise_sweep(nearest, held, train, sigmas).mem_rate == 1.0)
+    sweep = noise_sweep(identity, held, train, sigmas, seed=1)
+    assert np.all(sweep.mem_rate == 0.0)
+    np.testing.assert_allclose(sweep.mse, np.square(sigmas), rtol=0.1)  # E|sigma Z|^2 / d = sigma^2
+
+
+def test_empirical_denoiser_copies_at_small_noise_and_generalizes_at_large():
+    g = torch.Generator().manual_seed(6)
+    train, held = torch.randn(200, 16, generator=g), torch.randn(100, 16, generator=g)
+    sweep = noise_sweep(EmpiricalDenoiser(train), held, train, [0.05, 30.0])
+    assert sweep.mem_rate[0] == 1.0 and sweep.mem_rate[1] == 0.0
+
+
+def test_bad_input():
+    t = torch.zeros(3, 2)
+    with pytest.raises(ValueError, match="positive"):
+        weight_and_coverage(t, t, [0.0, 1.0])
+    with pytest.raises(ValueError, match="features"):
+        weight_and_coverage(torch.zeros(3, 4), t, [1.0])
+    with pytest.raises(ValueError, match="alpha"):
+        shell_radii(4, 1.5)
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        log_posterior_weights(t, t, 0.0)
