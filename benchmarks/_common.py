@@ -21,6 +21,11 @@ def tiny_unet(channels: int, size: int, seed: int = 0):
                        norm_num_groups=8, attention_head_dim=8).eval()
 
 
+def clock(fn, repeats: int, device: str) -> float:
+    """Median seconds of ``fn`` over ``repeats`` calls after one warm-up call."""
+    return timed_together({"fn": fn}, repeats, device)["fn"]
+
+
 def timed_together(fns: dict, repeats: int, device: str) -> dict:
     """Median seconds of each function, timed round-robin so that drifts in machine load hit all alike."""
     for fn in fns.values():

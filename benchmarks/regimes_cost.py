@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine  # noqa: E402
+from _common import clock, machine  # noqa: E402
 
 from mempkg.cache import write_json_atomic
 from mempkg.paths import results_root
@@ -42,25 +41,12 @@ def main() -> None:
     held = torch.randn(args.queries, args.dim, generator=g, dtype=torch.float64).to(device)
     sigmas = np.geomspace(1e-2, 80, args.sigmas)
 
-    def clock(fn, repeats=3):
-        fn()                                          # warm-up
-        out = []
-        for _ in range(repeats):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            fn()
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            out.append(time.perf_counter() - t)
-        return float(np.median(out))
-
     z = torch.randn(held.shape, generator=g, dtype=torch.float64).to(device)
-    t_dist = clock(lambda: squared_distances(held + 0.5 * z, train))
-    t_wc = clock(lambda: weight_and_coverage(held, train, sigmas, chunk=256))
+    t_dist = clock(lambda: squared_distances(held + 0.5 * z, train), 3, device)
+    t_wc = clock(lambda: weight_and_coverage(held, train, sigmas, chunk=256), 3, device)
     few = sigmas[:4]
     t_naive_few = clock(lambda: [torch.log_softmax(-squared_distances(held + s * z, train) / (2 * s * s), 1)
-                                 for s in few])
+                                 for s in few], 3, device)
     t_naive = t_naive_few / len(few) * len(sigmas)
     rows = {"W and C on the grid / one distance matrix": t_wc / t_dist,
             "naive (distances per sigma) / one distance matrix": t_naive / t_dist,

@@ -9,6 +9,9 @@ Modules, one per idea of the papers:
 * :mod:`mempkg.sampling` -- reverse-SDE and probability-flow samplers.
 * :mod:`mempkg.lid` -- FLIPD local intrinsic dimension (Kamkari et al.; Ross, Kamkari et al.).
 * :mod:`mempkg.volume` -- volume growth along the probability-flow ODE (Hasegawa & Yasuda).
+* :mod:`mempkg.regimes` -- posterior weights, the empirical denoiser, max weight and shell coverage, the
+  danger zone, per-noise memorization (Dodson et al.).
+* :mod:`mempkg.edm` -- EDM preconditioning, loss with gap bands, Heun sampler (Karras et al.).
 * :mod:`mempkg.memorization` -- nearest-neighbour copy tests, AUROC and t-tests, the denoising-loss baseline.
 * :mod:`mempkg.data` -- data sets by name: the von Mises circle toy, digits, CIFAR-10.
 * :mod:`mempkg.profiles`, :mod:`mempkg.cache`, :mod:`mempkg.paths` -- run profiles, the result cache, paths.

@@ -33,7 +33,7 @@ _VON_MISES_COMMON = dict(
 )
 
 _VOLUME_DIGITS = dict(
-    data="digits", n_subset=64, preset="digits",                    # the 2^7 groups, on 8x8 digits
+    data="digits", download=False, n_subset=64, preset="digits",    # the 2^7 groups, on 8x8 digits
     lr=1e-3, warmup=100, batch_size=None, ema_decay=0.999, weights="raw",
     radius=0.05, t_start=1e-3, t_end=1.0, method="finite", loss_t=0.01,
     sample_steps=200, n_planted=16, n_copies=16, planted_seed=0, batch_size_planted=None,
@@ -48,7 +48,7 @@ CHAPTERS: dict[str, dict[str, dict]] = {
         "quick": dict(_VOLUME_DIGITS, train_steps=3000, n_samples=500, n_axes=10, n_steps=100,
                       n_memorized_train=1000, planted_steps=3000, batch_size_planted=128,
                       ablation_axes=[1, 10, 50], ablation_steps=[1, 10, 100], n_ablation=32),
-        "full": dict(_VOLUME_DIGITS, data="cifar10", preset="ddpm_cifar10", lr=2e-4, warmup=5000, batch_size=16,
+        "full": dict(_VOLUME_DIGITS, data="cifar10", download=True, preset="ddpm_cifar10", lr=2e-4, warmup=5000, batch_size=16,
                      ema_decay=0.9999, train_steps=400_000, n_samples=10_000, sample_steps=1000, n_axes=100,
                      n_steps=1000, n_memorized_train=50_000, planted_steps=400_000, batch_size_planted=128,
                      n_planted=100, n_copies=100,

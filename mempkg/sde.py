@@ -114,6 +114,8 @@ def _bcast(v: Tensor, like: Tensor) -> Tensor:
 
 
 SDES: dict[str, Callable[..., VPSDE]] = {"vp": VPSDE}
+# EDM/VE (time = sigma) lives in mempkg.edm, which imports this module: looked up lazily.
+SDES["edm"] = lambda **kwargs: __import__("mempkg.edm", fromlist=["EDMSchedule"]).EDMSchedule(**kwargs)
 
 
 def get_sde(name: str = "vp", **kwargs) -> VPSDE:

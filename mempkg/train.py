@@ -81,7 +81,7 @@ def _dropout_seed(seed: int) -> int:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """A training checkpoint written by :func:`train_dsm` (tensors on the CPU)."""
+    """A training checkpoint written by :func:`train_dsm` or :func:`mempkg.edm.train_edm` (tensors on the CPU)."""
     try:
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as e:                                   # noqa: BLE001 -- any unreadable file
@@ -131,6 +131,58 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
         raise ValueError(f"t_min must lie in (0, {sde.T}), got {t_min}.")
     if t_sampling not in T_SAMPLING:
         raise ValueError(f"Unknown t sampling {t_sampling!r}; choose one of {T_SAMPLING}.")
+    eps_net = net.eps if isinstance(net, EpsModel) else net
+
+    def step_loss(x0: Tensor, g: torch.Generator) -> Tensor:
+        # eps-loss at x_t = psi(t) x0 + sigma(t) eps; t, then eps, drawn from g (after the batch)
+        t = sample_times(x0.shape[0], t_min, sde.T, t_sampling, g).to(x0.device)
+        eps = torch.randn(x0.shape, generator=g).to(x0.device)
+        xt = _bcast(sde.alpha(t), x0) * x0 + _bcast(sde.sigma(t), x0) * eps
+        out = eps_net(xt, t)
+        out = out.sample if hasattr(out, "sample") else out
+        return (out - eps).pow(2).mean()
+
+    def settings(bs: int) -> dict:
+        return dict(
+            n_steps=int(n_steps), lr=float(lr), batch_size=int(bs), n_noise=int(n_noise), t_min=float(t_min),
+            t_sampling=t_sampling, lr_schedule=lr_schedule, warmup=int(warmup),
+            grad_clip=float(grad_clip) if grad_clip else None, ema_decay=float(ema_decay) if ema_decay else None,
+            seed=int(seed), sde=sde.config() if hasattr(sde, "config") else repr(sde),
+            net=type(net).__name__, time_scale=getattr(net, "time_scale", None))
+
+    return _fit(net, step_loss, data, n_steps, settings=settings, lr=lr, batch_size=batch_size, n_noise=n_noise,
+                lr_schedule=lr_schedule, warmup=warmup, grad_clip=grad_clip, ema_decay=ema_decay, seed=seed,
+                device=device, progress=progress, desc=desc, checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every, callback=callback)
+
+
+def _fit(net: nn.Module, step_loss: Callable[[Tensor, torch.Generator], Tensor], data: Tensor, n_steps: int, *,
+         settings: Callable[[int], dict], lr: float, batch_size: Optional[int], n_noise: int, lr_schedule: str,
+         warmup: int, grad_clip: Optional[float], ema_decay: Optional[float], seed: int,
+         device: str | torch.device, progress: bool, desc: str, checkpoint: str | Path | None,
+         checkpoint_every: int, callback: Optional[Callable[[int, float], None]]) -> TrainResult:
+    """The training loop shared by :func:`train_dsm` and :func:`mempkg.edm.train_edm`; only the loss differs.
+
+    Each step draws a batch of ``bs = min(batch_size, N)`` rows of ``data`` ``[N, ...]`` (all of them,
+    in order, when ``bs == N``; else ``randperm(N, generator=g)[:bs]``), repeats every row ``n_noise``
+    times -> ``x0`` ``[bs * n_noise, ...]`` on ``device``, and minimises ``step_loss(x0, g)`` (a scalar;
+    it draws its times/noise levels and noise from ``g``, the private CPU generator seeded by ``seed``,
+    after the batch) with Adam at
+
+        lr(step) = lr (step + 1) / warmup                                       for step < warmup,
+                 = lr                                                           ("constant"),
+                 = lr (1 + cos(pi (step - warmup) / max(1, n_steps - warmup))) / 2   ("cosine"),
+
+    gradients clipped to norm ``grad_clip`` (if set), and the EMA (if ``ema_decay``) updated as
+    ``ema <- ema + (1 - ema_decay) (net - ema)``. ``net`` (every parameter of it is trained, in place)
+    ends in eval mode.
+
+    ``settings(bs)`` gives the run's hyper-parameters (plain literals); it is called only with a
+    ``checkpoint``, and the data's shape and hash and the hash of ``net``'s initial weights are
+    appended to it. A checkpoint whose settings differ raises :class:`CheckpointMismatch`. The other
+    arguments, the resuming and the RNG handling are as documented in :func:`train_dsm` (and the
+    module docstring); the caller validates ``n_steps`` and its own options first.
+    """
     if lr_schedule not in ("cosine", "constant"):
         raise ValueError(f"Unknown lr_schedule {lr_schedule!r}; choose 'cosine' or 'constant'.")
     if checkpoint_every < 1:
@@ -142,7 +194,6 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
     bs = N if batch_size is None else min(int(batch_size), N)
     g = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    eps_net = net.eps if isinstance(net, EpsModel) else net
 
     def lr_at(step):
         if step < warmup:
@@ -153,25 +204,20 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     ema = copy.deepcopy(net).eval().requires_grad_(False) if ema_decay else None
-    losses = []
+    losses: list = []
     start, state = 0, None
     cuda = device.type == "cuda"
     rng_devices = [device.index if device.index is not None else torch.cuda.current_device()] if cuda else []
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None:
-        settings = _json_plain(dict(
-            n_steps=int(n_steps), lr=float(lr), batch_size=int(bs), n_noise=int(n_noise), t_min=float(t_min),
-            t_sampling=t_sampling, lr_schedule=lr_schedule, warmup=int(warmup),
-            grad_clip=float(grad_clip) if grad_clip else None, ema_decay=float(ema_decay) if ema_decay else None,
-            seed=int(seed), sde=sde.config() if hasattr(sde, "config") else repr(sde),
-            net=type(net).__name__, time_scale=getattr(net, "time_scale", None),
-            data_shape=list(data.shape), data_sha256=tensor_sha256(data),
+        run_settings = _json_plain(dict(
+            settings(bs), data_shape=list(data.shape), data_sha256=tensor_sha256(data),
             init_sha256=tensor_sha256(net.state_dict())))
         state = load_checkpoint(ckpt) if ckpt.exists() else None
         if state is not None:
             old = state["settings"]
-            diff = [f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in sorted(set(old) | set(settings))
-                    if old.get(k) != settings.get(k)]
+            diff = [f"{k}: {old.get(k)!r} -> {run_settings.get(k)!r}"
+                    for k in sorted(set(old) | set(run_settings)) if old.get(k) != run_settings.get(k)]
             if diff:
                 raise CheckpointMismatch(f"The training checkpoint {ckpt} belongs to another run ({'; '.join(diff)}); "
                                          "delete it to train from scratch, or pass another checkpoint path.")
@@ -186,7 +232,7 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
 
     def save(step):
         _atomic_write(ckpt, lambda f: torch.save({
-            "format": CHECKPOINT_FORMAT, "settings": settings, "step": step,
+            "format": CHECKPOINT_FORMAT, "settings": run_settings, "step": step,
             "net": net.state_dict(), "ema": ema.state_dict() if ema is not None else None,
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": g.get_state(),
             "rng_cpu": torch.get_rng_state(),
@@ -209,12 +255,7 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
         for step in bar:
             idx = torch.arange(N) if bs == N else torch.randperm(N, generator=g)[:bs]
             x0 = data[idx.to(device)].repeat_interleave(n_noise, dim=0)
-            t = sample_times(x0.shape[0], t_min, sde.T, t_sampling, g).to(device)
-            eps = torch.randn(x0.shape, generator=g).to(device)
-            xt = _bcast(sde.alpha(t), x0) * x0 + _bcast(sde.sigma(t), x0) * eps
-            out = eps_net(xt, t)
-            out = out.sample if hasattr(out, "sample") else out
-            loss = (out - eps).pow(2).mean()
+            loss = step_loss(x0, g)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip:
@@ -227,7 +268,7 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
                         pe.lerp_(p, 1 - ema_decay)
             losses.append(loss.item())
             if step % max(1, n_steps // 50) == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
             if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == n_steps):
                 save(step + 1)
             if callback is not None:

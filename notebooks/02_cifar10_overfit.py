@@ -76,7 +76,7 @@ display(P.banner("volume_growth"))
 
 # %%
 sde = VPSDE()
-sub = overfit_subset(S["data"], S["n_subset"])
+sub = overfit_subset(S["data"], S["n_subset"], download=S["download"])
 shape = sub.trained.image_shape
 arch = dict(preset=S["preset"], image_shape=list(shape))
 recipe = dict(lr=S["lr"], warmup=S["warmup"], batch_size=S["batch_size"], ema_decay=S["ema_decay"])
@@ -193,7 +193,7 @@ display(Markdown(
 # duplicates: `n_planted` training images appear `n_copies` times each, the rest once.
 
 # %%
-pool = load_images(S["data"], "train").subset(range(S["n_memorized_train"]))
+pool = load_images(S["data"], "train", download=S["download"]).subset(range(S["n_memorized_train"]))
 planted = plant_duplicates(pool, S["n_planted"], S["n_copies"], seed=S["planted_seed"])
 model_p = train("planted", planted.train.x, S["planted_steps"], seed, batch_size=S["batch_size_planted"])
 gen_p = cache.get("samples_planted", dict(S, seed=seed), lambda: sample(
