@@ -59,7 +59,7 @@ display(P.banner("volume_growth"))
 # %% [markdown]
 # ```{admonition} Digits, not CIFAR-10, under the CPU profiles
 # :class: warning
-# A 32x32 UNet trains at 7-11 s per step on the book's 2-core reference machine, so the
+# A 32x32 UNet takes seconds per training step on the book's 2-core reference machine, so the
 # `tiny` and `quick` profiles run the whole chapter on scikit-learn's 8x8 handwritten digits
 # (D = 64) with a small UNet. The `full` profile runs the paper's setting (CIFAR-10, the DDPM
 # UNet, N = 100 axes, 1,000 steps) and needs a CUDA GPU and internet for the download.
@@ -99,7 +99,9 @@ plots.image_grid(axes[0], sub.trained.x[:32], n_cols=16, title="training images 
 plots.image_grid(axes[1], gen[:32], n_cols=16, title="samples of the overfit model")
 plots.savefig(fig, P.name, NB, "overfit_samples")
 plt.show()
-display(Markdown(f"**{100 * copy_rate:.0f}%** of {len(gen)} samples are near-copies of a training image "
+n_params = sum(p.numel() for p in model.parameters())
+display(Markdown(f"The `{S['preset']}` UNet has {n_params / 1e6:.2f} M parameters. "
+                 f"**{100 * copy_rate:.0f}%** of {len(gen)} samples are near-copies of a training image "
                  f"(nearest training image closer than a third of the second nearest): the model memorizes."))
 
 # %% [markdown]
@@ -313,8 +315,8 @@ display(pd.DataFrame(rows, columns=["claim", "paper", "this run"]))
 # %% [markdown]
 # ## What differs from the paper's setup, and why
 #
-# - **Data and model** (`tiny`, `quick`): 8x8 digits and a 0.7 M-parameter UNet instead of
-#   CIFAR-10 and the 35.7 M-parameter DDPM UNet, trained for the profile's steps with the full
+# - **Data and model** (`tiny`, `quick`): 8x8 digits and the small `digits` UNet instead of
+#   CIFAR-10 and the DDPM UNet (parameter counts printed above), trained for the profile's steps with the full
 #   batch at a larger learning rate instead of 400k epochs at batch 16: CIFAR-10 training does
 #   not fit a CPU. The `full` profile uses the paper's data, network and evaluation settings.
 # - **Axes and steps**: `quick` uses N = 10 axes and 100 steps for the main comparison
