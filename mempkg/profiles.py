@@ -40,7 +40,20 @@ _VOLUME_DIGITS = dict(
     ablation_radii=[0.001, 0.01, 0.05, 0.1],
 )
 
+_REGIMES_DIGITS = dict(
+    data="digits", download=False, preset="digits", sigma_data=0.75,    # digits in [-1, 1] have std ~0.75
+    n_small=128, n_emp=1000, sigma_min=0.01, sigma_max=20.0, alpha=0.01, threshold=0.5,
+    lr=1e-3, batch_size=128,
+)
+
 CHAPTERS: dict[str, dict[str, dict]] = {
+    "three_regimes": {
+        "tiny": dict(_REGIMES_DIGITS, n_small=32, n_emp=100, n_sigmas=8, n_test=50, train_steps=30),
+        "quick": dict(_REGIMES_DIGITS, n_sigmas=40, n_test=797, train_steps=3000),
+        "full": dict(_REGIMES_DIGITS, data="cifar10", download=True, preset="ddpm_cifar10", sigma_data=0.5,
+                     n_small=1000, n_emp=1000, sigma_min=0.002, sigma_max=80.0, n_sigmas=64, n_test=10_000,
+                     train_steps=200_000, lr=2e-4),
+    },
     "volume_growth": {
         "tiny": dict(_VOLUME_DIGITS, n_subset=8, train_steps=40, n_samples=32, sample_steps=20, n_axes=2,
                      n_steps=3, n_memorized_train=100, planted_steps=40, n_planted=4, n_copies=4,
