@@ -162,7 +162,7 @@ for (name, r), color in zip(regimes.items(), ["tab:red", "tab:blue"]):
 ax.plot(sigmas, rate, color="k", marker=".", label=f"memorized fraction, {model_name}")
 ax.set_xscale("log")
 ax.set_xlabel("sigma")
-ax.legend(fontsize=7, ncol=2)
+ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
 plots.savefig(fig, P.name, NB, "danger_zone")
 plt.show()
 
