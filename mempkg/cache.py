@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import platform
 import tempfile
 import time
@@ -47,6 +48,20 @@ def _jsonable(obj):
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
+    return obj
+
+
+def _storable(obj):
+    """The value as ``torch.load(weights_only=True)`` can read it back: numpy arrays and numpy
+    scalars become tensors and Python numbers, recursively through dicts, lists and tuples."""
+    if isinstance(obj, dict):
+        return {k: _storable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_storable(v) for v in obj)
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
     return obj
 
 
@@ -121,7 +136,7 @@ class Cache:
             if rec.get("sha256") != _sha256(data):
                 return None
             return torch.load(data, map_location="cpu", weights_only=True)
-        except (OSError, ValueError, RuntimeError, json.JSONDecodeError):
+        except (OSError, ValueError, RuntimeError, json.JSONDecodeError, pickle.UnpicklingError):
             return None
 
     def save(self, name: str, params: dict, value) -> Path:
@@ -141,7 +156,7 @@ class Cache:
             self.hits += 1
             return value
         self.misses += 1
-        value = compute()
+        value = _storable(compute())        # what a later run will load, so both runs see the same types
         self.save(name, params, value)
         return value
 

@@ -116,3 +116,29 @@ def test_train_cached_trains_once_and_keys_on_data_and_settings(tmp_path):
     train_cached(cache, "m", build, {"hidden": 8}, sde, data, 6, **kw)           # other steps: retrain
     assert cache.misses == 3
     assert not list(tmp_path.glob("*.checkpoint.pt"))                           # checkpoints cleaned up
+
+
+def test_numpy_values_come_back_as_the_same_tensors_on_every_run(tmp_path):
+    import numpy as np
+
+    compute = lambda: {"W": np.linspace(0, 1, 5), "n": np.int64(3), "pair": (np.zeros(2), 1.5)}  # noqa: E731
+    first = Cache(tmp_path).get("r", {}, compute)
+    again = Cache(tmp_path)
+    second = again.get("r", {}, compute)
+    assert again.hits == 1
+    assert torch.equal(first["W"], second["W"]) and isinstance(second["W"], torch.Tensor)
+    assert second["n"] == 3 and torch.equal(second["pair"][0], torch.zeros(2, dtype=torch.float64))
+
+
+def test_a_file_that_cannot_be_loaded_safely_is_recomputed(tmp_path):
+    import numpy as np
+
+    cache = Cache(tmp_path)
+    cache.get("r", {}, lambda: torch.ones(2))
+    data, record = cache.paths("r", {})
+    torch.save({"x": np.ones(2)}, data)                  # a pickle weights_only refuses
+    rec = json.loads(record.read_text())
+    from mempkg.cache import file_digest
+    rec["sha256"] = file_digest(data)
+    record.write_text(json.dumps(rec))
+    assert torch.equal(cache.get("r", {}, lambda: torch.zeros(2)), torch.zeros(2))
