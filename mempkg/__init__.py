@@ -18,4 +18,10 @@ Modules, one per idea of the papers:
 * :mod:`mempkg.plots` -- figures.
 """
 
+import warnings as _warnings
+
 __version__ = "0.1.0"
+
+# diffusers imports tqdm.auto, which warns inside executed notebooks that ipywidgets is missing;
+# the book deliberately has no widgets (their outputs would load require.js from a CDN).
+_warnings.filterwarnings("ignore", message="IProgress not found")

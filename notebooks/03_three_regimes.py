@@ -116,6 +116,7 @@ for ax, yl in zip(axes, ["MSE per pixel", "MSE gap (held-out - train)", "memoriz
     ax.set_ylabel(yl)
     ax.legend(fontsize=7)
 axes[0].set_yscale("log")
+axes[0].set_ylim(bottom=1e-5)          # EMP's training MSE is ~0 at small sigma: it returns the image itself
 plots.savefig(fig, P.name, NB, "mse_and_memorization")
 plt.show()
 
