@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .models import autodiff_safe_attention, check_score_model, modules_of
+from .models import autodiff_safe_attention, check_choice, check_inputs, modules_of
 
 PROBES = ("rademacher", "gaussian")
 METHODS = ("jvp", "vjp")
@@ -72,21 +72,11 @@ def flipd(model, x: Tensor, t0: float, n_probes: Optional[int] = None, cond: Opt
             ``benchmarks/flipd_cost.py``). Both give the same numbers.
         max_batch: most (image, tangent) rows sent through the model at once.
     """
-    check_score_model(model)
-    if not isinstance(x, Tensor) or x.dim() < 2:
-        raise ValueError(f"x must be a tensor [B, ...] with a batch dimension, got "
-                         f"{type(x).__name__} of shape {tuple(getattr(x, 'shape', ()))}.")
-    if probe not in PROBES:
-        raise ValueError(f"Unknown probe {probe!r}; choose one of {PROBES}.")
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
+    check_inputs(model, x, cond)
+    check_choice("probe", probe, PROBES)
+    check_choice("method", method, METHODS)
     if n_probes is not None and int(n_probes) < 1:
         raise ValueError(f"n_probes must be None (exact trace) or a positive integer, got {n_probes}.")
-    expected = getattr(model, "data_shape", None)
-    if expected is not None and tuple(x.shape[1:]) != tuple(expected):
-        raise ValueError(f"x has per-image shape {tuple(x.shape[1:])} but the model expects {tuple(expected)}.")
-    if cond is not None and len(cond) != len(x):
-        raise ValueError(f"cond has {len(cond)} rows for {len(x)} images; give one condition per image.")
     model.sde.check_time(t0, "t0")
     t0 = float(t0)
 

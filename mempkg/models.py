@@ -51,6 +51,27 @@ def check_score_model(model) -> None:
             raise TypeError(f"{type(model).__name__}.sde lacks `{a}(t)`; use a schedule from mempkg.sde.")
 
 
+def check_inputs(model, x, cond=None) -> None:
+    """The checks every estimator makes first: ``model`` follows the protocol, ``x`` is a batch
+    ``[B, ...]`` of the model's data shape (when it declares ``data_shape``), and ``cond`` has one
+    row per image."""
+    check_score_model(model)
+    if not isinstance(x, Tensor) or x.dim() < 2:
+        raise ValueError(f"x must be a tensor [B, ...] with a batch dimension, got "
+                         f"{type(x).__name__} of shape {tuple(getattr(x, 'shape', ()))}.")
+    expected = getattr(model, "data_shape", None)
+    if expected is not None and tuple(x.shape[1:]) != tuple(expected):
+        raise ValueError(f"x has per-image shape {tuple(x.shape[1:])} but the model expects {tuple(expected)}.")
+    if cond is not None and len(cond) != len(x):
+        raise ValueError(f"cond has {len(cond)} rows for {len(x)} images; give one condition per image.")
+
+
+def check_choice(name: str, value, options) -> None:
+    """Raise a clear error unless ``value`` is one of ``options``."""
+    if value not in options:
+        raise ValueError(f"Unknown {name} {value!r}; choose one of {tuple(options)}.")
+
+
 def _time_batch(t, x: Tensor) -> Tensor:
     """A float or [B] tensor of times as a [B] tensor on x's device and dtype."""
     t = torch.as_tensor(t, dtype=x.dtype, device=x.device)

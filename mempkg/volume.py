@@ -31,7 +31,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .models import autodiff_safe_attention, check_score_model, modules_of
+from .models import autodiff_safe_attention, check_choice, check_inputs, modules_of
 
 METHODS = ("jvp", "finite")
 MEASURES = ("axes", "volume")
@@ -91,18 +91,14 @@ def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_s
         max_batch: most rows (image x axis) sent through the model at once.
         return_axes: also return the final unit axes ``[B, N, D]`` (for checks).
     """
-    check_score_model(model)
-    if not isinstance(x, Tensor) or x.dim() < 2:
-        raise ValueError("x must be a tensor [B, ...] with a batch dimension.")
+    check_inputs(model, x, cond)
     B, shape = x.shape[0], tuple(x.shape[1:])
     D = x[0].numel()
     if not (1 <= int(n_axes) <= D):
         raise ValueError(f"n_axes={n_axes} must lie in [1, D] with D = {D} (the data dimension); "
                          f"at most D axes can be orthonormal.")
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
-    if measure not in MEASURES:
-        raise ValueError(f"Unknown measure {measure!r}; choose one of {MEASURES}.")
+    check_choice("method", method, METHODS)
+    check_choice("measure", measure, MEASURES)
     if not radius > 0:
         raise ValueError(f"radius must be positive, got {radius}.")
     if int(n_steps) < 1:
@@ -111,8 +107,6 @@ def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_s
     model.sde.check_time(t_end, "t_end")
     if not t_start < t_end:
         raise ValueError(f"t_start={t_start} must be smaller than t_end={t_end}: the ODE runs image -> noise.")
-    if cond is not None and len(cond) != B:
-        raise ValueError(f"cond has {len(cond)} rows for {B} images; give one condition per image.")
 
     N, n_steps = int(n_axes), int(n_steps)
     dt = (t_end - t_start) / n_steps

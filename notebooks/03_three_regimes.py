@@ -65,7 +65,7 @@ display(P.banner("three_regimes"))
 # trained on the 1,000 training digits generalizes and barely copies (NOTES.md), so under the
 # CPU profiles the memorizing model sees only `n_small` digits (the first of the training split)
 # and the "whole set" model all 1,000. Both are the small `digits` UNet with EDM's
-# preconditioning ($\sigma_\mathrm{data} = 0.75$, the digits' pixel standard deviation) and loss.
+# preconditioning ($\sigma_\mathrm{data}$ set to about the data's pixel standard deviation, printed below) and loss.
 
 # %%
 train = load_images(S["data"], "train", download=S["download"])
@@ -87,6 +87,8 @@ denoisers = {f"EMP-{S['n_small']}": EmpiricalDenoiser(small),
              f"EDM-{len(whole)}": edm("edm_whole", whole)}
 train_sets = {f"EMP-{S['n_small']}": small, f"EDM-{S['n_small']}": small, f"EDM-{len(whole)}": whole}
 sigmas = np.geomspace(S["sigma_min"], S["sigma_max"], S["n_sigmas"])
+display(Markdown(f"Pixel standard deviation of the training images: {float(whole.std()):.3f} "
+                 f"(the models use sigma_data = {S['sigma_data']})."))
 
 # %% [markdown]
 # ## MSE to the clean image and per-noise memorization (paper Figs. 1 and 2)
