@@ -12,6 +12,11 @@ Modules, one per idea of the papers:
 * :mod:`mempkg.regimes` -- posterior weights, the empirical denoiser, max weight and shell coverage, the
   danger zone, per-noise memorization (Dodson et al.).
 * :mod:`mempkg.edm` -- EDM preconditioning, loss with gap bands, Heun sampler (Karras et al.).
+* :mod:`mempkg.quality` -- sample quality: Frechet distance, a digits feature classifier, Inception FID.
+* :mod:`mempkg.stable_diffusion` -- Stable Diffusion as a latent score model (VAE, CLIP text encoder, schedule).
+* :mod:`mempkg.guidance` -- classifier-free-guidance norms of images and captions (Ross et al.; Wen et al.).
+* :mod:`mempkg.complexity` -- image complexity (PNG size).
+* :mod:`mempkg.laion` -- LAION verbatims (Webster 2023), LAION-Aesthetics, COCO, Tuxemon; cached image fetching.
 * :mod:`mempkg.memorization` -- nearest-neighbour copy tests, AUROC and t-tests, the denoising-loss baseline.
 * :mod:`mempkg.data` -- data sets by name: the von Mises circle toy, digits, CIFAR-10.
 * :mod:`mempkg.profiles`, :mod:`mempkg.cache`, :mod:`mempkg.paths` -- run profiles, the result cache, paths.
