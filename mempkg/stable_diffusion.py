@@ -1,0 +1,275 @@
+"""Stable Diffusion as a score model in latent space (Ross, Kamkari et al. 2024, Sec. 3 and Fig. 4).
+
+The book's estimators (FLIPD in :mod:`mempkg.lid`, the CFG norms in :mod:`mempkg.guidance`) take
+any object with an ``sde`` and ``score(x, t, cond=None)`` (:mod:`mempkg.models`). This module
+turns a diffusers Stable Diffusion checkpoint into one:
+
+* :class:`DiscreteVPSchedule` -- the VP schedule SD was trained with, read from the scheduler's own
+  ``alphas_cumprod`` (SD v1: ``"scaled_linear"`` betas from 0.00085 to 0.012 over 1000 steps) and
+  made continuous in t; :func:`linear_beta_schedule` is the FLIPD authors' linear-beta
+  approximation of it (``../shared/papers/NOTES.md`` section 2).
+* :class:`StableDiffusion` -- the latent score s(z, t | c) = -eps_theta(z, t, c) / sigma(t) of the
+  UNet, with the VAE encoder (images -> latents) and the CLIP text encoder (captions -> ``cond``).
+* :func:`load_stable_diffusion` -- builds it from a hub id or a local folder in diffusers' layout.
+* images are prepared by :func:`mempkg.laion.center_crop_resize` (PIL images -> [-1, 1] tensors,
+  centre-cropped and resized to SD's 512 px).
+
+Latents are D = 4 x 64 x 64 = 16,384-dimensional at 512 px. ``cond=None`` means the empty-prompt
+embedding (SD's unconditional branch, trained by dropping captions), so unconditional FLIPD is
+``flipd(model, z, t0)`` and conditional FLIPD ``flipd(model, z, t0, cond=model.encode_prompts(captions))``;
+Ross et al. (Appendix A.1) use t0 = 0.1 and one Hutchinson probe for both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from .models import check_choice
+from .sde import VPSDE, TimeLike, _as_tensor, _bcast
+
+SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+SCHEDULES = ("scheduler", "linear_beta")
+COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+# -- the noise schedule ---------------------------------------------------------------------------
+
+class DiscreteVPSchedule(VPSDE):
+    """The discrete DDPM schedule of a trained model, as a continuous VP schedule on t in (0, 1].
+
+    A DDPM-style model is trained on N integer timesteps n = 0..N-1 with
+    x_n = sqrt(alpha_bar_n) x_0 + sqrt(1 - alpha_bar_n) eps (Ho et al. 2020, eq. 4). We place
+    timestep n at time
+
+        t_n = (n + 1) / N,    i.e.  n(t) = N t - 1   (the label the UNet is fed),
+
+    so that t = 0 is the clean data (alpha_bar = 1) and t = 1 the last training step. Between the
+    knots t_k = k / N (k = 0..N; B_0 = 0, B_k = -log alpha_bar_{k-1}) the integrated beta
+    B(t) = -log alpha_bar(t) is interpolated linearly, which makes
+
+        beta(t) = dB/dt = N (B_{k+1} - B_k) = -N log(1 - beta_k)  ~  N beta_k   on [t_k, t_{k+1}),
+        psi(t) = alpha(t) = exp(-B(t) / 2),   sigma(t)^2 = 1 - exp(-B(t)),
+
+    the VP-SDE with piecewise-constant beta that passes through every training noise level
+    exactly (Song et al. 2021, Appendix B: beta(t) = N beta_n). For t < 1/N the UNet is queried at
+    labels in (-1, 0), which it never saw: keep t >= 1/N (sigma >= sqrt(beta_0)) where it matters.
+
+    Args:
+        alphas_cumprod: ``[N]`` cumulative products alpha_bar_n of a diffusers scheduler.
+    """
+
+    def __init__(self, alphas_cumprod: Tensor):
+        ac = torch.as_tensor(alphas_cumprod, dtype=torch.float64).flatten()
+        if ac.numel() < 2 or not torch.all((ac > 0) & (ac < 1)) or not torch.all(ac[1:] < ac[:-1]):
+            raise ValueError("alphas_cumprod must be a decreasing sequence in (0, 1) with at least 2 entries.")
+        self.alphas_cumprod = ac
+        self.N = int(ac.numel())
+        self.T = 1.0
+        self.B_knots = torch.cat([torch.zeros(1, dtype=torch.float64), -torch.log(ac)])   # [N + 1], B at t = k / N
+
+    @classmethod
+    def from_scheduler(cls, scheduler) -> "DiscreteVPSchedule":
+        """The schedule of a diffusers scheduler (anything with ``alphas_cumprod``)."""
+        if not hasattr(scheduler, "alphas_cumprod"):
+            raise TypeError(f"{type(scheduler).__name__} has no alphas_cumprod; pass a DDPM/DDIM/PNDM-style scheduler.")
+        return cls(scheduler.alphas_cumprod)
+
+    def __repr__(self) -> str:
+        return f"DiscreteVPSchedule(N={self.N}, sigma(1/N)={float(self.sigma(1 / self.N)):.4f})"
+
+    def config(self) -> dict:
+        """Plain-literal description, used in cache keys (the schedule is identified by a digest)."""
+        digest = hashlib.sha256(self.alphas_cumprod.numpy().tobytes()).hexdigest()[:16]
+        return {"kind": "discrete_vp", "N": self.N, "alphas_cumprod_sha256": digest, "T": self.T}
+
+    def _knot(self, t: TimeLike) -> tuple[Tensor, Tensor, Tensor]:
+        """(t as float64, interval index k with t in [t_k, t_{k+1}], fraction within it)."""
+        t = _as_tensor(t)
+        u = t.to(torch.float64) * self.N
+        k = u.floor().clamp(0, self.N - 1)
+        return t, k.long(), u - k
+
+    def B(self, t: TimeLike) -> Tensor:
+        """Integrated beta B(t) = -log alpha_bar(t), linear between the knots k / N."""
+        t, k, frac = self._knot(t)
+        Bk = self.B_knots.to(k.device)
+        out = Bk[k] + frac * (Bk[k + 1] - Bk[k])
+        return out.to(t.dtype) if t.is_floating_point() else out
+
+    def beta(self, t: TimeLike) -> Tensor:
+        """beta(t) = dB/dt, constant N (B_{k+1} - B_k) on each interval [k / N, (k + 1) / N)."""
+        t, k, _ = self._knot(t)
+        Bk = self.B_knots.to(k.device)
+        out = self.N * (Bk[k + 1] - Bk[k])
+        return out.to(t.dtype) if t.is_floating_point() else out
+
+    def t_from_sigma(self, sigma: TimeLike) -> Tensor:
+        """Inverse of ``sigma(t)``: B = -log(1 - sigma^2) located between the knots."""
+        sigma = _as_tensor(sigma)
+        if torch.any((sigma <= 0) | (sigma >= 1)):
+            raise ValueError("t_from_sigma needs 0 < sigma < 1.")
+        b = -torch.log1p(-sigma.to(torch.float64) ** 2)
+        if torch.any(b > self.B_knots[-1]):
+            raise ValueError(f"sigma above the schedule's largest, {float(self.sigma(1.0)):.6f}.")
+        Bk = self.B_knots.to(b.device)
+        k = (torch.searchsorted(Bk, b.reshape(-1), right=False) - 1).clamp(0, self.N - 1).reshape(b.shape)
+        t = (k + (b - Bk[k]) / (Bk[k + 1] - Bk[k])) / self.N
+        return t.to(sigma.dtype) if sigma.is_floating_point() else t
+
+    def timestep(self, t: TimeLike) -> Tensor:
+        """The (fractional) UNet label n(t) = N t - 1 of time t."""
+        return _as_tensor(t) * self.N - 1
+
+    def t_of_timestep(self, n) -> Tensor:
+        """Time t_n = (n + 1) / N of integer timestep n (the inverse of :meth:`timestep`)."""
+        return (torch.as_tensor(n, dtype=torch.float64) + 1) / self.N
+
+
+def linear_beta_schedule(scheduler) -> VPSDE:
+    """The FLIPD authors' approximation of SD's schedule (their ``StableDiffusionSde``):
+
+        beta(t) linear from beta_min = N beta_start to beta_max = N beta_end   (0.85 -> 12 for SD v1),
+
+    with the UNet fed the label N t. SD's betas are "scaled_linear" (sqrt(beta) linear), so this
+    overestimates the noise in the middle of the range: sigma(0.3) = 0.73 against SD's 0.64.
+    """
+    cfg = scheduler.config
+    N = int(cfg.num_train_timesteps)
+    return VPSDE(beta_min=float(cfg.beta_start) * N, beta_max=float(cfg.beta_end) * N)
+
+
+def _times64(t, x: Tensor) -> Tensor:
+    """A float or [B] tensor of times as a float64 [B] tensor on x's device: the schedule is read in
+    double precision whatever x's dtype (a float32 t0 = 0.01 would shift sigma by ~1e-8 relative)."""
+    t = torch.as_tensor(t, dtype=torch.float64, device=x.device)
+    if t.dim() == 0:
+        return t.expand(x.shape[0])
+    if t.shape != (x.shape[0],):
+        raise ValueError(f"t has shape {tuple(t.shape)}; expected a float or a tensor of shape ({x.shape[0]},).")
+    return t
+
+
+# -- the score model ------------------------------------------------------------------------------
+
+class StableDiffusion(nn.Module):
+    """Stable Diffusion's latent noise model as a score model (see :mod:`mempkg.models`):
+
+        s(z, t | c) = -eps_theta(z, n(t), c) / sigma(t),
+
+    eps_theta the ``UNet2DConditionModel`` with ``encoder_hidden_states = c`` (CLIP text
+    embeddings ``[B, L, E]``; L = 77, E = 768 for SD v1) and n(t) the UNet label of time t
+    (N t - 1 with ``schedule="scheduler"``, N t with ``"linear_beta"``, as the FLIPD authors did).
+    ``cond=None`` is the empty prompt "" (the unconditional model of classifier-free guidance).
+    Data are VAE latents ``[B, *data_shape]``: use :meth:`encode_images`. ``data_shape`` is the
+    UNet's native latent size (4 x 64 x 64, i.e. 512 px images, for SD v1.5); to score other image
+    sizes set ``model.data_shape = (4, H // 8, W // 8)``. The networks are frozen and in eval mode
+    (inference only); gradients still flow to the *input* latents, as FLIPD's trace needs.
+
+    Args:
+        unet, vae, text_encoder, tokenizer, scheduler: the pipeline's components.
+        schedule: ``"scheduler"`` (the scheduler's ``alphas_cumprod``, :class:`DiscreteVPSchedule`;
+            the default) or ``"linear_beta"`` (:func:`linear_beta_schedule`, to reproduce the authors).
+        model_id: where the weights came from (recorded in :meth:`config`).
+    """
+
+    def __init__(self, unet: nn.Module, vae: nn.Module, text_encoder: nn.Module, tokenizer, scheduler,
+                 schedule: str = "scheduler", model_id: Optional[str] = None):
+        super().__init__()
+        check_choice("schedule", schedule, SCHEDULES)
+        self.unet, self.vae, self.text_encoder = unet, vae, text_encoder
+        self.tokenizer, self.scheduler = tokenizer, scheduler
+        for m in (unet, vae, text_encoder):
+            m.requires_grad_(False)
+            m.eval()
+        self.schedule = schedule
+        self.model_id = model_id
+        self.N = int(scheduler.config.num_train_timesteps)
+        if schedule == "scheduler":
+            self.sde = DiscreteVPSchedule.from_scheduler(scheduler)
+        else:
+            self.sde = linear_beta_schedule(scheduler)
+        size = unet.config.sample_size
+        h, w = (size, size) if isinstance(size, int) else tuple(size)
+        self.data_shape = (int(unet.config.in_channels), int(h), int(w))
+        self.scaling_factor = float(vae.config.scaling_factor)
+        self._null: Optional[Tensor] = None            # cached empty-prompt embedding [1, L, E]
+
+    def __repr__(self) -> str:
+        return (f"StableDiffusion(model_id={self.model_id!r}, schedule={self.schedule!r}, "
+                f"data_shape={self.data_shape}, device={self.device}, dtype={self.dtype})")
+
+    def config(self) -> dict:
+        """Plain-literal description, used in cache keys."""
+        return {"kind": "stable_diffusion", "model_id": self.model_id, "schedule": self.schedule,
+                "sde": self.sde.config(), "dtype": str(self.dtype).replace("torch.", "")}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    # -- the score ------------------------------------------------------------------------------
+    def timestep(self, t: TimeLike) -> Tensor:
+        """The UNet label of time t: N t - 1 (``"scheduler"``) or N t (``"linear_beta"``, the authors')."""
+        if self.schedule == "scheduler":
+            return self.sde.timestep(t)
+        return _as_tensor(t) * self.N
+
+    def eps(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
+        """Predicted noise eps_theta(x, n(t), c) ``[B, *data_shape]`` in x's dtype; ``cond`` ``[B, L, E]`` or None."""
+        if cond is None:
+            cond = self.null_cond(x.shape[0])
+        elif not isinstance(cond, Tensor):
+            raise TypeError(f"cond must be a tensor of text embeddings [B, L, E], got {type(cond).__name__}; "
+                            "turn captions into embeddings with model.encode_prompts(captions).")
+        if cond.shape[0] != x.shape[0]:
+            raise ValueError(f"cond has {cond.shape[0]} rows for {x.shape[0]} latents; give one embedding per latent.")
+        # labels in float32: fp16 cannot hold fractional labels near 1000
+        label = self.timestep(_times64(t, x)).to(device=self.device, dtype=torch.float32)
+        out = self.unet(x.to(device=self.device, dtype=self.dtype), label,
+                        encoder_hidden_states=cond.to(device=self.device, dtype=self.dtype)).sample
+        return out.to(x.dtype)
+
+    def score(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
+        """s(x, t | c) = -eps_theta(x, n(t), c) / sigma(t), shape of x."""
+        sigma = _bcast(self.sde.sigma(_times64(t, x)), x)
+        return -self.eps(x, t, cond) / sigma
+
+    def forward(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
+        return self.score(x, t, cond)
+
+    # -- text -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_prompts(self, prompts: Union[str, Sequence[str]], max_batch: int = 64) -> Tensor:
+        """CLIP text embeddings of captions, as SD's pipeline makes them -> ``[B, L, E]``.
+
+        Tokens are padded (with SD's pad token) and truncated to the tokenizer's
+        ``model_max_length`` (77); the embedding is the text encoder's last hidden state (no
+        attention mask and no clip skip, as in SD v1's pipeline).
+        """
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        prompts = list(prompts)
+        if not prompts or not all(isinstance(p, str) for p in prompts):
+            raise ValueError("prompts must be a non-empty list of strings.")
+        dev = next(self.text_encoder.parameters()).device
+        out = []
+        for start in range(0, len(prompts), max_batch):
+            ids = self.tokenizer(prompts[start:start + max_batch], padding="max_length",
+                                 max_length=self.tokenizer.model_max_length, truncation=True,
+                                 return_tensors="pt").input_ids
+            out.append(self.text_encoder(ids.to(dev))[0])
+        return torch.cat(out)
+
+    def null_cond(self, n: int) -> Tensor:
+        """The empty prompt's embedding repeated n times -> ``[n, L, E]`` (computed once, cached)."""
+        if self._null is None:
+            self._null = self.encode_prompts([""])
+        return self._null.to(self.device).repeat(int(n), 1, 1)
