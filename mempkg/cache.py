@@ -51,6 +51,18 @@ def _jsonable(obj):
     return obj
 
 
+def _json_record(obj):
+    """``obj`` for a JSON record: non-finite floats (e.g. a gap band up to sigma = inf) become strings."""
+    obj = _jsonable(obj)
+    if isinstance(obj, dict):
+        return {k: _json_record(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_record(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return repr(obj)
+    return obj
+
+
 def _storable(obj):
     """The value as ``torch.load(weights_only=True)`` can read it back: numpy arrays and numpy
     scalars become tensors and Python numbers, recursively through dicts, lists and tuples."""
@@ -143,7 +155,7 @@ class Cache:
         data, record = self.paths(name, params)
         _atomic_write(data, lambda f: torch.save(value, f))
         write_json_atomic(record, {
-            "name": name, "params": params, "file": data.name, "sha256": _sha256(data),
+            "name": name, "params": _json_record(params), "file": data.name, "sha256": _sha256(data),
             "mempkg_version": __version__, "torch_version": torch.__version__,
             "device": self.device or "cpu", "python": platform.python_version(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

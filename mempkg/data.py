@@ -264,7 +264,7 @@ def _load_cifar10(split: str, root: Path, download: bool) -> ImageSet:
             f"offline, run that elsewhere and copy {CIFAR10_FOLDER}/ here), or set MEMPKG_DATA (or pass root=) "
             f"to a folder that holds {CIFAR10_FOLDER}/.")
     if _torchvision_available():
-        from torchvision.datasets import CIFAR10    # checks each file's md5 as well
+        from torchvision.datasets import CIFAR10  # checks each file's md5 as well
 
         ds = CIFAR10(str(root), train=split == "train", download=False)
         data = np.asarray(ds.data).transpose(0, 3, 1, 2)          # torchvision keeps HWC

@@ -37,7 +37,6 @@ from .progress import bar as progress_bar
 from .sde import TimeLike, _as_tensor, _bcast
 from .train import TrainResult, _fit, tensor_sha256
 
-
 # -- the schedule -------------------------------------------------------------------------------
 
 class EDMSchedule:
@@ -347,6 +346,44 @@ class EDMLoss:
         y = x0 + _bcast(sigma, x0) * n
         D = precond.denoise(y, sigma, cond)
         return _bcast(self.weight(sigma), x0) * (D - x0) ** 2
+
+
+def equal_mass_bands(loss: EDMLoss, band: tuple[float, float],
+                     max_per_side: Optional[int] = None) -> list[tuple[float, float]]:
+    """Tile the sigma axis into bands that each hold the log-normal mass of ``band`` -> sorted list.
+
+    With a = F(sigma_lo), b = F(sigma_hi) (F = :meth:`EDMLoss.sigma_cdf`) and m = b - a, the edges
+    are F^{-1}(a - k m) below and F^{-1}(b + k m) above, k = 1, 2, ...; the end bands run to
+    sigma = 0 and to infinity and hold what is left, merged into their neighbour when less than m / 2
+    (except next to ``band``, which is never changed).
+    ``band`` itself is one of the tiles. Used for a sweep of gap-training bands that each withhold the
+    same share of the training noise levels, so that only their *position* differs.
+    ``max_per_side`` keeps only that many tiles on each side of ``band`` (the nearest ones).
+    """
+    lo, hi = (float(v) for v in band)
+    if not (0 < lo < hi < math.inf):
+        raise ValueError(f"band must be (sigma_lo, sigma_hi) with 0 < sigma_lo < sigma_hi < inf, got {band!r}.")
+    a, b = float(loss.sigma_cdf(lo)), float(loss.sigma_cdf(hi))
+    m = b - a
+    if m <= 1e-12:
+        raise ValueError(f"band {band!r} holds no mass under {loss!r}.")
+    below, p = [], a
+    while p - m > m / 2:                    # a full band fits and leaves at least m / 2 below it
+        p -= m
+        below.append(p)
+    above, q = [], b
+    while q + m < 1 - m / 2:
+        q += m
+        above.append(q)
+    cdf_edges = [0.0] + below[::-1] + [a, b] + above + [1.0]
+    sig = [0.0] + [float(loss.sigma_quantile(c)) for c in cdf_edges[1:-1]] + [math.inf]
+    i = len(below) + 1
+    sig[i], sig[i + 1] = lo, hi             # the band's own edges, exactly
+    # an end remainder next to the band itself is kept as a (smaller) band rather than merged
+    tiles = list(zip(sig[:-1], sig[1:]))
+    if max_per_side is not None:
+        tiles = tiles[max(i - int(max_per_side), 0): i + int(max_per_side) + 1]
+    return tiles
 
 
 # -- training -----------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ Rows (image, tangent) are batched together and processed ``max_batch`` at a time
 
 from __future__ import annotations
 
-import contextlib
 from typing import Optional, Sequence
 
 import numpy as np

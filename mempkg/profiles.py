@@ -44,15 +44,20 @@ _REGIMES_DIGITS = dict(
     data="digits", download=False, preset="digits", sigma_data=0.75,    # digits in [-1, 1] have std ~0.75
     n_small=128, n_emp=1000, sigma_min=0.01, sigma_max=20.0, alpha=0.01, threshold=0.5,
     lr=1e-3, batch_size=128,
+    # gap training: one class of the training split (held out: the same class of the test split)
+    gap_class=3, gap_n_train=None, gap_train_steps=2000, gap_batch_size=64, gap_max_per_side=None,
+    n_generations=500, sample_steps=18, fd_features="classifier", classifier_steps=600,
 )
 
 CHAPTERS: dict[str, dict[str, dict]] = {
     "three_regimes": {
-        "tiny": dict(_REGIMES_DIGITS, n_small=32, n_emp=100, n_sigmas=8, n_test=50, train_steps=30),
+        "tiny": dict(_REGIMES_DIGITS, n_small=32, n_emp=100, n_sigmas=8, n_test=50, train_steps=30,
+                     gap_train_steps=20, gap_max_per_side=1, n_generations=64, sample_steps=6, classifier_steps=60),
         "quick": dict(_REGIMES_DIGITS, n_sigmas=40, n_test=797, train_steps=3000),
         "full": dict(_REGIMES_DIGITS, data="cifar10", download=True, preset="ddpm_cifar10", sigma_data=0.5,
                      n_small=1000, n_emp=1000, sigma_min=0.002, sigma_max=80.0, n_sigmas=64, n_test=10_000,
-                     train_steps=200_000, lr=2e-4),
+                     train_steps=200_000, lr=2e-4, gap_class=1, gap_n_train=2000, gap_train_steps=200_000,
+                     gap_batch_size=128, gap_max_per_side=1, n_generations=10_000, fd_features="inception"),
     },
     "volume_growth": {
         "tiny": dict(_VOLUME_DIGITS, n_subset=8, train_steps=40, n_samples=32, sample_steps=20, n_axes=2,

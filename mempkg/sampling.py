@@ -14,7 +14,6 @@ from torch import Tensor
 
 from .models import check_score_model, modules_of
 from .progress import bar as progress_bar
-from .sde import _bcast
 
 SAMPLERS = ("sde", "ode")
 

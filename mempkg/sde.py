@@ -12,7 +12,6 @@ new schedule (EDM/VE in later chapters) is another small class with the same met
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Union
 
 import torch

@@ -40,8 +40,7 @@ from IPython.display import Markdown, display
 import mempkg.profiles
 from mempkg import plots
 from mempkg.data import load_images, overfit_subset, plant_duplicates
-from mempkg.memorization import (auroc, copies, denoising_loss, extract_memorized, two_sided_auroc,
-                                 welch_test)
+from mempkg.memorization import auroc, copies, denoising_loss, extract_memorized, two_sided_auroc, welch_test
 from mempkg.models import image_score_model, unet_eps
 from mempkg.sampling import sample
 from mempkg.sde import VPSDE

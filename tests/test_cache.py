@@ -1,4 +1,5 @@
 import json
+import math
 import os
 
 import pytest
@@ -142,3 +143,12 @@ def test_a_file_that_cannot_be_loaded_safely_is_recomputed(tmp_path):
     rec["sha256"] = file_digest(data)
     record.write_text(json.dumps(rec))
     assert torch.equal(cache.get("r", {}, lambda: torch.zeros(2)), torch.zeros(2))
+
+
+def test_parameters_with_infinity_are_cached(tmp_path):
+    # a gap band up to sigma = inf is a legitimate parameter; the JSON record must still be written
+    cache = Cache(tmp_path)
+    params = {"gap": [[0.85, math.inf]]}
+    assert cache.get("band", params, lambda: torch.ones(2)).sum() == 2
+    assert cache.get("band", params, lambda: torch.zeros(2)).sum() == 2 and cache.hits == 1
+    assert cache.paths("band", params)[0] != cache.paths("band", {"gap": [[0.85, 1e9]]})[0]

@@ -390,3 +390,23 @@ def test_clear_errors():
     with pytest.raises(TypeError, match="EDMSchedule"):
         from mempkg.sde import VPSDE
         heun_sampler(GaussianScore(torch.zeros(2), torch.eye(2), VPSDE()), torch.zeros(2, 2), edm_sigmas(3))
+
+
+def test_equal_mass_bands_tile_the_sigma_axis():
+    from mempkg.edm import equal_mass_bands
+    loss = EDMLoss(sigma_data=0.75)
+    band = (0.392, 0.853)
+    tiles = equal_mass_bands(loss, band)
+    assert band in tiles
+    assert tiles[0][0] == 0.0 and tiles[-1][1] == math.inf
+    assert all(a[1] == b[0] for a, b in zip(tiles, tiles[1:]))              # contiguous, no overlap
+    m = EDMLoss(sigma_data=0.75, gap=band).excluded_mass
+    masses = [EDMLoss(sigma_data=0.75, gap=t).excluded_mass for t in tiles]
+    assert sum(masses) == pytest.approx(1.0, abs=1e-9)
+    inner = [x for t, x in zip(tiles, masses) if 0 < t[0] and t[1] < math.inf]
+    assert inner and all(x == pytest.approx(m, rel=1e-9) for x in inner)   # equal mass away from the ends
+    assert all(m / 2 <= x < 1.5 * m for t, x in zip(tiles, masses) if t != band)
+    near = equal_mass_bands(loss, band, max_per_side=1)
+    assert len(near) == 3 and near[1] == band
+    with pytest.raises(ValueError, match="0 < sigma_lo"):
+        equal_mass_bands(loss, (1.0, 0.5))
