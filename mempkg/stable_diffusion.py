@@ -23,6 +23,7 @@ Ross et al. (Appendix A.1) use t0 = 0.1 and one Hutchinson probe for both.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import torch
@@ -273,3 +274,117 @@ class StableDiffusion(nn.Module):
         if self._null is None:
             self._null = self.encode_prompts([""])
         return self._null.to(self.device).repeat(int(n), 1, 1)
+
+    # -- images ---------------------------------------------------------------------------------
+    @property
+    def vae_scale(self) -> int:
+        """How many pixels one latent cell covers per side: 2^(number of VAE blocks - 1) (8 for SD)."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @torch.no_grad()
+    def encode_images(self, images: Tensor, max_batch: int = 8) -> Tensor:
+        """VAE latents of RGB images: the posterior *mean* times ``scaling_factor`` (no sampling, so the
+        same image always gives the same latent) -> float32 ``[B, 4, H / f, W / f]`` (f = :attr:`vae_scale`).
+
+        Args:
+            images: ``[B, 3, H, W]`` in [-1, 1] (:func:`mempkg.laion.center_crop_resize` makes them);
+                H and W multiples of f.
+            max_batch: images per VAE call.
+        """
+        if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be a tensor [B, 3, H, W] of RGB images in [-1, 1], got "
+                             f"{type(images).__name__} of shape {tuple(getattr(images, 'shape', ()))}.")
+        lo, hi = float(images.min()), float(images.max())
+        if lo < -1 - 1e-3 or hi > 1 + 1e-3:
+            raise ValueError(f"images must lie in [-1, 1] (got values in [{lo:.3g}, {hi:.3g}]); "
+                             "map 8-bit pixels p with p / 127.5 - 1.")
+        f = self.vae_scale
+        if images.shape[-1] % f or images.shape[-2] % f:
+            raise ValueError(f"image height and width must be multiples of {f} (the VAE halves them "
+                             f"{f.bit_length() - 1} times), got {tuple(images.shape[-2:])}; resize or crop first.")
+        dev = next(self.vae.parameters()).device
+        vdtype = next(self.vae.parameters()).dtype
+        out = []
+        for start in range(0, images.shape[0], int(max_batch)):
+            x = images[start:start + max_batch].to(device=dev, dtype=vdtype)
+            out.append((self.vae.encode(x).latent_dist.mean * self.scaling_factor).float())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def decode_latents(self, z: Tensor, max_batch: int = 8) -> Tensor:
+        """Images ``[B, 3, H, W]`` in [-1, 1] (float32, clamped) from latents ``[B, 4, h, w]``."""
+        dev = next(self.vae.parameters()).device
+        vdtype = next(self.vae.parameters()).dtype
+        out = []
+        for start in range(0, z.shape[0], int(max_batch)):
+            zb = z[start:start + max_batch].to(device=dev, dtype=vdtype) / self.scaling_factor
+            out.append(self.vae.decode(zb).sample.float().clamp(-1, 1))
+        return torch.cat(out)
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+def _is_local(model_id) -> bool:
+    """A folder path (absolute, relative with ./ or ~, or an existing folder) rather than a hub id "org/name"."""
+    if isinstance(model_id, Path):
+        return True
+    s = str(model_id)
+    return (Path(s).expanduser().exists() or Path(s).is_absolute() or s.startswith((".", "~"))
+            or s.count("/") > 1)
+
+
+def load_stable_diffusion(model_id: Union[str, Path] = SD15, device: str = "auto", dtype: Optional[torch.dtype] = None,
+                          schedule: str = "scheduler", variant: Optional[str] = None) -> StableDiffusion:
+    """Load a Stable Diffusion checkpoint as a :class:`StableDiffusion` score model.
+
+    Each component is loaded with its class's ``from_pretrained(model_id, subfolder=...)``
+    (``unet``: UNet2DConditionModel, ``vae``: AutoencoderKL, ``text_encoder``: CLIPTextModel,
+    ``tokenizer``: CLIPTokenizer, ``scheduler``: the scheduler class named in its config), so a hub id
+    (downloaded once into the Hugging Face cache) and a local folder in diffusers' layout both work.
+
+    Args:
+        model_id: hub id (default SD v1.5, ``"stable-diffusion-v1-5/stable-diffusion-v1-5"``; the old
+            ``runwayml`` repo was removed) or a local folder.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        dtype: ``None``: float16 on CUDA (SD's released weights; safe for inference), float32 on CPU.
+        schedule: ``"scheduler"`` or ``"linear_beta"`` (see :class:`StableDiffusion`).
+        variant: a weights variant on the hub (e.g. ``"fp16"``).
+    """
+    check_choice("schedule", schedule, SCHEDULES)
+    from .profiles import resolve_device
+
+    device = resolve_device(device)
+    if dtype is None:
+        dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
+    if _is_local(model_id):
+        folder = Path(model_id).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"No folder {folder}: give a local Stable Diffusion folder in diffusers' layout "
+                                    f"(subfolders {', '.join(COMPONENTS)}) or a hub id such as {SD15!r}.")
+        missing = [c for c in COMPONENTS if not (folder / c).is_dir()]
+        if missing:
+            raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: a Stable Diffusion folder needs the "
+                                    f"subfolders {', '.join(COMPONENTS)} (as StableDiffusionPipeline.save_pretrained "
+                                    "writes them).")
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    src = str(model_id)
+    try:
+        kw = dict(torch_dtype=dtype, variant=variant)
+        unet = UNet2DConditionModel.from_pretrained(src, subfolder="unet", **kw)
+        vae = AutoencoderKL.from_pretrained(src, subfolder="vae", **kw)
+        text_encoder = CLIPTextModel.from_pretrained(src, subfolder="text_encoder", **kw)
+        tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer")
+        import diffusers
+
+        sched_cfg = DDPMScheduler.load_config(src, subfolder="scheduler")      # any ConfigMixin reads it
+        scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_config(sched_cfg)
+    except (OSError, ValueError) as e:
+        if _is_local(model_id):
+            raise
+        raise OSError(f"Could not load {model_id!r} from the Hugging Face Hub ({type(e).__name__}: {e}). "
+                      "Without internet, run once with internet to fill the cache (~/.cache/huggingface) or "
+                      f"pass a local folder; the SD v1.5 id is {SD15!r}.") from e
+    model = StableDiffusion(unet, vae, text_encoder, tokenizer, scheduler, schedule=schedule, model_id=str(model_id))
+    return model.to(device)
