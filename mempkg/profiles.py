@@ -49,6 +49,21 @@ _REGIMES_DIGITS = dict(
     n_generations=500, sample_steps=18, fd_features="classifier", classifier_steps=600,
 )
 
+_LAION_VERBATIMS = dict(
+    # tiny/quick: TinyStableDiffusion on captioned digits with planted verbatims (mempkg.captioned)
+    model="tiny_sd", n_planted=20, n_copies=8, n_rare_words=3, planted_pool="simpler_half",
+    n_per_set=200, ood_crops_per_side=2, ood_faces=True,
+    embed_dim=32, block_out_channels=[32, 64], train_steps=1500, batch_size=128, lr=1e-3, p_uncond=0.1,
+    t_sampling="uniform",
+    # scores (FLIPD's t0 and probes, the real-image CFG norm's t0 and steps are notebook parameters)
+    gen_steps=1, gen_samples=4, guidance_scale=7.5,        # Wen et al.'s CFG norm, from noise
+    sweep_t0s=[0.01, 0.03, 0.1, 0.3, 0.5], n_sweep=None,   # t0 dependence (n_sweep images per set; None: all)
+    n_show=20, sample_steps=50, sample_guidance=3.0, eval_batch_size=64,
+    # full: Stable Diffusion v1.5 on Webster's LAION verbatims and LAION-Aesthetics / COCO / Tuxemon (mempkg.laion)
+    sd_model_id="stable-diffusion-v1-5/stable-diffusion-v1-5", image_size=512, n_laion=2000, n_coco=2000,
+    n_tuxemon=None, oversample=1.5,
+)
+
 CHAPTERS: dict[str, dict[str, dict]] = {
     "three_regimes": {
         "tiny": dict(_REGIMES_DIGITS, n_small=32, n_emp=100, n_sigmas=8, n_test=50, train_steps=30,
@@ -76,6 +91,14 @@ CHAPTERS: dict[str, dict[str, dict]] = {
         "tiny": dict(_VON_MISES_COMMON, train_steps=300, n_samples=200, sample_steps=100, n_curve=6, n_train_seeds=1),
         "quick": dict(_VON_MISES_COMMON, train_steps=8000, n_samples=2000, sample_steps=1000, n_curve=25, n_train_seeds=3),
         "full": dict(_VON_MISES_COMMON, train_steps=20000, n_samples=10000, sample_steps=2000, n_curve=41, n_train_seeds=5),
+    },
+    "laion_verbatims": {
+        "tiny": dict(_LAION_VERBATIMS, n_planted=4, n_copies=4, n_per_set=12, ood_crops_per_side=0, ood_faces=False,
+                     embed_dim=8, block_out_channels=[8, 16], train_steps=20, batch_size=32, gen_samples=1,
+                     sweep_t0s=[0.01, 0.1], n_show=4, sample_steps=5, eval_batch_size=32),
+        "quick": dict(_LAION_VERBATIMS),
+        "full": dict(_LAION_VERBATIMS, model="stable_diffusion", n_per_set=None, train_steps=0, gen_samples=4,
+                     n_sweep=256, n_show=8, sample_steps=50, sample_guidance=7.5, eval_batch_size=16),
     },
 }
 

@@ -72,6 +72,8 @@ REQUIRED_KEYS = {
     "03_three_regimes": ["danger_zone_low", "danger_zone_high", "peak_memorization_sigma", "peak_memorization_rate",
                          "mse_gap_peak_sigma", "mem_rate_baseline", "mem_rate_gap", "mem_rate_dummy",
                          "fd_baseline", "fd_gap", "fd_dummy"],
+    "04_laion_verbatims": ["auroc_flipd_cond", "auroc_flipd_uncond", "auroc_cfg_norm", "auroc_cfg_norm_generation",
+                           "auroc_png", "n_memorized", "n_nonmemorized"],
 }
 
 
