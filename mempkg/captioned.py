@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from .models import check_choice
 from .sde import TimeLike, _bcast
-from .stable_diffusion import DiscreteVPSchedule, _times64
+from .stable_diffusion import ConditionalEpsModel, DiscreteVPSchedule
 from .train import TrainResult, _fit, tensor_sha256
 
 # -- SD's noise schedule --------------------------------------------------------------------------
@@ -494,7 +494,7 @@ class CaptionEncoder(nn.Module):
         return self.norm(self.token(tokens) + self.position[: tokens.shape[1]])
 
 
-class TinyStableDiffusion(nn.Module):
+class TinyStableDiffusion(ConditionalEpsModel, nn.Module):
     """A text-conditional eps-model on 1 x 8 x 8 pixels with :class:`~mempkg.stable_diffusion.StableDiffusion`'s
     interface, so every estimator of the book runs on both:
 
@@ -565,29 +565,6 @@ class TinyStableDiffusion(nn.Module):
     def timestep(self, t: TimeLike) -> Tensor:
         """The UNet label of time t: n(t) = N t - 1 (the integer timestep n at t = (n + 1) / N)."""
         return self.sde.timestep(t)
-
-    def eps(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
-        """Predicted noise eps_theta(x, n(t), c) ``[B, *data_shape]``; ``cond`` ``[B, L, E]``, None: empty caption."""
-        if cond is None:
-            cond = self.null_cond(x.shape[0])
-        elif not isinstance(cond, Tensor):
-            raise TypeError(f"cond must be a tensor of caption embeddings [B, L, E], got {type(cond).__name__}; "
-                            "turn captions into embeddings with model.encode_prompts(captions).")
-        if cond.dim() != 3 or cond.shape[0] != x.shape[0]:
-            raise ValueError(f"cond has shape {tuple(cond.shape)} for {x.shape[0]} images; give one embedding "
-                             f"[L, E] per image (model.encode_prompts).")
-        label = self.timestep(_times64(t, x)).to(device=self.device, dtype=torch.float32)
-        out = self.unet(x.to(device=self.device, dtype=self.dtype), label,
-                        encoder_hidden_states=cond.to(device=self.device, dtype=self.dtype)).sample
-        return out.to(x.dtype)
-
-    def score(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
-        """s(x, t | c) = -eps_theta(x, n(t), c) / sigma(t), shape of x."""
-        sigma = _bcast(self.sde.sigma(_times64(t, x)), x)
-        return -self.eps(x, t, cond) / sigma
-
-    def forward(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
-        return self.score(x, t, cond)
 
     # -- text and images ------------------------------------------------------------------------
     @torch.no_grad()

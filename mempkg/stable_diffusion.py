@@ -156,7 +156,38 @@ def _times64(t, x: Tensor) -> Tensor:
 
 # -- the score model ------------------------------------------------------------------------------
 
-class StableDiffusion(nn.Module):
+class ConditionalEpsModel:
+    """eps, score and forward for a caption-conditioned eps-UNet (Stable Diffusion and the book's tiny
+    stand-in share them). The host class provides ``unet`` (a ``UNet2DConditionModel``), ``sde``,
+    ``timestep(t)``, ``null_cond(n)``, ``device`` and ``dtype``."""
+
+    def eps(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
+        """Predicted noise eps_theta(x, n(t), c) ``[B, *data_shape]`` in x's dtype; ``cond`` ``[B, L, E]`` or
+        None (the empty caption)."""
+        if cond is None:
+            cond = self.null_cond(x.shape[0])
+        elif not isinstance(cond, Tensor):
+            raise TypeError(f"cond must be a tensor of text embeddings [B, L, E], got {type(cond).__name__}; "
+                            "turn captions into embeddings with model.encode_prompts(captions).")
+        if cond.dim() != 3 or cond.shape[0] != x.shape[0]:
+            raise ValueError(f"cond has shape {tuple(cond.shape)} for {x.shape[0]} inputs; give one embedding "
+                             "[L, E] per input (model.encode_prompts).")
+        # labels in float32: fp16 cannot hold fractional labels near 1000
+        label = self.timestep(_times64(t, x)).to(device=self.device, dtype=torch.float32)
+        out = self.unet(x.to(device=self.device, dtype=self.dtype), label,
+                        encoder_hidden_states=cond.to(device=self.device, dtype=self.dtype)).sample
+        return out.to(x.dtype)
+
+    def score(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
+        """s(x, t | c) = -eps_theta(x, n(t), c) / sigma(t), shape of x."""
+        sigma = _bcast(self.sde.sigma(_times64(t, x)), x)
+        return -self.eps(x, t, cond) / sigma
+
+    def forward(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
+        return self.score(x, t, cond)
+
+
+class StableDiffusion(ConditionalEpsModel, nn.Module):
     """Stable Diffusion's latent noise model as a score model (see :mod:`mempkg.models`):
 
         s(z, t | c) = -eps_theta(z, n(t), c) / sigma(t),
@@ -222,29 +253,6 @@ class StableDiffusion(nn.Module):
         if self.schedule == "scheduler":
             return self.sde.timestep(t)
         return _as_tensor(t) * self.N
-
-    def eps(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
-        """Predicted noise eps_theta(x, n(t), c) ``[B, *data_shape]`` in x's dtype; ``cond`` ``[B, L, E]`` or None."""
-        if cond is None:
-            cond = self.null_cond(x.shape[0])
-        elif not isinstance(cond, Tensor):
-            raise TypeError(f"cond must be a tensor of text embeddings [B, L, E], got {type(cond).__name__}; "
-                            "turn captions into embeddings with model.encode_prompts(captions).")
-        if cond.shape[0] != x.shape[0]:
-            raise ValueError(f"cond has {cond.shape[0]} rows for {x.shape[0]} latents; give one embedding per latent.")
-        # labels in float32: fp16 cannot hold fractional labels near 1000
-        label = self.timestep(_times64(t, x)).to(device=self.device, dtype=torch.float32)
-        out = self.unet(x.to(device=self.device, dtype=self.dtype), label,
-                        encoder_hidden_states=cond.to(device=self.device, dtype=self.dtype)).sample
-        return out.to(x.dtype)
-
-    def score(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
-        """s(x, t | c) = -eps_theta(x, n(t), c) / sigma(t), shape of x."""
-        sigma = _bcast(self.sde.sigma(_times64(t, x)), x)
-        return -self.eps(x, t, cond) / sigma
-
-    def forward(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
-        return self.score(x, t, cond)
 
     # -- text -----------------------------------------------------------------------------------
     @torch.no_grad()

@@ -336,12 +336,9 @@ display(Markdown(
 #   descriptions) and lie on SD's broad manifold, so it did not meet this failure. Carrying the image
 #   to a larger $t_0$ smooths it (the sweep). Training length matters too: as the unconditional
 #   branch also memorizes the duplicated images, conditional and unconditional predictions agree
-#   near them again. In development runs with the `quick` settings (measured once, not re-run
-#   here), the pooled AUROC at $t_0 = 0.01$ fell from 0.64 (1,500 steps) to 0.56 (2,000) and 0.25
-#   (4,000 steps), while at $t_0 = 0.5$ it stayed at 0.95-0.98, unconditional FLIPD rose from 0.96 to
-#   0.98 and Wen et al.'s version stayed at 0.94-0.97; with 4 instead of 8 copies every score
-#   weakened (real-image CFG norm 0.52, unconditional FLIPD 0.92). A prototype recorded in NOTES.md
-#   saw the same inversion with longer training.
+#   near them again, so the real-image CFG norm at small $t_0$ is expected to weaken with longer
+#   training (a prototype recorded in NOTES.md saw this inversion). This run does not measure that
+#   dependence; re-execute the chapter with another `train_steps` or `n_copies` to see it.
 # - *PNG size* is above chance only because the planted images were drawn from the simpler half
 #   (`planted_pool`); it is the complexity confound the paper rules out.
 
