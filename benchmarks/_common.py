@@ -44,4 +44,5 @@ def timed_together(fns: dict, repeats: int, device: str) -> dict:
 
 
 def machine(device: str) -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, device {device}"
+    return (f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
+            f"torch {torch.__version__}, device {device}")
