@@ -86,3 +86,12 @@ def test_notebook_summary_has_required_keys(notebooks_run, notebook):
     data = json.loads(summary.read_text())
     missing = [k for k in REQUIRED_KEYS[notebook.stem] if k not in data]
     assert not missing, f"{summary} lacks {missing}"
+
+
+def test_scorecard_reads_every_chapter_of_the_run(notebooks_run):
+    from mempkg.scorecard import scorecard
+
+    rows = scorecard(PROFILE, RESULTS)          # raises if a summary lacks a key a claim reads
+    not_run = sorted({r["notebook"] for r in rows if r["held"] == "not run"})
+    assert not not_run, f"the scorecard finds no {PROFILE} summary for {not_run}"
+    assert all(r["profile"] == PROFILE for r in rows)
