@@ -41,8 +41,8 @@ import torch
 from torch import Tensor, nn
 
 from .models import check_choice
-from .sde import TimeLike, _bcast
-from .stable_diffusion import ConditionalEpsModel, DiscreteVPSchedule
+from .sde import _bcast
+from .stable_diffusion import ConditionalEpsModel, DiscreteVPSchedule, schedule_of
 from .train import TrainResult, _fit, tensor_sha256
 
 # -- SD's noise schedule --------------------------------------------------------------------------
@@ -542,7 +542,11 @@ class TinyStableDiffusion(ConditionalEpsModel, nn.Module):
                 up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
                 cross_attention_dim=int(embed_dim), attention_head_dim=int(attention_head_dim),
                 norm_num_groups=int(norm_num_groups))
-        self.sde = sd_schedule()
+        from diffusers import DDIMScheduler
+
+        self.scheduler = DDIMScheduler(**SD_BETAS)     # SD v1's training schedule (see sd_schedule)
+        self.schedule = "scheduler"                      # with_schedule(model, "linear_beta") reads it as the authors
+        self.sde = schedule_of(self.scheduler, self.schedule)
         self.N = self.sde.N
 
     def __repr__(self) -> str:
@@ -562,10 +566,6 @@ class TinyStableDiffusion(ConditionalEpsModel, nn.Module):
         return next(self.parameters()).dtype
 
     # -- the score ------------------------------------------------------------------------------
-    def timestep(self, t: TimeLike) -> Tensor:
-        """The UNet label of time t: n(t) = N t - 1 (the integer timestep n at t = (n + 1) / N)."""
-        return self.sde.timestep(t)
-
     # -- text and images ------------------------------------------------------------------------
     @torch.no_grad()
     def encode_prompts(self, prompts) -> Tensor:

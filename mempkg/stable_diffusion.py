@@ -143,6 +143,30 @@ def linear_beta_schedule(scheduler) -> VPSDE:
     return VPSDE(beta_min=float(cfg.beta_start) * N, beta_max=float(cfg.beta_end) * N)
 
 
+def schedule_of(scheduler, schedule: str = "scheduler") -> VPSDE:
+    """The VP schedule that reads a model trained with ``scheduler``: ``"scheduler"`` its own
+    ``alphas_cumprod`` (:class:`DiscreteVPSchedule`), ``"linear_beta"`` the FLIPD authors'
+    approximation (:func:`linear_beta_schedule`)."""
+    check_choice("schedule", schedule, SCHEDULES)
+    return DiscreteVPSchedule.from_scheduler(scheduler) if schedule == "scheduler" else linear_beta_schedule(scheduler)
+
+
+def with_schedule(model, schedule: str):
+    """The same networks read with another schedule: a shallow copy of ``model`` (a
+    :class:`StableDiffusion` or the book's tiny stand-in) whose ``sde`` and UNet labels follow
+    ``schedule``. Nothing is copied or retrained, so scores of the two readings differ only by the
+    schedule: with ``"linear_beta"``, the FLIPD authors' sigma(t) and label n(t) = N t instead of
+    the scheduler's sigma(t) and n(t) = N t - 1."""
+    import copy
+
+    if not hasattr(model, "scheduler") or not hasattr(model, "schedule"):
+        raise TypeError(f"{type(model).__name__} has no diffusers scheduler to read another schedule from.")
+    view = copy.copy(model)              # shares the modules; sde and schedule are the view's own
+    view.sde = schedule_of(model.scheduler, schedule)
+    view.schedule = schedule
+    return view
+
+
 def _times64(t, x: Tensor) -> Tensor:
     """A float or [B] tensor of times as a float64 [B] tensor on x's device: the schedule is read in
     double precision whatever x's dtype (a float32 t0 = 0.01 would shift sigma by ~1e-8 relative)."""
@@ -159,7 +183,14 @@ def _times64(t, x: Tensor) -> Tensor:
 class ConditionalEpsModel:
     """eps, score and forward for a caption-conditioned eps-UNet (Stable Diffusion and the book's tiny
     stand-in share them). The host class provides ``unet`` (a ``UNet2DConditionModel``), ``sde``,
-    ``timestep(t)``, ``null_cond(n)``, ``device`` and ``dtype``."""
+    ``schedule`` (one of :data:`SCHEDULES`), ``N`` (the number of training timesteps), ``null_cond(n)``,
+    ``device`` and ``dtype``."""
+
+    def timestep(self, t: TimeLike) -> Tensor:
+        """The UNet label of time t: N t - 1 (``"scheduler"``) or N t (``"linear_beta"``, the authors')."""
+        if self.schedule == "scheduler":
+            return self.sde.timestep(t)
+        return _as_tensor(t) * self.N
 
     def eps(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
         """Predicted noise eps_theta(x, n(t), c) ``[B, *data_shape]`` in x's dtype; ``cond`` ``[B, L, E]`` or
@@ -220,10 +251,7 @@ class StableDiffusion(ConditionalEpsModel, nn.Module):
         self.schedule = schedule
         self.model_id = model_id
         self.N = int(scheduler.config.num_train_timesteps)
-        if schedule == "scheduler":
-            self.sde = DiscreteVPSchedule.from_scheduler(scheduler)
-        else:
-            self.sde = linear_beta_schedule(scheduler)
+        self.sde = schedule_of(scheduler, schedule)
         size = unet.config.sample_size
         h, w = (size, size) if isinstance(size, int) else tuple(size)
         self.data_shape = (int(unet.config.in_channels), int(h), int(w))
@@ -248,12 +276,6 @@ class StableDiffusion(ConditionalEpsModel, nn.Module):
         return next(self.unet.parameters()).dtype
 
     # -- the score ------------------------------------------------------------------------------
-    def timestep(self, t: TimeLike) -> Tensor:
-        """The UNet label of time t: N t - 1 (``"scheduler"``) or N t (``"linear_beta"``, the authors')."""
-        if self.schedule == "scheduler":
-            return self.sde.timestep(t)
-        return _as_tensor(t) * self.N
-
     # -- text -----------------------------------------------------------------------------------
     @torch.no_grad()
     def encode_prompts(self, prompts: Union[str, Sequence[str]], max_batch: int = 64) -> Tensor:

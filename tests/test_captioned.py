@@ -334,3 +334,24 @@ def test_scores_can_be_restricted_to_some_metrics(model, ds):
     assert set(sc) == {"cfg_norm", "png_size"}
     with pytest.raises(ValueError, match="metric"):
         memorization_scores(model, ds.train.x[:3], ds.train_captions[:3], metrics=["fid"], progress=False)
+
+
+def test_linear_beta_reading_shares_the_networks_and_changes_only_the_schedule():
+    from mempkg.stable_diffusion import with_schedule
+
+    model = TinyStableDiffusion(embed_dim=8, block_out_channels=(8, 16), seed=0).eval()
+    view = with_schedule(model, "linear_beta")
+    assert view.unet is model.unet and view.text is model.text
+    assert model.schedule == "scheduler" and view.schedule == "linear_beta"
+    t = torch.tensor([0.01, 0.3], dtype=torch.float64)
+    # the authors' label is N t, the scheduler's N t - 1; their sigma(0.3) is larger (0.73 vs 0.64)
+    torch.testing.assert_close(view.timestep(t) - model.timestep(t), torch.ones(2, dtype=torch.float64))
+    assert float(view.sde.sigma(0.3)) > float(model.sde.sigma(0.3)) + 0.05
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        back = with_schedule(view, "scheduler")
+        torch.testing.assert_close(back.score(x, 0.3), model.score(x, 0.3))
+        assert not torch.allclose(view.score(x, 0.3), model.score(x, 0.3))
+    assert view.config() != model.config()          # cache keys tell the readings apart
+    with pytest.raises(ValueError, match="schedule"):
+        with_schedule(model, "cosine")
