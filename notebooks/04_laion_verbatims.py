@@ -304,6 +304,11 @@ display(Markdown(
     f"{auroc_change:.3f}."))
 
 # %% [markdown]
+# A reading of the schedule moves the noise level at which a $t_0$ is read, so it moves FLIPD's
+# *value* (FLIPD estimates dimension at the scale $\sigma(t_0)$); detection depends on the *ranking*
+# of images, which the correlations above measure. Compare FLIPD values only under one reading.
+
+# %% [markdown]
 # **A control: what else makes the CFG vector large near an image?** Near a clean image the
 # conditional and unconditional predictions differ when the caption *pulls* somewhere the image is
 # not: because the caption pins another image, or describes something else, or because the image
