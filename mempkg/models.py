@@ -24,6 +24,7 @@ import contextlib
 import math
 from typing import Any, Optional, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -70,6 +71,18 @@ def check_choice(name: str, value, options) -> None:
     """Raise a clear error unless ``value`` is one of ``options``."""
     if value not in options:
         raise ValueError(f"Unknown {name} {value!r}; choose one of {tuple(options)}.")
+
+
+def image_seeds(seed, B: int) -> Optional[list[int]]:
+    """``None`` when ``seed`` is one int for the whole batch, else its B per-image seeds (a sequence of
+    ints, length checked). With per-image seeds an image's random draws (probes, axes) depend only on
+    its own seed, not on the batch it is in or its position there."""
+    if isinstance(seed, (int, np.integer)) or (isinstance(seed, Tensor) and seed.dim() == 0):
+        return None
+    seeds = [int(s) for s in seed]
+    if len(seeds) != B:
+        raise ValueError(f"seed has {len(seeds)} entries for {B} images; give one int, or one seed per image.")
+    return seeds
 
 
 def _time_batch(t, x: Tensor) -> Tensor:
