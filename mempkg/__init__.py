@@ -21,6 +21,7 @@ Modules, one per idea of the papers:
 * :mod:`mempkg.data` -- data sets by name: the von Mises circle toy, digits, CIFAR-10.
 * :mod:`mempkg.profiles`, :mod:`mempkg.cache`, :mod:`mempkg.paths` -- run profiles, the result cache, paths.
 * :mod:`mempkg.plots` -- figures.
+* :mod:`mempkg.cli` -- the command line, ``python -m mempkg score``: one score per image of a folder, as a CSV.
 """
 
 import warnings as _warnings

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .models import autodiff_safe_attention, check_choice, check_inputs, modules_of
+from .models import autodiff_safe_attention, check_choice, check_inputs, image_seeds, modules_of
 
 PROBES = ("rademacher", "gaussian")
 METHODS = ("jvp", "vjp")
@@ -53,7 +53,7 @@ def _score_and_quadratic(model, y: Tensor, v: Tensor, t0: float, cond, method: s
 
 
 def flipd(model, x: Tensor, t0: float, n_probes: Optional[int] = None, cond: Optional[Tensor] = None,
-          seed: int = 0, probe: str = "rademacher", method: str = "vjp", max_batch: int = 4096) -> Tensor:
+          seed=0, probe: str = "rademacher", method: str = "vjp", max_batch: int = 4096) -> Tensor:
     """FLIPD(x, t0) for every image of a batch -> Tensor[B] (float64, on the CPU).
 
     Args:
@@ -63,7 +63,9 @@ def flipd(model, x: Tensor, t0: float, n_probes: Optional[int] = None, cond: Opt
         n_probes: ``None`` for the exact trace (D JVPs per image), else the number of
             Hutchinson probes per image (1 is the memorization setting).
         cond: optional condition ``[B, ...]`` passed to ``model.score`` (e.g. a caption embedding).
-        seed: seeds the probes; the same seed gives the same numbers.
+        seed: seeds the probes; the same seed gives the same numbers. An int seeds the batch's
+            B * K probes together; a sequence of B ints seeds each image's K probes on its own
+            (its value then does not depend on the rest of the batch).
         probe: ``"rademacher"`` (lower variance) or ``"gaussian"``.
         method: ``"vjp"`` (reverse mode: one forward and one backward pass per tangent, ~2-3
             forward passes on CPU; the default) or ``"jvp"`` (forward mode through
@@ -89,7 +91,10 @@ def flipd(model, x: Tensor, t0: float, n_probes: Optional[int] = None, cond: Opt
         tangents = torch.eye(D, dtype=x.dtype, device=x.device).reshape(D, *shape)
     else:
         K = int(n_probes)
-        tangents = _probes(shape, B * K, probe, seed).to(dtype=x.dtype, device=x.device)
+        seeds = image_seeds(seed, B)
+        tangents = (_probes(shape, B * K, probe, seed) if seeds is None
+                    else torch.cat([_probes(shape, K, probe, s) for s in seeds]))
+        tangents = tangents.to(dtype=x.dtype, device=x.device)
 
     trace = torch.zeros(B * K, dtype=torch.float64)
     snorm = torch.zeros(B, dtype=torch.float64)

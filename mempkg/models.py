@@ -24,6 +24,7 @@ import contextlib
 import math
 from typing import Any, Optional, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -70,6 +71,18 @@ def check_choice(name: str, value, options) -> None:
     """Raise a clear error unless ``value`` is one of ``options``."""
     if value not in options:
         raise ValueError(f"Unknown {name} {value!r}; choose one of {tuple(options)}.")
+
+
+def image_seeds(seed, B: int) -> Optional[list[int]]:
+    """``None`` when ``seed`` is one int for the whole batch, else its B per-image seeds (a sequence of
+    ints, length checked). With per-image seeds an image's random draws (probes, axes) depend only on
+    its own seed, not on the batch it is in or its position there."""
+    if isinstance(seed, (int, np.integer)) or (isinstance(seed, Tensor) and seed.dim() == 0):
+        return None
+    seeds = [int(s) for s in seed]
+    if len(seeds) != B:
+        raise ValueError(f"seed has {len(seeds)} entries for {B} images; give one int, or one seed per image.")
+    return seeds
 
 
 def _time_batch(t, x: Tensor) -> Tensor:
@@ -284,6 +297,63 @@ def image_score_model(unet: nn.Module, sde: VPSDE) -> EpsModel:
     ``eps``), so training and evaluation feed the network the same labels.
     """
     return EpsModel(unet, sde, time_scale=999)
+
+
+class DDPMScoreModel(nn.Module):
+    """Score model of a trained diffusers eps-prediction ``UNet2DModel`` and its DDPM-style scheduler
+    (what ``DDPMPipeline.save_pretrained`` writes: ``unet/`` and ``scheduler/``):
+
+        s(x, t) = -eps_theta(x, n(t)) / sigma(t),    n(t) = N t - 1,
+
+    on the scheduler's own schedule (:class:`mempkg.stable_diffusion.DiscreteVPSchedule`: training
+    timestep n sits at t = (n + 1) / N, so every training noise level is hit exactly). ``x`` is
+    ``[B, C, H, W]`` in the network's pixel range ([-1, 1] for diffusers' pipelines); the network runs
+    on its own device and dtype, ``x`` and the score keep theirs. Frozen and in eval mode.
+    """
+
+    def __init__(self, unet: nn.Module, scheduler):
+        super().__init__()
+        from .stable_diffusion import DiscreteVPSchedule
+
+        prediction = getattr(scheduler.config, "prediction_type", "epsilon")
+        if prediction != "epsilon":
+            raise ValueError(f"The scheduler says the network predicts {prediction!r}; DDPMScoreModel reads it "
+                             "as an eps-prediction network (prediction_type 'epsilon').")
+        if getattr(unet.config, "num_class_embeds", None) or getattr(unet.config, "class_embed_type", None):
+            raise ValueError("This UNet is class-conditional; DDPMScoreModel wraps unconditional networks.")
+        self.unet = unet.requires_grad_(False).eval()
+        self.sde = DiscreteVPSchedule.from_scheduler(scheduler)
+        size = unet.config.sample_size
+        h, w = (size, size) if isinstance(size, int) else tuple(size)
+        self.data_shape = (int(unet.config.in_channels), int(h), int(w))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    def _t64(self, t, x: Tensor) -> Tensor:
+        # the schedule is read in float64 whatever x's dtype (float16 would move t0 = 0.01 visibly)
+        from .stable_diffusion import _times64
+        return _times64(t, x)
+
+    def eps(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
+        """Predicted noise eps_theta(x, n(t)), shape and dtype of x."""
+        if cond is not None:
+            raise ValueError("DDPMScoreModel is unconditional: call it with cond=None.")
+        label = self.sde.timestep(self._t64(t, x)).to(device=self.device, dtype=torch.float32)
+        out = self.unet(x.to(device=self.device, dtype=self.dtype), label).sample
+        return out.to(device=x.device, dtype=x.dtype)
+
+    def score(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
+        sigma = _bcast(self.sde.sigma(self._t64(t, x)), x)
+        return -self.eps(x, t, cond) / sigma
+
+    def forward(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
+        return self.score(x, t, cond)
 
 
 # -- autodiff through attention ---------------------------------------------------------------

@@ -31,15 +31,19 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .models import autodiff_safe_attention, check_choice, check_inputs, modules_of
+from .models import autodiff_safe_attention, check_choice, check_inputs, image_seeds, modules_of
 
 METHODS = ("jvp", "finite")
 MEASURES = ("axes", "volume")
 
 
-def _initial_axes(B: int, N: int, D: int, seed: int) -> Tensor:
+def _initial_axes(B: int, N: int, D: int, seed) -> Tensor:
     """[B, N, D] orthonormal axes from seeded Gaussian draws (CPU generator: same on every device),
-    orthonormalised longest first like the authors' Gram-Schmidt."""
+    orthonormalised longest first like the authors' Gram-Schmidt. ``seed``: one int for the batch, or
+    B ints, one per image."""
+    seeds = image_seeds(seed, B)
+    if seeds is not None:
+        return torch.cat([_initial_axes(1, N, D, s) for s in seeds])
     g = torch.Generator().manual_seed(int(seed))
     draws = torch.randn(B, N, D, generator=g, dtype=torch.float64)
     Q, _ = _orthonormalise(draws)
@@ -69,7 +73,7 @@ def _velocity(model, u: Tensor, t: float, cond) -> Tensor:
 
 def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_steps: int = 1000,
                   t_start: float = 1e-3, t_end: float = 1.0, method: str = "jvp", measure: str = "axes",
-                  seed: int = 0, cond: Optional[Tensor] = None, max_batch: int = 8192,
+                  seed=0, cond: Optional[Tensor] = None, max_batch: int = 8192,
                   return_axes: bool = False):
     """Cumulative log volume growth of every image -> Tensor[B, n_steps] (float64, CPU).
 
@@ -86,7 +90,8 @@ def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_s
         method: ``"jvp"`` (tangent vectors) or ``"finite"`` (points on the sphere).
         measure: ``"axes"`` (sum of per-axis log-stretches, the paper's score) or ``"volume"``
             (sum of log |R_ii|, the parallelotope's log-volume).
-        seed: seeds the initial axes.
+        seed: seeds the initial axes: one int for the batch, or a sequence of B ints, one per image
+            (an image's axes then do not depend on the rest of the batch).
         cond: optional condition ``[B, ...]``, repeated for every axis.
         max_batch: most rows (image x axis) sent through the model at once.
         return_axes: also return the final unit axes ``[B, N, D]`` (for checks).

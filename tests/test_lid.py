@@ -59,6 +59,20 @@ def test_hutchinson_is_seeded():
     assert not torch.equal(a, flipd(model, x, 0.1, n_probes=1, seed=8))
 
 
+def test_per_image_seeds_make_a_value_independent_of_its_batch():
+    cov, mu, x = rank4_gaussian()
+    model = GaussianScore(mu, cov, VPSDE())
+    seeds = [11, 5, 7, 3, 2, 9, 4, 8]
+    batched = flipd(model, x, 0.1, n_probes=2, seed=seeds)
+    alone = torch.cat([flipd(model, x[i:i + 1], 0.1, n_probes=2, seed=[s]) for i, s in enumerate(seeds)])
+    torch.testing.assert_close(batched, alone, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(flipd(model, x[[3, 0]], 0.1, n_probes=2, seed=[3, 11]), batched[[3, 0]],
+                               rtol=1e-12, atol=1e-12)
+    assert not torch.equal(batched, flipd(model, x, 0.1, n_probes=2, seed=0))
+    with pytest.raises(ValueError, match="one seed per image"):
+        flipd(model, x, 0.1, n_probes=1, seed=[1, 2])
+
+
 class LinearScore:
     """s(x, t) = M x with a hand-written Jacobian M: the trace is tr M exactly."""
 

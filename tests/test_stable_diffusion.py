@@ -2,8 +2,6 @@
 
 import json
 import os
-import shutil
-import string
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -19,60 +17,13 @@ from mempkg.guidance import cfg_norm, cfg_norm_generation  # noqa: E402
 from mempkg.lid import flipd  # noqa: E402
 from mempkg.models import check_inputs  # noqa: E402
 from mempkg.stable_diffusion import DiscreteVPSchedule, StableDiffusion, linear_beta_schedule, load_stable_diffusion  # noqa: E402
-
-# SD v1's scheduler config (scheduler/scheduler_config.json of stable-diffusion-v1-5)
-SD_SCHEDULER = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
-                    skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
-
-
-def write_tiny_tokenizer(folder):
-    """A CLIP BPE tokenizer in SD's on-disk layout (vocab.json, merges.txt): letters, words 'cat', 'dog'."""
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for suffix in ("", "</w>"):
-        for c in string.ascii_lowercase:
-            vocab[c + suffix] = len(vocab)
-    merges = ["c a", "ca t</w>", "d o", "do g</w>"]
-    for m in merges:
-        vocab[m.replace(" ", "")] = len(vocab)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    (folder / "tokenizer_config.json").write_text(json.dumps(dict(
-        tokenizer_class="CLIPTokenizer", model_max_length=77, bos_token="<|startoftext|>",
-        eos_token="<|endoftext|>", pad_token="<|endoftext|>", unk_token="<|endoftext|>")))
-    return len(vocab)
+from tiny_models import SD_SCHEDULER, save_tiny_sd  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def sd_folder(tmp_path_factory):
     """A tiny, randomly initialised SD pipeline saved in diffusers' layout: 16 px images -> 4x8x8 latents."""
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    root = tmp_path_factory.mktemp("tiny_sd")
-    n_vocab = write_tiny_tokenizer(root / "tokenizer_src")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        unet = UNet2DConditionModel(
-            sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
-            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-            cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32)
-        vae = AutoencoderKL(
-            block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=32,
-            down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, sample_size=16)
-        text_encoder = CLIPTextModel(CLIPTextConfig(
-            bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37, num_attention_heads=4,
-            num_hidden_layers=2, vocab_size=n_vocab, max_position_embeddings=77))
-    pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=CLIPTokenizer.from_pretrained(root / "tokenizer_src"), unet=unet,
-        scheduler=PNDMScheduler(**SD_SCHEDULER), safety_checker=None, feature_extractor=None,
-        requires_safety_checker=False)
-    pipe.save_pretrained(root / "sd")
-    # SD v1.5's repo keeps the tokenizer as vocab.json + merges.txt: load through that path too
-    shutil.rmtree(root / "sd" / "tokenizer")
-    shutil.copytree(root / "tokenizer_src", root / "sd" / "tokenizer")
-    return root / "sd"
+    return save_tiny_sd(tmp_path_factory.mktemp("tiny_sd"))
 
 
 @pytest.fixture(scope="module")

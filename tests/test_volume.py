@@ -99,6 +99,15 @@ def test_seeded_and_batch_independent(trained_mlp):
     torch.testing.assert_close(a, chunked, rtol=1e-12, atol=1e-12)
 
 
+def test_per_image_seeds_make_a_value_independent_of_its_batch(trained_mlp):
+    model, x = trained_mlp
+    seeds = [4, 8, 15, 16, 23, 42]
+    batched = volume_growth(model, x, n_axes=2, n_steps=5, seed=seeds)
+    alone = torch.cat([volume_growth(model, x[i:i + 1], n_axes=2, n_steps=5, seed=[s]) for i, s in enumerate(seeds)])
+    torch.testing.assert_close(batched, alone, rtol=1e-12, atol=1e-12)
+    assert not torch.equal(batched, volume_growth(model, x, n_axes=2, n_steps=5, seed=4))
+
+
 def test_runs_on_a_diffusers_unet_with_attention(tiny_unet):
     model = EpsModel(tiny_unet, VPSDE(), time_scale=999)
     x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
