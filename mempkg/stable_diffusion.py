@@ -243,6 +243,10 @@ class StableDiffusion(ConditionalEpsModel, nn.Module):
                  schedule: str = "scheduler", model_id: Optional[str] = None):
         super().__init__()
         check_choice("schedule", schedule, SCHEDULES)
+        prediction = getattr(scheduler.config, "prediction_type", "epsilon")
+        if prediction != "epsilon":
+            raise ValueError(f"The scheduler says the UNet predicts {prediction!r} (e.g. SD 2's v-prediction); "
+                             "StableDiffusion reads it as an eps-prediction network (SD v1.x).")
         self.unet, self.vae, self.text_encoder = unet, vae, text_encoder
         self.tokenizer, self.scheduler = tokenizer, scheduler
         for m in (unet, vae, text_encoder):

@@ -251,3 +251,14 @@ def test_encoders_reject_bad_input(sd, images):
         sd.encode_images(images[:, :1])
     with pytest.raises(ValueError, match="strings"):
         sd.encode_prompts([])
+
+
+def test_a_v_prediction_scheduler_is_refused(tmp_path):
+    from diffusers import DDIMScheduler
+
+    from mempkg.stable_diffusion import StableDiffusion
+
+    v = DDIMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                      prediction_type="v_prediction")
+    with pytest.raises(ValueError, match="v_prediction"):
+        StableDiffusion(torch.nn.Identity(), torch.nn.Identity(), torch.nn.Identity(), None, v)
