@@ -51,14 +51,15 @@ def _sync(device) -> None:
 
 
 def timed_together(fns: dict[str, Callable[[], object]], repeats: int = 3, device: str = "cpu",
-                   warmup: int = 1, min_time: float = 0.02, desc: str = "") -> dict[str, float]:
+                   warmup: int = 1, min_time: float = 0.1, desc: str = "") -> dict[str, float]:
     """Median seconds of one call of each function over ``repeats`` round-robin rounds, after ``warmup`` calls.
 
     The warm-up pays for first-call allocations and kernel selection. Round-robin: round r calls every
     function in turn, so a change of the machine's load during the run affects every function alike and
     their ratios stay meaningful. A function faster than ``min_time`` seconds (judged by its last warm-up
     call) is called ceil(min_time / t) times per round and its time divided by that count, as
-    ``timeit`` does, so that sub-millisecond calls are not lost in the clock's and the loop's overhead.
+    ``timeit`` does: sub-millisecond calls are not lost in the clock's and the loop's overhead, and on a
+    shared machine a short stretch is no likelier than a long one to fall in a burst of someone else's load.
     On CUDA the device is synchronised before and after each timed stretch.
     """
     if int(repeats) < 1:
