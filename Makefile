@@ -49,7 +49,9 @@ Memorization in diffusion models: a reproducible study
                        profile, and a warnings-as-errors book build
   make notebooks       only execute notebooks/*.py into build/PROFILE/src/notebooks/
   make venv            create $(VENV) and install the package, torch and all extras
-  make bench           run the benchmarks (FLIPD cost, volume-growth speed-up, W and C cost)
+  make bench           run the benchmarks (FLIPD cost, volume-growth speed-up, W and C cost and
+                       its growth with N) into results/benchmarks/; notebooks/06_performance
+                       shows the same measurements in the book
   make vendor-mathjax  refresh the MathJax copy in $(MATHJAX_DIR) from npm
   make clean           remove build/ (executed notebooks and HTML)
   make clean-results   remove results/ (the cached numbers, models and samples)
@@ -144,6 +146,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/flipd_cost.py
 	$(BIN)/python benchmarks/volume_speed.py
 	$(BIN)/python benchmarks/regimes_cost.py
+	$(BIN)/python benchmarks/regimes_scaling.py
 
 # ---- MathJax, served from the book itself so that pages make no external request ----------
 

@@ -64,6 +64,15 @@ _LAION_VERBATIMS = dict(
     n_tuxemon=None, oversample=1.5,
 )
 
+_PERFORMANCE = dict(
+    # (1) cost per image in forward passes of the same model at the same batch (mempkg.perf.estimator_costs)
+    t0=0.05, exact_max_dim=64,                       # FLIPD read-out; exact trace only for D <= exact_max_dim
+    cfg_t0=0.01, cfg_steps=3,                         # Ross et al.'s CFG norm: 3 Euler steps to t0 = 0.01
+    # (2) batched against reference (volume_speedup; regimes_cost at wc_train training points) and
+    # (3) W and C against the training-set size (regimes_scaling over wc_train_sizes)
+    wc_sigmas=64, wc_naive_sigmas=2,
+)
+
 CHAPTERS: dict[str, dict[str, dict]] = {
     "three_regimes": {
         "tiny": dict(_REGIMES_DIGITS, n_small=32, n_emp=100, n_sigmas=8, n_test=50, train_steps=30,
@@ -99,6 +108,22 @@ CHAPTERS: dict[str, dict[str, dict]] = {
         "quick": dict(_LAION_VERBATIMS),
         "full": dict(_LAION_VERBATIMS, model="stable_diffusion", n_per_set=None, train_steps=0, gen_samples=4,
                      n_sweep=256, n_show=8, sample_steps=50, sample_guidance=7.5, eval_batch_size=16),
+    },
+    "performance": {
+        "tiny": dict(_PERFORMANCE, cost_models=["mlp_2", "unet_1x8x8", "tiny_sd"], headline_model="unet_1x8x8",
+                     batch=4, exact_max_dim=2, n_axes=2, n_steps=1, n_sigmas=1, n_train=50,
+                     volume_models=["mlp_64"], volume_images=2, volume_axes=4, volume_steps=2,
+                     wc_train=400, wc_train_sizes=[200, 400], wc_queries=50, wc_dim=64, wc_sigmas=8, repeats=1),
+        "quick": dict(_PERFORMANCE, cost_models=["mlp_2", "unet_1x8x8", "unet_3x32x32", "tiny_sd"],
+                      headline_model="unet_3x32x32", batch=16, n_axes=4, n_steps=2, n_sigmas=2, n_train=1000,
+                      volume_models=["mlp_64", "unet_1x8x8"], volume_images=8, volume_axes=50, volume_steps=5,
+                      wc_train=10_000, wc_train_sizes=[1000, 2000, 5000, 10_000], wc_queries=500, wc_dim=3072,
+                      repeats=3),
+        "full": dict(_PERFORMANCE, cost_models=["mlp_2", "unet_1x8x8", "ddpm_cifar10", "tiny_sd"],
+                     headline_model="ddpm_cifar10", batch=64, n_axes=10, n_steps=4, n_sigmas=4, n_train=50_000,
+                     volume_models=["mlp_64", "unet_1x8x8", "ddpm_cifar10"], volume_images=8, volume_axes=50,
+                     volume_steps=10, wc_train=10_000, wc_train_sizes=[1000, 2000, 5000, 10_000, 20_000, 50_000],
+                     wc_queries=1000, wc_dim=3072, wc_naive_sigmas=4, repeats=3),
     },
 }
 
