@@ -21,6 +21,8 @@ Modules, one per idea of the papers:
 * :mod:`mempkg.data` -- data sets by name: the von Mises circle toy, digits, CIFAR-10.
 * :mod:`mempkg.profiles`, :mod:`mempkg.cache`, :mod:`mempkg.paths` -- run profiles, the result cache, paths.
 * :mod:`mempkg.plots` -- figures.
+* :mod:`mempkg.scorecard` -- the reproduction scorecard: each paper claim, the paper's number, ours, held or not.
+* :mod:`mempkg.perf` -- cost of every estimator as a multiple of a forward pass, speed-ups, scaling.
 * :mod:`mempkg.cli` -- the command line, ``python -m mempkg score``: one score per image of a folder, as a CSV.
 """
 

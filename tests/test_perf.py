@@ -97,7 +97,7 @@ def test_regimes_cost_and_scaling_at_tiny_sizes():
                                    "W and C, float64 sigma pass / one distance matrix",
                                    "naive (distances per sigma) / one distance matrix",
                                    "speed-up of the one-pass estimator over the naive one",
-                                   "speed-up of the float32 sigma pass over float64"}
+                                   "speed-up of W and C with the float32 sigma pass over float64 (whole estimator)"}
     _finite_positive(cost["ratios"], "regimes_cost")
     scaling = perf.regimes_scaling(train_sizes=[200, 100], queries=20, dim=16, sigmas=6, repeats=1)
     assert [r["N"] for r in scaling["rows"]] == [100, 200]
