@@ -1,0 +1,224 @@
+"""The built tiny book, checked as a reader sees it: every page opened in headless Chromium.
+
+What a reviewer should look at
+------------------------------
+- **The screenshots**: `results/screenshots/tiny/<page>.png`, one full-page PNG per HTML page
+  (e.g. `notebooks/03_three_regimes.png`), and `report.json` beside them with, per page, the
+  documents the tab showed, the requests it made, its images and its math. The path is printed
+  at the end of the pytest run. Look for figures that are missing or blank, math shown as raw
+  TeX, and layout that a broken stylesheet would give.
+- **What is asserted** for every page of `build/tiny/html` (all `*.html` except the template
+  fragments under `_static/`: index.html, intro.html, background.html, every chapter under
+  notebooks/, references.html, genindex.html and search.html):
+  no console error, uncaught exception or failed load (a 404, a blocked or refused request);
+  no request to any host but 127.0.0.1 (data: and blob: URLs are fine); on each chapter page as
+  many figures from notebook outputs as the executed notebook has image/png outputs, each
+  decoded, of non-zero size and not a single colour; every math element typeset by MathJax,
+  without a MathJax error, and no raw TeX (`$$`, `\\(`, `\\[`, `$..\\cmd..$`) left in the text.
+- **How**: the book is served by a thread on 127.0.0.1 at a free port, and Debian's Chromium
+  runs headless with its background services off, every host name but the loopback resolving
+  to nothing, and a proxy on a closed local port for anything that would still go out. It is
+  driven over the DevTools protocol on a pipe (tests/browser_helpers.py, standard library only).
+  That was chosen over Playwright or Selenium: nothing to install beside the browser, nothing
+  that downloads one, no version coupling between a driver and the distribution's Chromium,
+  and no debugging port open on the machine.
+- **That the checks can fail**: test_checks_catch_a_broken_page opens a synthetic page with a
+  console.error, an uncaught exception, a script from https://example.com, a missing image,
+  a blank figure, a 404 stylesheet, raw TeX and a MathJax error, and asserts each is reported.
+
+Chromium comes from `apt-get install chromium` (.ci/run installs it when missing); without it
+these tests skip and say so. Set CHROMIUM=/path/to/chrome to use another build.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from book_helpers import EXECUTED, HTML, NOTEBOOKS, PROFILE, RESULTS, ROOT, built_book, report  # noqa: E402
+from browser_helpers import (Chromium, console_problems, figure_problems, find_chromium,  # noqa: E402
+                             math_problems, outside_requests, png_outputs, serve)
+
+SCREENSHOTS = RESULTS / "screenshots" / PROFILE
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    path = find_chromium()
+    if path is None:
+        pytest.skip("Chromium is not installed, so the book was not opened in a browser: "
+                    "apt-get install chromium (.ci/run does), or set CHROMIUM=/path/to/chrome")
+    return path
+
+
+@pytest.fixture(scope="session")
+def book():
+    run = built_book()
+    assert run.returncode == 0, "make book failed\n" + report(run)
+    return run
+
+
+def book_pages(html: Path) -> list[str]:
+    """Every HTML page of the build, relative to it; _static/ holds theme template fragments."""
+    return sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html")
+                  if p.relative_to(html).parts[0] not in ("_static", "_sources", "_images"))
+
+
+def expected_figures(page: str) -> int:
+    """Figures a page must show: its executed notebook's image/png outputs (none for other pages)."""
+    notebook = EXECUTED / Path(page).with_suffix(".ipynb").name
+    return png_outputs(notebook) if page.startswith("notebooks/") and notebook.is_file() else 0
+
+
+class _SummaryLine:
+    """Prints where the screenshots are at the end of the run, where pytest's capture can't hide it."""
+
+    def __init__(self, line: str):
+        self.line = line
+
+    def pytest_terminal_summary(self, terminalreporter):
+        terminalreporter.write_line(self.line)
+
+
+@pytest.fixture(scope="session")
+def visits(book, chromium, request):
+    """Open every page once; {page: PageReport}. Screenshots and report.json go to SCREENSHOTS."""
+    pages = book_pages(HTML)
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    start = time.monotonic()
+    with Chromium(chromium) as browser, serve(HTML) as base:
+        visits = {page: browser.visit(base + page, page, SCREENSHOTS / page.replace(".html", ".png"))
+                  for page in pages}
+        version = browser.version
+    seconds = time.monotonic() - start
+    summary = {"browser": version, "seconds": round(seconds, 1), "pages": {
+        page: {"documents": [d.removeprefix(base) for d in v.documents], "seconds": round(v.seconds, 2),
+               "screenshot": v.screenshot.relative_to(SCREENSHOTS).as_posix() if v.screenshot else None,
+               "requests": [u.removeprefix(base) for u in v.requests],
+               "problems": console_problems(v) + outside_requests(v) + math_problems(v)
+               + figure_problems(v, expected_figures(page)),
+               **{k: v.facts.get(k) for k in ("title", "images", "math", "mathjax")}}
+        for page, v in visits.items()}}
+    (SCREENSHOTS / "report.json").write_text(json.dumps(summary, indent=1))
+    where = SCREENSHOTS.relative_to(ROOT) if SCREENSHOTS.is_relative_to(ROOT) else SCREENSHOTS
+    request.config.pluginmanager.register(_SummaryLine(
+        f"Browser check: {len(pages)} pages of {HTML.relative_to(ROOT)} opened in {version} in {seconds:.0f} s; "
+        f"screenshots and report.json in {where}/"), "book-screenshots")
+    return visits
+
+
+def test_every_page_is_opened_and_screenshot(visits):
+    needed = {"index.html", "intro.html", "background.html"} | {f"notebooks/{nb.stem}.html" for nb in NOTEBOOKS}
+    assert needed <= set(visits), f"pages not found in {HTML}: {sorted(needed - set(visits))}"
+    missing = [p for p, v in visits.items() if not (v.screenshot and v.screenshot.stat().st_size > 0)]
+    assert not missing, f"no screenshot of {missing}"
+    assert visits["index.html"].documents[-1].endswith("/intro.html"), \
+        f"index.html does not lead to intro.html: {visits['index.html'].documents}"
+
+
+def test_pages_log_no_console_errors(visits):
+    problems = [line for v in visits.values() for line in console_problems(v)]
+    assert not problems, "console errors and failed loads:\n" + "\n".join(problems)
+
+
+def test_no_request_leaves_localhost(visits):
+    assert sum(len(v.requests) for v in visits.values()) > len(visits), "requests were not recorded"
+    problems = [line for v in visits.values() for line in outside_requests(v)]
+    assert not problems, "requests to other hosts:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_figures_are_shown(visits, notebook):
+    page = f"notebooks/{notebook.stem}.html"
+    assert page in visits, f"no page {page} in the book"
+    problems = figure_problems(visits[page], expected_figures(page))
+    assert not problems, "\n".join(problems)
+
+
+def test_images_load_on_every_page(visits):
+    problems = [line for page, v in visits.items() if not page.startswith("notebooks/")
+                for line in figure_problems(v, expected=0)]
+    assert not problems, "\n".join(problems)
+
+
+def test_math_is_typeset(visits):
+    assert visits["background.html"].facts.get("math", 0) > 0, "background.html has no math: is the check blind?"
+    problems = [line for v in visits.values() for line in math_problems(v)]
+    assert not problems, "\n".join(problems)
+
+
+# ---- the checks themselves, on a synthetic two-page site (no book build; a few seconds) --------
+
+PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>
+<link rel="icon" href="data:,">
+<script>window.MathJax = {{options: {{processHtmlClass: "math"}}}}</script>
+<script defer src="mathjax/tex-chtml-full.js"></script>{head}</head>
+<body><h1>{title}</h1>{body}</body></html>"""
+
+
+def synthetic_site(root: Path) -> Path:
+    from PIL import Image
+
+    shutil.copytree(ROOT / "book" / "_vendor" / "mathjax", root / "mathjax")
+    figure = Image.new("RGB", (40, 30), "white")
+    figure.paste((30, 60, 200), (5, 5, 20, 25))
+    figure.save(root / "figure.png")
+    Image.new("RGB", (40, 30), "white").save(root / "blank.png")
+    (root / "good.html").write_text(PAGE.format(title="good", head="", body=(
+        '<p>The score <span class="math">\\(\\nabla_x \\log p_t(x)\\)</span>.</p>'
+        '<div class="cell_output"><img src="figure.png"></div><pre>print("$$ \\\\(")</pre>')))
+    (root / "bad.html").write_text(PAGE.format(
+        title="bad",
+        head=('<link rel="stylesheet" href="missing.css">'
+              '<script src="https://example.com/tracker.js"></script>'
+              '<script>console.error("boom from the page"); setTimeout(() => { throw new Error("late failure") });'
+              '</script>'),
+        body=('<p>Inline math the parser missed: $\\alpha + 1$.</p>'
+              '<p><span class="math">\\(x^\\)</span></p>'
+              '<div class="cell_output"><img src="figure.png"></div>'
+              '<div class="cell_output"><img src="missing.png"></div>'
+              '<div class="cell_output"><img src="blank.png"></div>'
+              '<img src="http://203.0.113.7/pixel.png">')))
+    # MathJax missing altogether: Sphinx's delimiters stay in the text
+    (root / "nomathjax.html").write_text(
+        '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
+        '<p>Math: <span class="math">\\(x^2\\)</span></p><div class="math">$$\\sum_i x_i$$</div></body></html>')
+    return root
+
+
+def test_checks_catch_a_broken_page(chromium, tmp_path):
+    site = synthetic_site(tmp_path)
+    with Chromium(chromium) as browser, serve(site) as base:
+        good = browser.visit(base + "good.html", "good.html", tmp_path / "good.png")
+        bad = browser.visit(base + "bad.html", "bad.html")
+        untypeset = browser.visit(base + "nomathjax.html", "nomathjax.html")
+
+    assert good.facts["math"] == 1 and good.facts["mathjax"] == "typeset"
+    assert (tmp_path / "good.png").stat().st_size > 0
+    assert console_problems(good) + outside_requests(good) + figure_problems(good, 1) + math_problems(good) == []
+
+    def reported(problems, *needles):
+        text = "\n".join(problems)
+        missing = [n for n in needles if n not in text]
+        assert not missing, f"{missing} not reported in:\n{text}"
+        assert all(line.startswith("bad.html: ") for line in problems), "a problem does not name its page"
+        assert len(set(problems)) == len(problems), f"a problem reported twice:\n{text}"
+
+    reported(console_problems(bad), "console.error: boom from the page", "uncaught Error: late failure",
+             "missing.css: HTTP 404", "missing.png: HTTP 404", "example.com/tracker.js")
+    reported(outside_requests(bad), "requested https://example.com/tracker.js",
+             "requested http://203.0.113.7/pixel.png")
+    reported(figure_problems(bad, 4), "3 figure(s) from notebook outputs, the executed notebook has 4",
+             "image missing.png did not load", "figure blank.png is a single colour")
+    reported(math_problems(bad), 'MathJax error: "Missing superscript or subscript argument"',
+             "raw TeX in the text: ", "missed: $\\alpha + 1$")
+    assert math_problems(untypeset) == [
+        "nomathjax.html: 2 math element(s) but MathJax is not loaded",
+        "nomathjax.html: 2 of 2 math element(s) not typeset, e.g. \\(x^2\\); $$\\sum_i x_i$$"],\
+        math_problems(untypeset)
