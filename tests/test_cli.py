@@ -134,10 +134,15 @@ def test_end_to_end_through_python_dash_m(models, images, tmp_path):
     rows = read(out)
     assert len(rows) == 5 and all(math.isfinite(float(r["flipd"])) for r in rows)
     assert {r["t0"] for r in rows} == {"0.05"}
-    # the same numbers in-process
+    # the same numbers in-process (to float rounding: the two processes may use different thread
+    # counts, which changes the order of float32 sums)
     assert run("--model", models["ddpm"], "--images", images, "--metric", "flipd", "--t0", "0.05",
                "--out", tmp_path / "inproc.csv") == 0
-    assert (tmp_path / "inproc.csv").read_bytes() == out.read_bytes()
+    inproc = read(tmp_path / "inproc.csv")
+    assert [r["file"] for r in inproc] == [r["file"] for r in rows]
+    for a, b in zip(inproc, rows):
+        assert math.isclose(float(a["flipd"]), float(b["flipd"]), rel_tol=1e-4, abs_tol=1e-4)
+        assert {k: v for k, v in a.items() if k != "flipd"} == {k: v for k, v in b.items() if k != "flipd"}
 
 
 def test_help_documents_every_option(capsys):
