@@ -371,6 +371,19 @@ def spearman_matrix(scores: dict):
     return pd.DataFrame(rho, index=lenses, columns=lenses)
 
 
+def pareto_front(cost: dict, power: dict) -> list:
+    """The lenses that no other lens beats on both counts -> names by increasing cost: a lens is on the front
+    when every cheaper lens (strictly lower ``cost``) has strictly lower ``power`` (e.g. AUROC)."""
+    if set(cost) != set(power) or not cost:
+        raise ValueError(f"cost and power must name the same lenses, got {sorted(cost)} and {sorted(power)}.")
+    front, best = [], -np.inf
+    for name in sorted(cost, key=lambda k: (cost[k], -power[k])):
+        if power[name] > best:
+            front.append(name)
+            best = power[name]
+    return front
+
+
 def percentile_ranks(lens: str, values) -> np.ndarray:
     """Rank of each image among all by the oriented score, in (0, 1]: 1 = most memorized by this lens."""
     from scipy.stats import rankdata

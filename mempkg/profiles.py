@@ -73,6 +73,22 @@ _PERFORMANCE = dict(
     wc_sigmas=64, wc_naive_sigmas=2,
 )
 
+_LENSES_DIGITS = dict(
+    data="digits", download=False, preset="digits", sigma_data=0.75, lr=1e-3, batch_size=128,   # chapter 03's model
+    # training set: the first n_singletons + 5 n_per_count images; n_per_count of them appear k times per k in counts
+    n_singletons=800, n_per_count=4, counts=[2, 4, 8, 16, 32], dup_seed=0,
+    n_test=797, n_heldout_scored=100,                          # held-out images for W and C / scored by every lens
+    n_generations=4000, sample_steps=18,                       # the reference: memorized = copied by some sample
+    sigma_min=0.01, sigma_max=20.0, n_sigmas=40, alpha=0.01, threshold=0.5,   # danger zone, as chapter 03
+    t0_min=0.005, t0_max=2.0, n_t0=12, n_curve=64, curve_probes=4,            # FLIPD's t0: knee of the median curve
+    flipd_probes=None,                                         # None: exact trace (D = 64 VJPs)
+    volume_axes=4, volume_steps=25, volume_radius=0.05, volume_t_end=1.0,
+    volume_t_start=None,                                       # None: the VP time of FLIPD's t0 (VPView.time_of)
+    onestep_draws=16, reproduction_steps=18, reproduction_draws=3,
+    sweep_sigma_min=0.05, sweep_sigma_max=5.0, n_sweep=12,     # the one-step rate at other sigmas (a check)
+    n_boot=200, n_show=4,
+)
+
 CHAPTERS: dict[str, dict[str, dict]] = {
     "three_regimes": {
         "tiny": dict(_REGIMES_DIGITS, n_small=32, n_emp=100, n_sigmas=8, n_test=50, train_steps=30,
@@ -82,6 +98,18 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                      n_small=1000, n_emp=1000, sigma_min=0.002, sigma_max=80.0, n_sigmas=64, n_test=10_000,
                      train_steps=200_000, lr=2e-4, gap_class=1, gap_n_train=2000, gap_train_steps=200_000,
                      gap_batch_size=128, gap_max_per_side=1, n_generations=10_000, fd_features="inception"),
+    },
+    "three_lenses": {
+        "tiny": dict(_LENSES_DIGITS, n_singletons=20, n_per_count=2, train_steps=30, n_test=100, n_heldout_scored=10,
+                     n_generations=64, sample_steps=6, n_sigmas=16, n_t0=5, n_curve=8, curve_probes=1, flipd_probes=2,
+                     volume_axes=1, volume_steps=2, onestep_draws=2, reproduction_steps=3, reproduction_draws=1,
+                     n_sweep=3, n_boot=20, n_show=2),
+        "quick": dict(_LENSES_DIGITS, train_steps=4000),
+        "full": dict(_LENSES_DIGITS, data="cifar10", download=True, preset="ddpm_cifar10", sigma_data=0.5, lr=2e-4,
+                     n_singletons=2000, n_per_count=20, train_steps=200_000, n_test=10_000, n_heldout_scored=1000,
+                     n_generations=20_000, sigma_min=0.002, sigma_max=80.0, n_sigmas=64, n_t0=16, n_curve=256,
+                     curve_probes=8, flipd_probes=16, volume_axes=10, volume_steps=100, sweep_sigma_max=20.0,
+                     n_boot=1000, n_show=6),
     },
     "volume_growth": {
         "tiny": dict(_VOLUME_DIGITS, n_subset=8, train_steps=40, n_samples=32, sample_steps=20, n_axes=2,

@@ -195,6 +195,14 @@ def test_variants_take_their_lens_direction():
     assert L.rank_correlation(np.arange(5.0), np.ones(5)) == 0.0       # a constant score ranks nothing
 
 
+def test_pareto_front_keeps_only_undominated_lenses():
+    cost = {"png": 0.1, "flipd:1 probe": 3.0, "onestep": 17.0, "flipd": 270.0, "volume": 160.0}
+    power = {"png": 0.49, "flipd:1 probe": 0.81, "onestep": 0.78, "flipd": 0.88, "volume": 0.78}
+    assert L.pareto_front(cost, power) == ["png", "flipd:1 probe", "flipd"]
+    with pytest.raises(ValueError, match="same lenses"):
+        L.pareto_front(cost, {"png": 0.5})
+
+
 def test_rank_disagreements_find_the_planted_disagreement():
     positive, scores = _scores(n=20)
     a = dict(scores)

@@ -74,6 +74,8 @@ REQUIRED_KEYS = {
                          "fd_baseline", "fd_gap", "fd_dummy"],
     "04_laion_verbatims": ["auroc_flipd_cond", "auroc_flipd_uncond", "auroc_cfg_norm", "auroc_cfg_norm_generation",
                            "auroc_png", "n_memorized", "n_nonmemorized"],
+    "05_three_lenses": ["auroc_flipd", "auroc_volume", "auroc_onestep", "auroc_png", "spearman_flipd_volume",
+                        "spearman_flipd_onestep", "spearman_volume_onestep"],
     "06_performance": ["flipd_cost_per_forward", "volume_cost_per_axis_step", "one_step_cost_per_sigma",
                        "volume_speedup", "wc_cost_per_distance", "wc_naive_speedup", "wc_cost_growth", "machine"],
 }
