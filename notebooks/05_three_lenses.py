@@ -143,11 +143,12 @@ display(Markdown(
 #
 # For every distinct training image $x$ (and `n_heldout_scored` held-out images, for reference):
 #
-# 1. **FLIPD** $= D + \sigma^2 [\operatorname{tr}\nabla s(x, \sigma) + \lVert s(x, \sigma)\rVert^2]$ at
-#    $\sigma = t_0$ (EDM's time is the noise level). Kamkari et al. read FLIPD at the knee of the
-#    FLIPD($t_0$) curve; we take the knee (kneedle {cite}`satopaa2011kneedle`) of the median curve of
-#    `n_curve` training images (`curve_probes` Hutchinson probes), then compute FLIPD there with
-#    `flipd_probes` probes (`None`: the exact trace, $D$ vector-Jacobian products). *Low* means memorized.
+# 1. **FLIPD** $= d + \sigma^2 [\operatorname{tr}\nabla s(x, \sigma) + \lVert s(x, \sigma)\rVert^2]$ at
+#    $\sigma = t_0$, with $d$ the number of pixels (EDM's time is the noise level). Kamkari et al. read
+#    FLIPD at the knee of the FLIPD($t_0$) curve; we take the knee (kneedle {cite}`satopaa2011kneedle`)
+#    of the median curve of `n_curve` training images (`curve_probes` Hutchinson probes), then compute
+#    FLIPD there with `flipd_probes` probes (`None`: the exact trace, $d$ vector-Jacobian products).
+#    *Low* means memorized.
 # 2. **Volume growth** $L$: the sum of the per-axis log-stretches of `volume_axes` axes of radius
 #    `volume_radius` over `volume_steps` Euler steps of the PF-ODE, image to noise. Hasegawa & Yasuda's
 #    grid is uniform in the time of a VP-SDE ($\beta$ from 0.1 to 20, $t$ up to 1); we run the EDM model
