@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from .data import ImageSet
-from .models import _time_batch, check_choice, modules_of
+from .models import _time_batch, check_choice, image_seeds, modules_of
 from .sde import VPSDE, _bcast
 
 DUPLICATION_COUNTS = (2, 4, 8, 16, 32)
@@ -162,9 +162,26 @@ def _check_copy_inputs(x: Tensor, train: Tensor, own) -> Tensor:
     return own
 
 
+def per_image_seeds(seed: int, ids: Sequence) -> list[int]:
+    """One seed per image from the run's ``seed`` and each image's id (any ints or tuples of ints, e.g.
+    ``(0, position)`` for a training image and ``(1, position)`` for a held-out one), through numpy's
+    SeedSequence: an image's draws then depend on its id only, not on the batch it is scored in."""
+    return [int(np.random.SeedSequence([int(seed), *np.atleast_1d(i).astype(int).tolist()]).generate_state(1)[0])
+            for i in ids]
+
+
+def _noise(seed, n: int, x: Tensor) -> Tensor:
+    """[n, B, ...] standard normal draws on the CPU: from one generator for an int ``seed``, or, for B
+    per-image seeds, image b's n draws from its own generator (:func:`mempkg.models.image_seeds`)."""
+    seeds = image_seeds(seed, len(x))
+    if seeds is None:
+        return torch.randn((n, *x.shape), generator=torch.Generator().manual_seed(int(seed)))
+    return torch.stack([torch.randn((n, *x.shape[1:]), generator=torch.Generator().manual_seed(s)) for s in seeds], 1)
+
+
 @torch.no_grad()
 def one_step_memorization(denoiser: Callable[[Tensor, float], Tensor], x: Tensor, train: Tensor, own,
-                          sigma: float, n_draws: int = 16, seed: int = 0, ratio: float = COPY_RATIO,
+                          sigma: float, n_draws: int = 16, seed=0, ratio: float = COPY_RATIO,
                           batch: int = 2048) -> Tensor:
     """Per-image one-step copy rate at noise level sigma (Dodson et al.'s per-noise memorization,
     asked of one image at a time) -> float64 [B]:
@@ -174,13 +191,12 @@ def one_step_memorization(denoiser: Callable[[Tensor, float], Tensor], x: Tensor
     with r the own-copy ratio (:func:`own_copy_ratio`): the share of draws that copy x itself, or,
     for a held-out image (``own = -1``), that copy any training image. ``denoiser(y, sigma)`` is any denoiser (an
     :class:`~mempkg.edm.EDMPrecond`, an :class:`~mempkg.regimes.EmpiricalDenoiser`). Noise drawn on
-    the CPU from ``seed``."""
+    the CPU from ``seed``: one int for the batch, or one per image (:func:`per_image_seeds`)."""
     own = _check_copy_inputs(x, train, own)
     if not (sigma > 0 and int(n_draws) >= 1):
         raise ValueError(f"need sigma > 0 and n_draws >= 1, got sigma={sigma}, n_draws={n_draws}.")
-    g = torch.Generator().manual_seed(int(seed))
     n = int(n_draws)
-    z = torch.randn((n, *x.shape), generator=g).to(x)
+    z = _noise(seed, n, x).to(x)
     xs = x.unsqueeze(0).expand(n, *x.shape).reshape(n * len(x), *x.shape[1:])
     y = xs + float(sigma) * z.reshape(xs.shape)
     out = torch.cat([denoiser(yc, float(sigma)) for yc in y.split(int(batch))])
@@ -189,14 +205,14 @@ def one_step_memorization(denoiser: Callable[[Tensor, float], Tensor], x: Tensor
 
 
 def one_step_sweep(denoiser: Callable[[Tensor, float], Tensor], x: Tensor, train: Tensor, own,
-                   sigmas: Sequence[float], n_draws: int = 16, seed: int = 0) -> Tensor:
+                   sigmas: Sequence[float], n_draws: int = 16, seed=0) -> Tensor:
     """:func:`one_step_memorization` at every sigma of a grid (the same noise draws z at each) -> float64 [S, B]."""
     return torch.stack([one_step_memorization(denoiser, x, train, own, float(s), n_draws, seed=seed) for s in sigmas])
 
 
 @torch.no_grad()
 def reproduction_ratio(model, x: Tensor, train: Tensor, own, sigma_start: float, n_steps: int = 18,
-                       n_draws: int = 1, seed: int = 0, sigma_min: Optional[float] = None, rho: float = 7.0) -> Tensor:
+                       n_draws: int = 1, seed=0, sigma_min: Optional[float] = None, rho: float = 7.0) -> Tensor:
     """Does the model generate x when started near it? -> float64 [B], the median over ``n_draws`` of
 
         r(g, x),   g = Heun(x + sigma_start z: sigma_start -> 0),   z ~ N(0, I),
@@ -204,7 +220,7 @@ def reproduction_ratio(model, x: Tensor, train: Tensor, own, sigma_start: float,
     the own-copy ratio (:func:`own_copy_ratio`; d1/d2 for a held-out image) of the deterministic EDM sampler's output
     (:func:`mempkg.edm.heun_sampler` on :func:`mempkg.edm.edm_sigmas` from ``sigma_start`` down to
     ``sigma_min`` -- the model's schedule's by default -- then 0; 2 ``n_steps`` - 1 evaluations).
-    Low means reproduced (< 1/3: a copy)."""
+    Low means reproduced (< 1/3: a copy). ``seed``: one int for the batch, or one per image."""
     from .edm import edm_sigmas, heun_sampler
 
     own = _check_copy_inputs(x, train, own)
@@ -214,9 +230,8 @@ def reproduction_ratio(model, x: Tensor, train: Tensor, own, sigma_start: float,
     if not sigma_start > sigma_min:
         raise ValueError(f"sigma_start={sigma_start} must exceed sigma_min={sigma_min}.")
     sigmas = edm_sigmas(n_steps, sigma_min, float(sigma_start), rho)
-    g = torch.Generator().manual_seed(int(seed))
     n = int(n_draws)
-    z = torch.randn((n, *x.shape), generator=g).to(x)
+    z = _noise(seed, n, x).to(x)
     xs = x.unsqueeze(0).expand(n, *x.shape).reshape(n * len(x), *x.shape[1:])
     out = heun_sampler(model, xs + float(sigma_start) * z.reshape(xs.shape), sigmas)
     r = own_copy_ratio(out, train, own.repeat(n)).reshape(n, len(x))
@@ -445,7 +460,7 @@ def network_evaluations(lens: str, settings: dict, d: int) -> float:
 def lens_scores(model, x: Tensor, train: Tensor, own, *, t0: float, n_probes: Optional[int], sigma: float,
                 onestep_draws: int, sigma_start: float, reproduction_steps: int, reproduction_draws: int,
                 volume_axes: int, volume_steps: int, volume_radius: float, volume_t_start: Optional[float] = None,
-                volume_t_end: float = 1.0, seed: int = 0, lenses: Sequence[str] = LENSES) -> dict:
+                volume_t_end: float = 1.0, seed=0, lenses: Sequence[str] = LENSES) -> dict:
     """Every lens of the chapter for the images ``x`` [B, ...] of an EDM model -> {lens: float64 [B],
     "seconds": {lens: seconds per image}}:
 
@@ -460,7 +475,9 @@ def lens_scores(model, x: Tensor, train: Tensor, own, *, t0: float, n_probes: Op
     * ``png`` -- :func:`mempkg.complexity.png_size`.
 
     ``train`` holds the distinct training images and ``own`` each image's position in it (-1 if
-    none). Seconds are wall-clock on this run's device (``torch.cuda.synchronize`` on CUDA).
+    none). ``seed`` seeds every lens's draws (probes, axes, noise): one int for the batch, or one per
+    image (:func:`per_image_seeds`), which makes each image's scores independent of the batch. Seconds
+    are wall-clock on this run's device (``torch.cuda.synchronize`` on CUDA).
     """
     from .complexity import png_size
     from .lid import flipd

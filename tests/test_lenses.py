@@ -254,3 +254,28 @@ def test_same_seed_same_numbers(tiny_unet):
     assert L.forward_seconds(model, x, 0.5, repeats=2) > 0
     assert L.network_evaluations("volume", settings, 64) == 2 * 3
     assert L.network_evaluations("flipd", dict(settings, n_probes=None), 64) == 64
+
+
+def test_per_image_seeds_make_every_score_independent_of_its_batch(tiny_unet):
+    model = EDMPrecond(tiny_unet, sigma_data=0.75).eval()
+    train = load_images("digits", "train").x[:12]
+    x = torch.cat([train[:4], load_images("digits", "test").x[:2]])
+    own = torch.tensor([0, 1, 2, 3, -1, -1])
+    seeds = L.per_image_seeds(3, [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1)])
+    assert len(set(seeds)) == 6 and seeds == L.per_image_seeds(3, [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1)])
+    settings = dict(t0=0.05, n_probes=2, sigma=0.5, onestep_draws=4, sigma_start=1.0, reproduction_steps=3,
+                    reproduction_draws=2, volume_axes=2, volume_steps=2, volume_radius=0.05)
+    whole = L.lens_scores(model, x, train, own, seed=seeds, **settings)
+    part = [5, 1, 3]                                   # another batch, in another order
+    sub = L.lens_scores(model, x[part], train, own[part], seed=[seeds[i] for i in part], **settings)
+    for k in L.LENSES:   # float32 network: a batch of another size rounds differently in the last digits
+        np.testing.assert_allclose(sub[k], whole[k][part], rtol=1e-4, atol=1e-6, err_msg=k)
+    with pytest.raises(ValueError, match="one seed per image"):
+        L.one_step_memorization(model, x, train, own, 0.5, seed=[1, 2])
+    # rates strictly between 0 and 1 (the identity at the copy threshold) are equal draw for draw
+    pts, ids = spread_points(), torch.arange(6)
+    s6 = L.per_image_seeds(0, range(6))
+    rate = L.one_step_memorization(identity_denoiser, pts, pts, ids, 4.0, n_draws=32, seed=s6)
+    assert ((rate > 0) & (rate < 1)).any()
+    torch.testing.assert_close(L.one_step_memorization(identity_denoiser, pts[[4, 2]], pts, ids[[4, 2]], 4.0,
+                                                       n_draws=32, seed=[s6[4], s6[2]]), rate[[4, 2]])
