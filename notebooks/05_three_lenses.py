@@ -45,8 +45,8 @@ from mempkg.data import load_images
 from mempkg.edm import EDMLoss, EDMPrecond, sample_edm, train_edm_cached
 from mempkg.lenses import (LENS_LABELS, LENSES, VPView, base_lens, detection_power, duplicated_training_set,
                            forward_seconds, lens_label, lens_scores, memorized_by_generation, network_evaluations,
-                           one_step_sweep, oriented, pareto_front, percentile_ranks, rank_correlation,
-                           rank_disagreements, spearman_matrix, timed)
+                           one_step_sweep, oriented, pareto_front, per_image_seeds, percentile_ranks,
+                           rank_correlation, rank_disagreements, spearman_matrix, timed)
 from mempkg.lid import find_knee, flipd_curve
 from mempkg.memorization import auroc
 from mempkg.models import unet_eps
@@ -224,29 +224,34 @@ display(Markdown(
 # %% [markdown]
 # Every lens is run once over all scored images, timed, and stored with its timing; in the same
 # computation one batched forward pass $D(x; \sigma)$ over the same images is timed, the unit in
-# which costs are given below. Three cheaper or paper-faithful **variants** run on the training
-# images as well: FLIPD with **one** Hutchinson probe (Ross et al.'s setting), volume growth with **one
-# axis and one step** (Hasegawa & Yasuda's efficiency claim), and volume growth from the **authors'
-# start** $t = 10^{-3}$.
+# which costs are given below. Each image draws its probes, axes and noise from its own seed (from
+# the run's `seed` and the image's position), so its scores do not depend on which other images are
+# scored with it; the variants and the sweep below see the same draws.
+#
+# Three cheaper or paper-faithful **variants** run on the training images as well: FLIPD with **one**
+# Hutchinson probe (Ross et al.'s setting), volume growth with **one axis and one step** (Hasegawa &
+# Yasuda's efficiency claim), and volume growth from the **authors' start** $t = 10^{-3}$.
 
 # %%
 scored_heldout = heldout.subset(range(S["n_heldout_scored"]))
 x_all = torch.cat([U, scored_heldout.x])
 own = torch.cat([torch.arange(len(U)), -torch.ones(len(scored_heldout), dtype=torch.long)])
+image_seed = per_image_seeds(seed, [(0, i) for i in range(len(U))] + [(1, i) for i in range(len(scored_heldout))])
 settings = dict(t0=t0, n_probes=S["flipd_probes"], sigma=sigma_dz, onestep_draws=S["onestep_draws"],
                 sigma_start=sigma_dz, reproduction_steps=S["reproduction_steps"],
                 reproduction_draws=S["reproduction_draws"], volume_axes=S["volume_axes"],
                 volume_steps=S["volume_steps"], volume_radius=S["volume_radius"],
                 volume_t_start=S["volume_t_start"], volume_t_end=S["volume_t_end"])
-result = cache.get("lens_scores", dict(S, seed=seed, **settings), lambda: dict(
-    lens_scores(model, x_all.to(P.device), U.to(P.device), own, seed=seed, **settings),
+result = cache.get("lens_scores", dict(S, seed=seed, seeding="per image", **settings), lambda: dict(
+    lens_scores(model, x_all.to(P.device), U.to(P.device), own, seed=image_seed, **settings),
     forward_seconds=forward_seconds(model, x_all.to(P.device), sigma_dz)))
 variants = {"flipd:1 probe": dict(n_probes=1), "volume:N=1, K=1": dict(volume_axes=1, volume_steps=1),
             "volume:t_start=1e-3": dict(volume_t_start=1e-3)}
 variant_keys = {"flipd:1 probe": "flipd_1probe", "volume:N=1, K=1": "volume_1axis_1step",
                 "volume:t_start=1e-3": "volume_authors_start"}        # their names in summary.json
-variant_result = cache.get("variant_scores", dict(S, seed=seed, variants=variants, **settings), lambda: {
-    name: lens_scores(model, U.to(P.device), U.to(P.device), torch.arange(len(U)), seed=seed,
+variant_key = dict(S, seed=seed, seeding="per image", variants=variants, **settings)
+variant_result = cache.get("variant_scores", variant_key, lambda: {
+    name: lens_scores(model, U.to(P.device), U.to(P.device), torch.arange(len(U)), seed=image_seed[: len(U)],
                       lenses=(base_lens(name),), **dict(settings, **change)) for name, change in variants.items()})
 scores = {k: np.asarray(result[k], dtype=float)[: len(U)] for k in LENSES}
 scores_heldout = {k: np.asarray(result[k], dtype=float)[len(U):] for k in LENSES}
@@ -326,8 +331,9 @@ display(auroc_table.round(3))
 
 # %%
 sweep_sigmas = np.geomspace(S["sweep_sigma_min"], S["sweep_sigma_max"], S["n_sweep"])
-sweep = np.asarray(cache.get("onestep_sweep", dict(S, seed=seed), lambda: one_step_sweep(
-    model, U.to(P.device), U.to(P.device), torch.arange(len(U)), sweep_sigmas, S["onestep_draws"], seed=seed)))
+sweep = np.asarray(cache.get("onestep_sweep", dict(S, seed=seed, seeding="per image"), lambda: one_step_sweep(
+    model, U.to(P.device), U.to(P.device), torch.arange(len(U)), sweep_sigmas, S["onestep_draws"],
+    seed=image_seed[: len(U)])))
 sweep_auroc = {name: [auroc(r[pos], r[~pos]) for r in sweep] for name, pos in
                ((positive_class, positive), ("duplicated vs singletons", copies > 1))}
 fig, ax = plt.subplots(figsize=(7.5, 3.4))
@@ -344,10 +350,14 @@ ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
 plots.savefig(fig, P.name, NB, "onestep_sigma")
 plt.show()
 best_sweep = float(sweep_sigmas[int(np.argmax(sweep_auroc[positive_class]))])
+in_zone = (sweep_sigmas >= lo) & (sweep_sigmas <= hi)
+zone_best = max((a for a, z in zip(sweep_auroc[positive_class], in_zone) if z), default=float("nan"))
 display(Markdown(
     f"At the danger zone's centre the one-step AUROC is {power.loc['onestep', 'auroc']:.3f}; over the sweep it peaks "
     f"at **{max(sweep_auroc[positive_class]):.3f} at sigma = {best_sweep:.3g}**, "
-    f"{'inside' if lo <= best_sweep <= hi else 'outside'} the danger zone [{lo:.3g}, {hi:.3g}]."))
+    f"{'inside' if lo <= best_sweep <= hi else 'outside'} the danger zone [{lo:.3g}, {hi:.3g}]"
+    + (f"; the best sweep point inside the zone reaches {zone_best:.3f}." if np.isfinite(zone_best) else
+       "; no sweep point falls inside the zone.")))
 
 # %% [markdown]
 # ## Do the lenses agree?
@@ -537,6 +547,7 @@ summary = {
     "generation_copy_rate": copy_rate,
     "danger_zone_low": lo, "danger_zone_high": hi, "sigma_onestep": sigma_dz, "t0": t0,
     "onestep_best_sweep_sigma": best_sweep, "onestep_best_sweep_auroc": float(max(sweep_auroc[positive_class])),
+    "onestep_best_sweep_auroc_in_zone": float(zone_best) if np.isfinite(zone_best) else None,
     "seconds": time.time() - start,
 }
 P.write_summary(NB, summary, seed=seed)
