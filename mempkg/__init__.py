@@ -16,6 +16,8 @@ Modules, one per idea of the papers:
 * :mod:`mempkg.stable_diffusion` -- Stable Diffusion as a latent score model (VAE, CLIP text encoder, schedule).
 * :mod:`mempkg.guidance` -- classifier-free-guidance norms of images and captions (Ross et al.; Wen et al.).
 * :mod:`mempkg.complexity` -- image complexity (PNG size).
+* :mod:`mempkg.lenses` -- the three papers' measures on one model: duplicated training sets, per-image scores,
+  memorized-by-generation labels, AUROCs, rank correlations and costs.
 * :mod:`mempkg.laion` -- LAION verbatims (Webster 2023), LAION-Aesthetics, COCO, Tuxemon; cached image fetching.
 * :mod:`mempkg.memorization` -- nearest-neighbour copy tests, AUROC and t-tests, the denoising-loss baseline.
 * :mod:`mempkg.data` -- data sets by name: the von Mises circle toy, digits, CIFAR-10.
