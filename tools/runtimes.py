@@ -15,16 +15,7 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo where there is one, else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from mempkg.perf import cpu_name
 
 
 def gpu_name() -> str:
