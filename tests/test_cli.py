@@ -415,3 +415,12 @@ def test_ddpm_score_model_is_minus_eps_over_sigma_at_label_N_t_minus_1(models):
     scheduler_v = DDPMScheduler.from_config(scheduler.config, prediction_type="v_prediction")
     with pytest.raises(ValueError, match="v_prediction"):
         DDPMScoreModel(unet, scheduler_v)
+
+
+def test_the_mempkg_command_is_declared():
+    tomllib = pytest.importorskip("tomllib")          # Python 3.11+
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["mempkg"] == "mempkg.cli:main"
+    module, func = scripts["mempkg"].split(":")
+    assert callable(getattr(__import__(module, fromlist=[func]), func))
