@@ -48,6 +48,10 @@ def _f(x, digits: int = 3) -> str:
     return f"{x:.1e}" if x != 0 and (abs(x) < 1e-2 or abs(x) >= 1e4) else f"{x:.{digits}g}"
 
 
+def _auc(x) -> str:
+    return "-" if x is None else f"{float(x):.3f}"
+
+
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * float(x):.1f}%"
 
@@ -71,18 +75,18 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("hasegawa2025volume", "trained images grow more along the PF-ODE than held-out ones",
           "mean L 594 (trained) vs 373 (held-out), p < 0.01 (CIFAR-10, N = 100 axes)", "02_cifar10_overfit",
           lambda s: f"mean L {_f(s['L_trained_mean'])} vs {_f(s['L_heldout_mean'])}, p = {_f(s['p_trained_vs_heldout'])}, "
-                    f"AUROC {_f(s['auroc_trained_vs_heldout'])}",
+                    f"AUROC {_auc(s['auroc_trained_vs_heldout'])}",
           lambda s: s["L_trained_mean"] > s["L_heldout_mean"] and s["p_trained_vs_heldout"] < SIGNIFICANT,
           f"trained mean L above held-out and p < {SIGNIFICANT}"),
     Claim("hasegawa2025volume", "memorized images grow more than unmemorized ones",
           "p < 0.01 (t-test)", "02_cifar10_overfit",
-          lambda s: f"p = {_f(s.get('p_memorized_vs_other'))}, AUROC {_f(s['auroc_memorized_vs_other'])}",
+          lambda s: f"p = {_f(s.get('p_memorized_vs_other'))}, AUROC {_auc(s['auroc_memorized_vs_other'])}",
           lambda s: None if s.get("p_memorized_vs_other") is None else
           s["auroc_memorized_vs_other"] > 0.5 and s["p_memorized_vs_other"] < SIGNIFICANT,
           f"AUROC above 0.5 and p < {SIGNIFICANT}"),
     Claim("hasegawa2025volume", "one axis and one ODE step suffice to separate trained from held-out",
           "p < 0.01 with N = 1, K = 1 (Fig. 3)", "02_cifar10_overfit",
-          lambda s: f"p = {_f(s['p_one_axis_one_step'])}, AUROC {_f(s.get('auroc_one_axis_one_step'))}",
+          lambda s: f"p = {_f(s['p_one_axis_one_step'])}, AUROC {_auc(s.get('auroc_one_axis_one_step'))}",
           lambda s: s["p_one_axis_one_step"] < SIGNIFICANT,
           f"p < {SIGNIFICANT} with one axis and one step"),
     Claim("dodson2026calm", "a danger zone at medium noise where posterior weight W and shell coverage C are both high",
@@ -111,20 +115,20 @@ CLAIMS: tuple[Claim, ...] = (
           "(by two standard errors)"),
     Claim("ross2024geometric", "conditional FLIPD detects memorized (verbatim) images",
           "AUROC in the high 90s (99.2% on the poster)", "04_laion_verbatims",
-          lambda s: f"AUROC {_f(s['auroc_flipd_cond'])}",
+          lambda s: f"AUROC {_auc(s['auroc_flipd_cond'])}",
           lambda s: s["auroc_flipd_cond"] >= HIGH_90S, f"AUROC >= {HIGH_90S}"),
     Claim("ross2024geometric", "unconditional FLIPD detects memorized images",
           "AUROC in the high 90s", "04_laion_verbatims",
-          lambda s: f"AUROC {_f(s['auroc_flipd_uncond'])}",
+          lambda s: f"AUROC {_auc(s['auroc_flipd_uncond'])}",
           lambda s: s["auroc_flipd_uncond"] >= HIGH_90S, f"AUROC >= {HIGH_90S}"),
     Claim("ross2024geometric", "the CFG norm on the real image detects memorized images",
           "AUROC in the high 90s", "04_laion_verbatims",
-          lambda s: f"AUROC {_f(s['auroc_cfg_norm'])} (Wen et al.'s, from noise: "
-                    f"{_f(s['auroc_cfg_norm_generation'])})",
+          lambda s: f"AUROC {_auc(s['auroc_cfg_norm'])} (Wen et al.'s, from noise: "
+                    f"{_auc(s['auroc_cfg_norm_generation'])})",
           lambda s: s["auroc_cfg_norm"] >= HIGH_90S, f"AUROC >= {HIGH_90S} (Ross et al.'s version)"),
     Claim("ross2024geometric", "PNG size is a comparatively poor predictor",
           "\"comparatively poor\" (Fig. 4d; no number)", "04_laion_verbatims",
-          lambda s: f"AUROC {_f(s['auroc_png'])}",
+          lambda s: f"AUROC {_auc(s['auroc_png'])}",
           lambda s: s["auroc_png"] < min(s["auroc_flipd_cond"], s["auroc_flipd_uncond"], s["auroc_cfg_norm"]),
           "below the AUROC of each of the paper's other three detectors"),
 )
