@@ -168,14 +168,17 @@ def scorecard(profile: str, root: Optional[Path] = None, claims=CLAIMS) -> list[
 
 
 def to_markdown(rows: list[dict]) -> str:
-    """A MyST Markdown table: citations and chapter links as Sphinx roles."""
+    """A MyST Markdown table: citations and chapter links as Sphinx roles; the profile(s) the rows
+    were read from are stated above it."""
     def cell(text: str) -> str:
         return str(text).replace("|", "\\|")
 
-    head = "| Paper | Claim | Paper's number | Ours | Profile | Held? | Rule | Chapter |\n" + "| --- " * 8 + "|\n"
+    profiles = sorted({r["profile"] for r in rows})
+    head = (f"Read from the summaries of profile {', '.join(f'`{p}`' for p in profiles)}.\n\n"
+            "| Paper | Claim | Paper's number | Ours | Held? | Rule | Chapter |\n" + "| --- " * 7 + "|\n")
     body = "".join(
         f"| {{cite:t}}`{r['paper']}` | {cell(r['claim'])} | {cell(r['paper_value'])} | {cell(r['ours'])} "
-        f"| `{r['profile']}` | **{r['held']}** | {cell(r['rule'])} | {{doc}}`/notebooks/{r['notebook']}` |\n"
+        f"| **{r['held']}** | {cell(r['rule'])} | {{doc}}`notebook {r['notebook'][:2]} </notebooks/{r['notebook']}>` |\n"
         for r in rows)
     counts = {v: sum(r["held"] == v for r in rows) for v in ("yes", "no", "undecided", "not run")}
     tally = ", ".join(f"{n} {v}" for v, n in counts.items() if n)

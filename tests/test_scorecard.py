@@ -85,8 +85,8 @@ def test_markdown_has_one_row_per_claim_and_escapes_pipes(tmp_path):
     md = to_markdown(scorecard("quick", write(tmp_path, "quick", GOOD)))
     lines = [ln for ln in md.splitlines() if ln.startswith("| {cite:t}")]
     assert len(lines) == len(CLAIMS)
-    # every row has exactly 8 cells: pipes inside the text (|FLIPD|) are escaped
-    assert all(len(re.split(r"(?<!\\)\|", ln)) == 10 for ln in lines)
+    # every row has exactly 7 cells: pipes inside the text (|FLIPD|) are escaped
+    assert all(len(re.split(r"(?<!\\)\|", ln)) == 9 for ln in lines)
     assert f"{len(CLAIMS)} claims: {len(CLAIMS)} yes." in md
 
 
@@ -96,3 +96,8 @@ def test_claims_cite_the_bibliography_and_name_existing_chapters():
     for c in CLAIMS:
         assert c.paper in keys, f"{c.paper} is not in book/references.bib"
         assert (ROOT / "notebooks" / f"{c.notebook}.py").is_file(), f"no notebook {c.notebook}"
+
+
+def test_markdown_names_the_profile(tmp_path):
+    md = to_markdown(scorecard("tiny", write(tmp_path, "tiny", GOOD)))
+    assert md.startswith("Read from the summaries of profile `tiny`.")
