@@ -85,9 +85,9 @@ def image_seeds(seed, B: int) -> Optional[list[int]]:
     return seeds
 
 
-def _time_batch(t, x: Tensor) -> Tensor:
-    """A float or [B] tensor of times as a [B] tensor on x's device and dtype."""
-    t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+def _time_batch(t, x: Tensor, dtype: Optional[torch.dtype] = None) -> Tensor:
+    """A float or [B] tensor of times as a [B] tensor on x's device, in ``dtype`` (default: x's)."""
+    t = torch.as_tensor(t, dtype=dtype or x.dtype, device=x.device)
     if t.dim() == 0:
         return t.expand(x.shape[0])
     if t.shape != (x.shape[0],):

@@ -29,7 +29,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
-from .models import check_choice
+from .models import _time_batch, check_choice
 from .sde import VPSDE, TimeLike, _as_tensor, _bcast
 
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -170,12 +170,7 @@ def with_schedule(model, schedule: str):
 def _times64(t, x: Tensor) -> Tensor:
     """A float or [B] tensor of times as a float64 [B] tensor on x's device: the schedule is read in
     double precision whatever x's dtype (a float32 t0 = 0.01 would shift sigma by ~1e-8 relative)."""
-    t = torch.as_tensor(t, dtype=torch.float64, device=x.device)
-    if t.dim() == 0:
-        return t.expand(x.shape[0])
-    if t.shape != (x.shape[0],):
-        raise ValueError(f"t has shape {tuple(t.shape)}; expected a float or a tensor of shape ({x.shape[0]},).")
-    return t
+    return _time_batch(t, x, torch.float64)
 
 
 # -- the score model ------------------------------------------------------------------------------
