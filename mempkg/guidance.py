@@ -9,11 +9,13 @@ large when a caption pins one image: Wen et al. (2024, "Detecting, Explaining, a
 Memorization in Diffusion Models", ICLR) detect memorized prompts by its norm at the start of
 generation; Ross, Kamkari et al. (2024, Appendix A.1 "CFG Norm") adapt it to real training images.
 
-* :func:`cfg_norm` -- Ross et al.'s version for an image: carry it a few Euler steps along the
-  conditional probability-flow ODE to a small t0, then take the norm of the CFG vector there.
+* :func:`cfg_norm` -- Ross et al.'s version for an image: push it a few Euler steps along the
+  conditional probability-flow ODE to a small t0 (a perturbation of the image towards the noise
+  level of t0, not an accurate ODE solution), then take the norm of the CFG vector there.
 * :func:`cfg_norm_generation` -- Wen et al.'s version for a caption: the CFG-vector norm over the
   first steps of a guided deterministic (DDIM) sampler started from seeded prior noise.
-* :func:`pf_ode_forward` -- the forward (data -> noise) probability-flow integration both use.
+* :func:`pf_ode_forward` -- the forward (data -> noise) Euler steps of the probability-flow ODE it uses;
+  :func:`ode_start_time` -- where they start (a discrete schedule's first timestep, else 1e-4).
 
 Every function takes any *conditional score model*: ``model.sde`` (``alpha(t)``, ``sigma(t)``,
 ``beta(t)``, ``probability_flow``; :mod:`mempkg.sde`) and ``model.score(x, t, cond)`` where
@@ -36,6 +38,7 @@ from torch import Tensor
 from .models import check_choice, check_inputs, check_score_model, modules_of
 
 PARAMETRIZATIONS = ("eps", "score")
+T_START_CONTINUOUS = 1e-4      # the FLIPD authors' ODE start (``Sde.solve_forward_ode``), for continuous schedules
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -99,38 +102,60 @@ def _ddim_step(model, x: Tensor, eps: Tensor, t: float, t_next: float) -> Tensor
 
 # -- the forward probability-flow integration ---------------------------------------------------------
 
+def ode_start_time(model) -> float:
+    """Where the forward Euler steps of :func:`pf_ode_forward` start when no ``t_start`` is given.
+
+    For a discrete schedule (one with ``t_of_timestep``, e.g.
+    :class:`mempkg.stable_diffusion.DiscreteVPSchedule`) the time of its first training timestep,
+    t_0 = 1 / N (UNet label 0; sigma = sqrt(beta_0) = 0.029 for SD): an earlier start would query
+    the UNet at a negative label it never saw (label N t - 1 < 0 for t < 1 / N). Otherwise
+    :data:`T_START_CONTINUOUS` = 1e-4, where the FLIPD authors' ODE solver starts.
+    """
+    first = getattr(model.sde, "t_of_timestep", None)
+    return float(first(0)) if callable(first) else T_START_CONTINUOUS
+
+
 @torch.no_grad()
 def pf_ode_forward(model, x: Tensor, t0: float, n_steps: int = 3, cond: Optional[Tensor] = None,
-                   t_start: float = 1e-4) -> Tensor:
-    """Carry clean data along the probability-flow ODE from t_start to t0 (data towards noise) with
+                   t_start: Optional[float] = None) -> Tensor:
+    """Push clean data along the probability-flow ODE from t_start to t0 (data towards noise) with
     Euler's method in t on (Song et al. 2021, eq. 13)
 
         dx/dt = f(t) x - 1/2 g(t)^2 s(x, t | c)      (VP: -1/2 beta(t) [x + s(x, t | c)]),
 
     on the uniform grid t_k = t_start + k (t0 - t_start) / n_steps: x_{k+1} = x_k + h v(x_k, t_k),
-    starting from x_0 = x. The clean point stands in for x(t_start) (psi(t_start) ~ 1,
-    sigma(t_start) ~ 0); t_start must be > 0 because the score diverges like 1 / sigma at t = 0. The
-    default 1e-4 is where the FLIPD authors' ODE solver starts (``Sde.solve_forward_ode``).
+    starting from x_0 = x. The clean point stands in for x(t_start); t_start must be > 0 because
+    the score diverges like 1 / sigma at t = 0. ``t_start=None`` is :func:`ode_start_time`: the
+    first training timestep of a discrete schedule (label 0), else 1e-4.
 
-    Accuracy, measured on a 4-d Gaussian with the exact score (tests/test_guidance.py): first order
-    (error ~ 1 / n_steps); Ross et al.'s 3 steps to t0 = 0.01 miss the exact flow by ~2% of the
-    distance moved with SD's beta range (0.85 -> 12), ~16% with beta 0.1 -> 20, whose beta triples
-    over [0, 0.01].
+    What the few steps Ross et al. take are: a deterministic perturbation of the image towards
+    the noise level of t0, not an accurate solution of the ODE near the data. Close to a data
+    manifold the learned score changes on the scale sigma(t), and a step h is several times t
+    itself (3 steps from 0.001 to 0.01: h = 0.003), so Euler's local error is not small there
+    (off-manifold offsets grow like sigma(t); one Euler step from t to 4t scales them by ~2.5
+    instead of 2); only where the score is smooth on the step's scale does the error fall like
+    1 / n_steps. On a 4-d Gaussian with the exact score (tests/test_guidance.py), the smooth case,
+    3 steps from 1e-4 to 0.01 miss the exact flow by ~2% of the distance moved with SD's beta range
+    (0.85 -> 12) and ~16% with beta 0.1 -> 20; a trained model near its memorized images is not
+    that case.
 
     Args:
         model: a conditional score model; x: ``[B, ...]``; cond: ``[B, ...]`` or None (unconditional).
+        t_start: the first grid time (> 0, < t0); None: :func:`ode_start_time`.
     Returns:
         x(t0), shape of x.
     """
     check_inputs(model, x, cond)
     n_steps = _check_steps(n_steps)
     _check_time(model, t0, "t0")
-    t0, t_start = float(t0), float(t_start)
+    t0 = float(t0)
+    t_start = ode_start_time(model) if t_start is None else float(t_start)
     if t_start <= 0:
         raise ValueError(f"t_start={t_start:g}: Euler steps need t_start > 0, because the score diverges like "
                          "1 / sigma at t = 0.")
     if t_start >= t0:
-        raise ValueError(f"need 0 < t_start < t0, got t_start={t_start:g}, t0={t0:g}.")
+        raise ValueError(f"need 0 < t_start < t0, got t_start={t_start:g}, t0={t0:g} (for a discrete schedule the "
+                         "steps start at its first timestep, t = 1 / N).")
     ts = torch.linspace(t_start, t0, n_steps + 1, dtype=torch.float64).tolist()
     for t, t_next in zip(ts[:-1], ts[1:]):
         x = x + (t_next - t) * model.sde.probability_flow(x, t, model.score(x, t, cond=cond))
@@ -139,11 +164,11 @@ def pf_ode_forward(model, x: Tensor, t0: float, n_steps: int = 3, cond: Optional
 
 # -- Ross, Kamkari et al.: the CFG norm of a real image -------------------------------------------------
 
-def cfg_norm(model, x: Tensor, cond: Tensor, t0: float = 0.01, n_steps: int = 3, *, t_start: float = 1e-4,
+def cfg_norm(model, x: Tensor, cond: Tensor, t0: float = 0.01, n_steps: int = 3, *, t_start: Optional[float] = None,
              parametrization: str = "eps", max_batch: int = 64) -> Tensor:
     """CFG norm of clean images under their captions (Ross, Kamkari et al. 2024, Appendix A.1 "CFG Norm"):
 
-        x_{t0} = n_steps Euler steps of the *conditional* PF-ODE from x (at t ~ 0) to t0,
+        x_{t0} = n_steps Euler steps of the *conditional* PF-ODE from x (at t_start ~ 0) to t0,
         CFG(x, c) = | eps(x_{t0}, t0 | c) - eps(x_{t0}, t0 | empty) |_2        (L2 over all non-batch dims),
 
     a large value meaning the caption c pins the image (memorization). Ross et al. use t0 = 0.01
@@ -153,8 +178,11 @@ def cfg_norm(model, x: Tensor, cond: Tensor, t0: float = 0.01, n_steps: int = 3,
     |s(.|c) - s(.|empty)| = CFG / sigma(t0); at a fixed t0 the two rank images identically, and the
     eps form (the default) is Wen et al.'s; ``parametrization="score"`` gives theirs. (2) Their
     text does not say where the Euler steps start; the score diverges at t = 0, so the grid starts at
-    ``t_start`` (1e-4, their ODE solver's default start) and ends exactly at t0 (their solver takes
-    its steps of (t0 - t_start) / (n_steps - 1) and so stops one step past t0).
+    ``t_start`` -- by default a discrete schedule's first timestep (t = 1 / N, label 0; SD: 0.001),
+    else 1e-4 (their ODE solver's default start; :func:`ode_start_time`) -- and ends exactly at t0
+    (their solver takes its steps of (t0 - t_start) / (n_steps - 1) and so stops one step past t0).
+    The steps perturb the image towards t0's noise level; they do not solve the ODE accurately near
+    the data (:func:`pf_ode_forward`).
 
     Args:
         model: a conditional score model (module docstring); x: clean data ``[B, ...]`` (SD latents);

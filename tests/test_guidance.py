@@ -5,9 +5,18 @@ import math
 import pytest
 import torch
 
-from mempkg.guidance import cfg_norm, cfg_norm_generation, eps_prediction, generation_times, pf_ode_forward
+from mempkg.guidance import (
+    T_START_CONTINUOUS,
+    cfg_norm,
+    cfg_norm_generation,
+    eps_prediction,
+    generation_times,
+    ode_start_time,
+    pf_ode_forward,
+)
 from mempkg.models import GaussianScore, _time_batch
 from mempkg.sde import VPSDE
+from mempkg.stable_diffusion import DiscreteVPSchedule
 
 
 class ConditionalGaussian:
@@ -130,6 +139,56 @@ def test_cfg_norm_follows_the_conditional_flow():
     expected = s * (y / (a * a * cond * model.v + s * s) - y / (a * a * model.v + s * s)).norm(dim=1)
     torch.testing.assert_close(cfg_norm(model, x, cond, t0=t0), expected, rtol=1e-10, atol=0)
     assert float(cfg_norm(model, x, cond, t0=t0)[1]) == 0.0         # c = 1 is the unconditional model
+
+
+class RecordingGaussian(ConditionalGaussian):
+    """ConditionalGaussian that records every time it is asked for a score at."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.times = []
+
+    def score(self, x, t, cond=None):
+        self.times.extend(_time_batch(t, x).tolist())
+        return super().score(x, t, cond)
+
+
+def sd_like_schedule(N=1000):
+    """SD v1's "scaled_linear" alphas_cumprod, written out (sqrt(beta) linear from sqrt(0.00085) to sqrt(0.012))."""
+    betas = torch.linspace(0.00085**0.5, 0.012**0.5, N, dtype=torch.float64) ** 2
+    return DiscreteVPSchedule(torch.cumprod(1 - betas, 0))
+
+
+def test_euler_steps_start_at_the_first_timestep_of_a_discrete_schedule():
+    sde = sd_like_schedule()
+    model = RecordingGaussian(sde=sde)
+    x, cond = data()
+    assert ode_start_time(model) == pytest.approx(1e-3, rel=1e-12)          # t_0 = 1 / N, label 0
+    got = cfg_norm(model, x, cond, t0=0.01, n_steps=3)
+    assert min(model.times) == pytest.approx(1e-3, rel=1e-12)
+    assert float(sde.timestep(torch.tensor(model.times)).min()) > -1e-9    # no negative UNet label
+    torch.testing.assert_close(got, model.cfg_vector_norm(0.01, cond), rtol=1e-10, atol=0)
+    # the grid is 0.001, 0.004, 0.007 (then the read-out at 0.01)
+    assert sorted({round(t, 12) for t in model.times}) == pytest.approx([1e-3, 4e-3, 7e-3, 1e-2], rel=1e-9)
+    # the old start 1e-4 sat below the first timestep: label N t - 1 = -0.9
+    assert float(sde.timestep(1e-4)) == pytest.approx(-0.9)
+    with pytest.raises(ValueError, match="first timestep"):
+        cfg_norm(model, x, cond, t0=1e-3)
+    # an explicit t_start still wins
+    model.times.clear()
+    pf_ode_forward(model, x, 0.01, 3, cond=cond, t_start=2e-3)
+    assert min(model.times) == pytest.approx(2e-3)
+
+
+def test_a_continuous_schedule_still_starts_at_1e4():
+    model = RecordingGaussian()                                            # VPSDE(0.1, 20)
+    x, cond = data()
+    assert ode_start_time(model) == T_START_CONTINUOUS == 1e-4
+    got = cfg_norm(model, x, cond, t0=0.01, n_steps=3)
+    assert min(model.times) == pytest.approx(1e-4, rel=1e-12)
+    torch.testing.assert_close(got, cfg_norm(model, x, cond, t0=0.01, n_steps=3, t_start=1e-4), rtol=0, atol=0)
+    torch.testing.assert_close(pf_ode_forward(model, x, 0.3, 3), pf_ode_forward(model, x, 0.3, 3, t_start=1e-4),
+                               rtol=0, atol=0)
 
 
 # -- cfg_norm_generation (Wen et al.) ---------------------------------------------------------------------------
