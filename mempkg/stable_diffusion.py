@@ -167,6 +167,27 @@ def with_schedule(model, schedule: str):
     return view
 
 
+def equal_sigma_time(model, t: float, reading: str) -> tuple[float, float]:
+    """The time on ``model``'s own schedule with the noise level that ``reading`` gives t:
+
+        sigma = sigma_reading(t),    t' = model.sde.t_from_sigma(sigma)    -> (sigma, t').
+
+    Used to read FLIPD where the authors did: Ross et al.'s t0 = 0.1 is a time under the
+    linear-beta reading (sigma = 0.362), which SD's own ``alphas_cumprod`` reach at t' = 0.121
+    (they give sigma = 0.323 at t = 0.1). ``reading`` equal to the model's own schedule returns
+    (sigma(t), t). Works for :class:`StableDiffusion` and the book's tiny stand-in (anything with a
+    diffusers ``scheduler`` and an ``sde`` with ``t_from_sigma``).
+    """
+    check_choice("reading", reading, SCHEDULES)
+    if not hasattr(model, "scheduler") or not hasattr(model, "schedule"):
+        raise TypeError(f"{type(model).__name__} has no diffusers scheduler to read another schedule from.")
+    t = float(t)
+    if reading == model.schedule:
+        return float(model.sde.sigma(t)), t
+    sigma = float(schedule_of(model.scheduler, reading).sigma(t))
+    return sigma, float(model.sde.t_from_sigma(sigma))
+
+
 def _times64(t, x: Tensor) -> Tensor:
     """A float or [B] tensor of times as a float64 [B] tensor on x's device: the schedule is read in
     double precision whatever x's dtype (a float32 t0 = 0.01 would shift sigma by ~1e-8 relative)."""

@@ -16,7 +16,14 @@ from mempkg.complexity import png_size, to_uint8  # noqa: E402
 from mempkg.guidance import cfg_norm, cfg_norm_generation  # noqa: E402
 from mempkg.lid import flipd  # noqa: E402
 from mempkg.models import check_inputs  # noqa: E402
-from mempkg.stable_diffusion import DiscreteVPSchedule, StableDiffusion, linear_beta_schedule, load_stable_diffusion  # noqa: E402
+from mempkg.stable_diffusion import (  # noqa: E402
+    DiscreteVPSchedule,
+    StableDiffusion,
+    equal_sigma_time,
+    linear_beta_schedule,
+    load_stable_diffusion,
+    with_schedule,
+)
 from tiny_models import SD_SCHEDULER, save_tiny_sd  # noqa: E402
 
 
@@ -131,6 +138,38 @@ def test_linear_beta_option_reproduces_the_authors_label_and_sigma(sd_folder):
     sigma = float(model.sde.sigma(0.3))
     assert sigma == pytest.approx(0.7286, abs=1e-4)
     torch.testing.assert_close(model.score(z, 0.3), -direct / sigma, rtol=1e-5, atol=1e-5)
+
+
+def test_equal_sigma_time_reads_the_authors_t0_at_their_noise_level(sd):
+    # NOTES.md: the authors' t0 = 0.1 is sigma = 0.362 under the linear-beta reading; SD's alphas_cumprod
+    # give 0.323 at t = 0.1 and reach 0.362 only at t = 0.121
+    sigma, t = equal_sigma_time(sd, 0.1, "linear_beta")
+    assert sigma == pytest.approx(0.3623, abs=1e-4) and t == pytest.approx(0.1210, abs=1e-4)
+    assert float(sd.sde.sigma(t)) == pytest.approx(sigma, rel=1e-10)
+    assert float(sd.sde.sigma(0.1)) == pytest.approx(0.3233, abs=1e-4)
+    assert equal_sigma_time(sd, 0.1, "scheduler") == (pytest.approx(float(sd.sde.sigma(0.1))), 0.1)
+    # and back: the linear-beta view reads the scheduler's t = 0.1 at its own t < 0.1
+    view = with_schedule(sd, "linear_beta")
+    s2, t2 = equal_sigma_time(view, 0.1, "scheduler")
+    assert s2 == pytest.approx(0.3233, abs=1e-4) and t2 < 0.1
+    assert float(view.sde.sigma(t2)) == pytest.approx(s2, rel=1e-8)
+    with pytest.raises(ValueError, match="reading"):
+        equal_sigma_time(sd, 0.1, "cosine")
+
+
+def test_cfg_norm_on_sd_never_feeds_the_unet_a_negative_label(sd, images):
+    z = sd.encode_images(images)
+    cond = sd.encode_prompts(["a cat", "a dog", "cat", "dog"])
+    labels = []
+    hook = sd.unet.register_forward_pre_hook(lambda mod, args: labels.append(args[1].detach().clone()))
+    try:
+        cfg_norm(sd, z, cond, t0=0.01, n_steps=3)
+    finally:
+        hook.remove()
+    labels = torch.cat([lab.flatten() for lab in labels])
+    # Euler steps at labels 0, 3, 6, then the read-out at 9 (conditional and unconditional)
+    assert float(labels.min()) == pytest.approx(0.0, abs=1e-4)
+    assert sorted({round(float(v), 3) for v in labels}) == [0.0, 3.0, 6.0, 9.0]
 
 
 def test_text_and_image_encoders(sd, images):
