@@ -22,7 +22,8 @@ model whose memorized set is known by construction:
   timesteps, captions dropped with probability ``p_uncond`` for classifier-free guidance) through the
   shared seeded, resumable loop :func:`mempkg.train._fit`.
 * :func:`generate` -- a guided DDIM sampler from captions.
-* :func:`memorization_scores`, :func:`t0_sweep`, :func:`auroc_table` -- the five scores of Ross et al.'s
+* :func:`memorization_scores`, :func:`t0_sweep`, :func:`auroc_table` (:func:`auroc_se_table`: bootstrap
+  standard errors) -- the five scores of Ross et al.'s
   Figure 4 for a set of (image, caption) pairs and their AUROCs, for *any* model with this interface
   (the chapter's ``full`` profile calls them on Stable Diffusion v1.5, with the LAION, COCO and Tuxemon
   images of :func:`laion_evaluation_sets`).
@@ -757,7 +758,8 @@ def _image_batch(images, start: int, stop: int, image_size: Optional[int]) -> Te
 
 
 def memorization_scores(model, images, captions: Sequence[str], *, t0: float = 0.1, n_probes: Optional[int] = 1,
-                        cfg_t0: float = 0.01, cfg_steps: int = 3, gen_steps: int = 1, gen_samples: int = 1,
+                        cfg_t0: float = 0.01, cfg_steps: int = 3, cfg_t_start: Optional[float] = None,
+                        gen_steps: int = 1, gen_samples: int = 1,
                         guidance_scale: float = 7.5, seed: int = 0, batch_size: int = 64,
                         image_size: Optional[int] = None, metrics: Sequence[str] = METRICS,
                         progress: bool = True) -> dict:
@@ -767,7 +769,8 @@ def memorization_scores(model, images, captions: Sequence[str], *, t0: float = 0
       c = ``model.encode_prompts(caption)`` (Hutchinson, ``n_probes``; the paper: t0 = 0.1, 1 probe);
     * ``flipd_uncond`` -- the same with the empty caption;
     * ``cfg_norm`` -- :func:`mempkg.guidance.cfg_norm` (``cfg_steps`` Euler steps of the conditional
-      PF-ODE to ``cfg_t0``, then |eps(.|c) - eps(.|empty)|; the paper: 3 steps to 0.01);
+      PF-ODE from ``cfg_t_start`` to ``cfg_t0``, then |eps(.|c) - eps(.|empty)|; the paper: 3 steps to
+      0.01; ``cfg_t_start=None``: the schedule's first timestep, :func:`mempkg.guidance.ode_start_time`);
     * ``cfg_norm_generation`` -- Wen et al.'s :func:`mempkg.guidance.cfg_norm_generation` of the caption
       (from noise; ``gen_steps`` steps, ``gen_samples`` noise draws, guidance ``guidance_scale``);
     * ``png_size`` -- :func:`mempkg.complexity.png_size` of the image at zlib level 9.
@@ -802,7 +805,7 @@ def memorization_scores(model, images, captions: Sequence[str], *, t0: float = 0
         if "flipd_uncond" in out:
             out["flipd_uncond"].append(flipd(model, z, t0, n_probes, cond=model.null_cond(len(z)), seed=seed + start))
         if "cfg_norm" in out:
-            out["cfg_norm"].append(cfg_norm(model, z, c, t0=cfg_t0, n_steps=cfg_steps))
+            out["cfg_norm"].append(cfg_norm(model, z, c, t0=cfg_t0, n_steps=cfg_steps, t_start=cfg_t_start))
         if "cfg_norm_generation" in out:
             out["cfg_norm_generation"].append(cfg_norm_generation(
                 model, c, n_steps=gen_steps, seed=seed, guidance_scale=guidance_scale, n_samples=gen_samples))
@@ -812,7 +815,8 @@ def memorization_scores(model, images, captions: Sequence[str], *, t0: float = 0
 
 
 def t0_sweep(model, images, captions: Sequence[str], t0s: Sequence[float], *, n_probes: Optional[int] = 1,
-             cfg_steps: int = 3, seed: int = 0, batch_size: int = 64, image_size: Optional[int] = None) -> dict:
+             cfg_steps: int = 3, cfg_t_start: Optional[float] = None, seed: int = 0, batch_size: int = 64,
+             image_size: Optional[int] = None) -> dict:
     """Conditional and unconditional FLIPD and the real-image CFG norm at every t0 of ``t0s``
     -> {"flipd_cond" | "flipd_uncond" | "cfg_norm": float64 [len(t0s), B]} (settings as in
     :func:`memorization_scores`, whose FLIPD at t0 and CFG norm at cfg_t0 = t0 these rows equal)."""
@@ -832,7 +836,7 @@ def t0_sweep(model, images, captions: Sequence[str], t0s: Sequence[float], *, n_
             per["flipd_cond"].append(flipd(model, z, float(t0), n_probes, cond=c, seed=seed + start))
             per["flipd_uncond"].append(flipd(model, z, float(t0), n_probes, cond=model.null_cond(len(z)),
                                              seed=seed + start))
-            per["cfg_norm"].append(cfg_norm(model, z, c, t0=float(t0), n_steps=cfg_steps))
+            per["cfg_norm"].append(cfg_norm(model, z, c, t0=float(t0), n_steps=cfg_steps, t_start=cfg_t_start))
         for m in rows:
             rows[m].append(torch.cat(per[m]))
     return {m: torch.stack(v).double().numpy() for m, v in rows.items()}
@@ -846,6 +850,43 @@ def oriented_auroc(metric: str, memorized, non_memorized) -> float:
     check_choice("metric", metric, tuple(ORIENTATION))
     sign = ORIENTATION[metric]
     return auroc(sign * np.asarray(memorized, float), sign * np.asarray(non_memorized, float))
+
+
+def auroc_bootstrap_se(metric: str, memorized, non_memorized, n_boot: int = 1000, seed: int = 0) -> float:
+    """Bootstrap standard error of :func:`oriented_auroc`: both groups resampled with replacement, each
+    at its own size (stratified: the sets' sizes are fixed by design), ``n_boot`` times from
+    ``numpy.random.default_rng(seed)``; the standard deviation (ddof = 1) of the resampled AUROCs."""
+    from scipy.stats import rankdata
+
+    check_choice("metric", metric, tuple(ORIENTATION))
+    if int(n_boot) < 2:
+        raise ValueError(f"n_boot must be >= 2, got {n_boot}.")
+    sign = ORIENTATION[metric]
+    pos, neg = sign * np.asarray(memorized, float).ravel(), sign * np.asarray(non_memorized, float).ravel()
+    if len(pos) == 0 or len(neg) == 0:
+        raise ValueError("auroc_bootstrap_se needs at least one score in each group.")
+    rng = np.random.default_rng(int(seed))
+    p = pos[rng.integers(0, len(pos), (int(n_boot), len(pos)))]
+    q = neg[rng.integers(0, len(neg), (int(n_boot), len(neg)))]
+    ranks = rankdata(np.concatenate([p, q], axis=1), axis=1)          # Mann-Whitney U per resample
+    u = ranks[:, : len(pos)].sum(1) - len(pos) * (len(pos) + 1) / 2
+    return float((u / (len(pos) * len(neg))).std(ddof=1))
+
+
+def auroc_se_table(scores: dict, memorized: str, metrics: Sequence[str] = METRICS, n_boot: int = 1000,
+                   seed: int = 0):
+    """:func:`auroc_bootstrap_se` for every cell of :func:`auroc_table` (same rows and columns)."""
+    import pandas as pd
+
+    others = [s for s in scores if s != memorized]
+    table = {}
+    for m in metrics:
+        pos = scores[memorized][m]
+        row = {s: auroc_bootstrap_se(m, pos, scores[s][m], n_boot, seed) for s in others}
+        row["all non-memorized"] = auroc_bootstrap_se(
+            m, pos, np.concatenate([np.asarray(scores[s][m]) for s in others]), n_boot, seed)
+        table[m] = row
+    return pd.DataFrame.from_dict(table, orient="index")
 
 
 def auroc_table(scores: dict, memorized: str, metrics: Sequence[str] = METRICS):
