@@ -11,8 +11,9 @@ description of what measured them.
 * :func:`estimator_costs` -- each estimator's cost per image as a multiple of one forward pass of
   the same model at the same batch (FLIPD, volume growth per axis-step, one-step memorization,
   the CFG norm); :func:`flipd_cost` is its FLIPD part.
-* :func:`volume_speedup` -- batched :func:`~mempkg.volume.volume_growth` against
-  :func:`~mempkg.volume.volume_growth_reference`.
+* :func:`volume_speedup` -- batched :func:`~mempkg.volume.volume_growth` against the authors' loop
+  (:func:`~mempkg.volume.volume_growth_reference`, all axes of a step in one call) and against the
+  physical limit of finite differences, (N + 1) forward passes per image and Euler step.
 * :func:`regimes_cost` -- W and C on a sigma grid (:func:`~mempkg.regimes.weight_and_coverage`)
   against one distance matrix, against recomputing the distances per sigma, and in float64.
 * :func:`regimes_scaling` -- how the cost of W and C grows with the training-set size.
@@ -201,6 +202,7 @@ def bench_model(name: str, batch: int, device: str = "cpu", seed: int = 0) -> Be
 # -- each estimator's cost in forward passes ---------------------------------------------------------
 
 ESTIMATORS = ("flipd", "flipd_exact", "volume", "one_step", "cfg_norm")
+FLIPD_LIMIT = "forward + one VJP (FLIPD's limit per probe)"
 
 
 def _cost_fns(bm: BenchModel, estimators, t0, exact_max_dim, n_axes, n_steps, n_sigmas, n_train, cfg_t0,
@@ -221,6 +223,18 @@ def _cost_fns(bm: BenchModel, estimators, t0, exact_max_dim, n_axes, n_steps, n_
     if "flipd" in estimators:
         for m in ("jvp", "vjp"):
             fns[f"FLIPD, 1 probe, {m}"] = (lambda m=m: flipd(model, x, t0, n_probes=1, cond=cond, method=m), 1)
+    if "flipd" in estimators:
+        # FLIPD's physical limit per probe: one forward pass of the score and one VJP through it,
+        # nothing else (no probe drawing, no |s|^2, no bookkeeping)
+        g = torch.Generator().manual_seed(int(seed) + 2)
+        v = (torch.randint(0, 2, x.shape, generator=g) * 2 - 1).to(x)
+
+        def forward_and_vjp():
+            with torch.enable_grad():
+                y = x.detach().requires_grad_(True)
+                torch.autograd.grad(model.score(y, t0, cond=cond), y, grad_outputs=v)
+
+        fns[FLIPD_LIMIT] = (forward_and_vjp, 1)
     if "flipd_exact" in estimators and bm.D <= int(exact_max_dim):
         for m in ("jvp", "vjp"):
             fns[f"FLIPD, exact, {m}"] = (lambda m=m: flipd(model, x, t0, cond=cond, method=m, max_batch=1024), 1)
@@ -252,7 +266,9 @@ def estimator_costs(models: Sequence[str] = ("mlp_2", "unet_1x8x8", "unet_3x32x3
     ``batch`` inputs at t0, no gradient) and the estimators on the same ``batch`` inputs:
 
     * FLIPD (:func:`~mempkg.lid.flipd`) with 1 Hutchinson probe and, when D <= ``exact_max_dim``, the
-      exact trace (D products), by forward-mode (jvp) and reverse-mode (vjp) products;
+      exact trace (D products), by forward-mode (jvp) and reverse-mode (vjp) products; and beside it
+      FLIPD's physical limit per probe, :data:`FLIPD_LIMIT`: one forward pass of the score with
+      gradients and one VJP through it, the least work any implementation of a 1-probe FLIPD does;
     * volume growth (:func:`~mempkg.volume.volume_growth`) with N = min(n_axes, D) axes and ``n_steps``
       Euler steps, divided by N * n_steps: the cost *per axis-step* (finite differences move N + 1
       points per image per step, so ~(N + 1) / N plus the QR);
@@ -291,8 +307,8 @@ def estimator_costs(models: Sequence[str] = ("mlp_2", "unet_1x8x8", "unet_3x32x3
 def flipd_cost(models: Sequence[str] = ("mlp_2", "unet_1x8x8", "unet_3x32x32"), batch: int = 64,
                repeats: int = 5, exact_max_dim: int = 64, t0: float = 0.05, device: str = "cpu") -> dict:
     """FLIPD's part of :func:`estimator_costs`: 1 probe and (D <= exact_max_dim) the exact trace, jvp and
-    vjp, per image in forward passes; rows flattened to ``{"model", "D", "batch", "forward_seconds",
-    "1 probe, jvp", ...}``."""
+    vjp, and the physical limit :data:`FLIPD_LIMIT`, per image in forward passes; rows flattened to
+    ``{"model", "D", "batch", "forward_seconds", "1 probe, jvp", ..., FLIPD_LIMIT}``."""
     out = estimator_costs(models, batch, estimators=("flipd", "flipd_exact"), t0=t0, exact_max_dim=exact_max_dim,
                           repeats=repeats, device=device)
     rows = [dict({k: r[k] for k in ("model", "D", "batch", "forward_seconds")},
@@ -300,48 +316,79 @@ def flipd_cost(models: Sequence[str] = ("mlp_2", "unet_1x8x8", "unet_3x32x32"), 
     return dict(out, rows=rows)
 
 
-# -- batched against reference -----------------------------------------------------------------------
+# -- volume growth against the authors' loop and against its physical limit ---------------------------
+
+def _volume_fns(model, x: Tensor, kw: dict) -> dict[str, Callable[[], object]]:
+    """The five things :func:`volume_speedup` times on one model and batch ``x`` (``kw``: n_axes, radius,
+    n_steps, seed)."""
+    from .volume import volume_growth, volume_growth_reference
+
+    N, K = kw["n_axes"], kw["n_steps"]
+    one_image = x[:1].repeat_interleave(N + 1, dim=0)          # N + 1 rows: what one image's step moves
+    all_images = x.repeat_interleave(N + 1, dim=0)             # B (N + 1) rows
+
+    def limit(batch, calls):
+        def passes():
+            with torch.no_grad():
+                for _ in range(K * calls):
+                    model.score(batch, 0.5)        # the cost of a pass does not depend on t
+        return passes
+
+    return {"authors": lambda: volume_growth_reference(model, x, **kw),
+            "finite": lambda: volume_growth(model, x, method="finite", **kw),
+            "jvp": lambda: volume_growth(model, x, method="jvp", **kw),
+            "limit, per image": limit(one_image, len(x)),
+            "limit, one call": limit(all_images, 1)}
+
 
 def volume_speedup(models: Sequence[str] = ("mlp_64", "unet_1x8x8"), images: int = 8, axes: int = 50,
                    steps: int = 10, repeats: int = 3, radius: float = 0.05, device: str = "cpu",
                    seed: int = 0) -> dict:
-    """Batched volume growth against the authors' per-image, per-axis loop, in one run per model.
+    """Volume growth against the authors' loop and against (N + 1) forward passes per step, in one run per model.
 
-    Times, on the same model and images, :func:`~mempkg.volume.volume_growth_reference` (one image at a
-    time, one model call per axis, Python Gram-Schmidt), the same with all axes of an image in one call
-    (the authors' code groups axes in blocks), and the batched
-    :func:`~mempkg.volume.volume_growth` (images and axes in one call, QR) with ``method="finite"`` and
-    ``"jvp"``. Rows: ``speedup_finite`` (reference / batched finite), ``speedup_finite_vs_blocked``,
-    ``speedup_jvp``, ``max_rel_diff_L`` (largest relative difference of the score L between the
-    reference and batched finite: the two must agree), ``images_per_second_finite``.
+    One round-robin (:func:`timed_together`) times, on the same model, images, axes and steps:
+
+    * ``authors`` -- :func:`~mempkg.volume.volume_growth_reference`, the authors' loop: one image at a
+      time, the centre and all N axis points of a step in one network call, Python Gram-Schmidt;
+    * ``finite`` and ``jvp`` -- :func:`~mempkg.volume.volume_growth` (all images' rows in one call,
+      batched QR) by finite differences and by tangent vectors;
+    * the physical limit of finite differences: n_steps x (N + 1) forward passes per image and
+      nothing else (no Gram-Schmidt, no bookkeeping), batched as the authors batch (``limit, per
+      image``: one call of N + 1 rows per image and step) and as :func:`volume_growth` does (``limit,
+      one call``: B (N + 1) rows per step). The limit is the faster of the two: which batching is
+      faster depends on the network and the device (a large batch of large images can fall out of
+      the CPU's caches).
+
+    Rows: ``speedup_finite`` = authors / finite, ``speedup_jvp`` = authors / jvp (above 1: faster
+    than the authors' loop), ``finite_per_limit``, ``jvp_per_limit``, ``authors_per_limit`` (each
+    time / the limit: 1 is the physical limit), ``max_rel_diff_L`` (largest relative difference of
+    the score L between the authors' loop and finite: the two compute the same numbers),
+    ``images_per_second_finite``, ``D``, ``seconds``.
     """
-    from .volume import volume_growth, volume_growth_reference
-
-    kw = dict(n_axes=int(axes), radius=radius, n_steps=int(steps), seed=seed)
+    N, K = int(axes), int(steps)
+    kw = {"n_axes": N, "radius": radius, "n_steps": K, "seed": seed}
     rows = []
     for name in models:
         bm = bench_model(name, images, device, seed)
         model, x = bm.model, bm.x
         if bm.cond is not None:
             raise ValueError(f"{name} is text-conditional; volume_growth_reference has no condition.")
-        if kw["n_axes"] > bm.D:
+        if N > bm.D:
             raise ValueError(f"axes={axes} exceeds the dimension D = {bm.D} of {name}.")
-        fns = {"reference": lambda: volume_growth_reference(model, x, **kw),
-               "reference, axes in one call": lambda: volume_growth_reference(model, x, axes_per_call=int(axes), **kw),
-               "finite": lambda: volume_growth(model, x, method="finite", **kw),
-               "jvp": lambda: volume_growth(model, x, method="jvp", **kw)}
+        fns = _volume_fns(model, x, kw)
         # the warm-up round, done here because two of its results are the accuracy check
         out = {k: fn() for k, fn in fns.items()}
-        ref, fast = out["reference"], out["finite"]
+        ref, fast = out["authors"], out["finite"]
         rel = float(((fast[:, -1] - ref[:, -1]).abs() / ref[:, -1].abs().clamp_min(1e-12)).max())
         t = timed_together(fns, repeats, device, warmup=0, desc=name)
+        lim = min(t["limit, per image"], t["limit, one call"])
         rows.append({"model": bm.label, "name": name, "D": bm.D,
-                     "speedup_finite": t["reference"] / t["finite"],
-                     "speedup_finite_vs_blocked": t["reference, axes in one call"] / t["finite"],
-                     "speedup_jvp": t["reference"] / t["jvp"], "max_rel_diff_L": rel,
+                     "speedup_finite": t["authors"] / t["finite"], "speedup_jvp": t["authors"] / t["jvp"],
+                     "authors_per_limit": t["authors"] / lim, "finite_per_limit": t["finite"] / lim,
+                     "jvp_per_limit": t["jvp"] / lim, "max_rel_diff_L": rel,
                      "images_per_second_finite": int(images) / t["finite"], "seconds": t})
-    settings = dict(models=list(models), images=int(images), axes=int(axes), steps=int(steps),
-                    repeats=int(repeats), radius=radius, seed=int(seed))
+    settings = {"models": list(models), "images": int(images), "axes": N, "steps": K, "repeats": int(repeats),
+                "radius": radius, "seed": int(seed)}
     return dict(_stamp(device), settings=settings, rows=rows)
 
 

@@ -66,11 +66,12 @@ def test_estimator_costs_rows_at_tiny_sizes():
     mlp, sd = out["rows"]
     assert mlp["D"] == 2 and sd["D"] == 64 and mlp["batch"] == 2
     assert set(mlp["costs"]) == {"FLIPD, 1 probe, jvp", "FLIPD, 1 probe, vjp", "FLIPD, exact, jvp", "FLIPD, exact, vjp",
-                                 "volume growth per axis-step, finite", "volume growth per axis-step, jvp",
-                                 "one-step memorization per sigma"}
+                                 perf.FLIPD_LIMIT, "volume growth per axis-step, finite",
+                                 "volume growth per axis-step, jvp", "one-step memorization per sigma"}
     # the text-conditional model has the CFG norm, no denoiser, and D = 64 > exact_max_dim
-    assert set(sd["costs"]) == {"FLIPD, 1 probe, jvp", "FLIPD, 1 probe, vjp", "volume growth per axis-step, finite",
-                                "volume growth per axis-step, jvp", "CFG norm (3 Euler steps)"}
+    assert set(sd["costs"]) == {"FLIPD, 1 probe, jvp", "FLIPD, 1 probe, vjp", perf.FLIPD_LIMIT,
+                                "volume growth per axis-step, finite", "volume growth per axis-step, jvp",
+                                "CFG norm (3 Euler steps)"}
     for r in out["rows"]:
         _finite_positive(r["costs"], r["name"])
         _finite_positive(r["seconds"], r["name"])
@@ -80,15 +81,19 @@ def test_flipd_cost_keeps_the_benchmark_columns():
     out = perf.flipd_cost(["mlp_2"], batch=2, repeats=1)
     (row,) = out["rows"]
     assert {"model", "D", "batch", "forward_seconds", "1 probe, jvp", "1 probe, vjp", "exact, jvp",
-            "exact, vjp"} <= set(row)
+            "exact, vjp", perf.FLIPD_LIMIT} <= set(row)
 
 
 def test_volume_speedup_rows_and_agreement():
     out = perf.volume_speedup(["mlp_64"], images=2, axes=3, steps=2, repeats=1)
     (row,) = out["rows"]
-    _finite_positive({k: row[k] for k in ("speedup_finite", "speedup_finite_vs_blocked", "speedup_jvp",
-                                          "images_per_second_finite")}, "volume_speedup")
-    assert row["max_rel_diff_L"] < 1e-3          # the batched estimator computes the reference's numbers
+    assert set(row["seconds"]) == {"authors", "finite", "jvp", "limit, per image", "limit, one call"}
+    _finite_positive({k: row[k] for k in ("speedup_finite", "speedup_jvp", "authors_per_limit", "finite_per_limit",
+                                          "jvp_per_limit", "images_per_second_finite")}, "volume_speedup")
+    t = row["seconds"]
+    lim = min(t["limit, per image"], t["limit, one call"])
+    assert row["speedup_finite"] == t["authors"] / t["finite"] and row["finite_per_limit"] == t["finite"] / lim
+    assert row["max_rel_diff_L"] < 1e-5          # the batched estimator computes the authors' numbers (float32)
 
 
 def test_regimes_cost_and_scaling_at_tiny_sizes():

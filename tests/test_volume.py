@@ -7,7 +7,7 @@ import torch
 from mempkg.models import EpsModel, GaussianScore, MLPEps
 from mempkg.sde import VPSDE
 from mempkg.train import train_dsm
-from mempkg.volume import volume_growth, volume_growth_reference
+from mempkg.volume import gram_schmidt_longest_first, volume_growth, volume_growth_reference
 
 
 def drift_eigenvalues(lam, sde, t):
@@ -34,6 +34,29 @@ def test_full_volume_equals_log_det_of_linear_flow(method):
     want = exact_log_det(lam, sde, 40)
     for b in range(3):
         np.testing.assert_allclose(L[b].numpy(), want, rtol=1e-5)
+
+
+def divergence_integral(lam, sde, t_start=1e-3, t_end=1.0):
+    """int div v dt in closed form for data N(0, diag(lam)): with m = psi^2 lam + sigma^2, dm/dt = -beta (m - 1),
+    so div v = -1/2 beta sum_j (1 - 1/m_j) = 1/2 sum_j d(log m_j)/dt and the integral is
+    1/2 sum_j log(m_j(t_end) / m_j(t_start))."""
+    def m(t):
+        a, s = float(sde.alpha(t)), float(sde.sigma(t))
+        return a * a * np.asarray(lam) + s * s
+    return 0.5 * np.log(m(t_end) / m(t_start)).sum()
+
+
+def test_the_full_volume_tends_to_the_divergence_integral_at_first_order_in_dt():
+    """The module docstring's numbers: 2.5% below the integral at 100 steps, 0.25% at 1000."""
+    sde = VPSDE()
+    lam = [2.0, 1.0, 0.3, 0.05, 0.01]
+    model = GaussianScore(torch.zeros(5), torch.diag(torch.tensor(lam)), sde)
+    x = torch.randn(2, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    want = divergence_integral(lam, sde)
+    gap = {K: float(volume_growth(model, x, n_axes=5, n_steps=K, measure="volume")[0, -1]) / want - 1
+           for K in (100, 1000)}
+    assert -0.030 < gap[100] < -0.020 and -0.0030 < gap[1000] < -0.0020, gap
+    assert 9 < gap[100] / gap[1000] < 11        # first order: ten times the steps, a tenth of the gap
 
 
 @pytest.mark.parametrize("method", ["jvp", "finite"])
@@ -75,11 +98,50 @@ def test_finite_differences_agree_with_jvp_at_small_radius(trained_mlp):
         np.testing.assert_allclose(fin[:, -1].numpy(), jvp[:, -1].numpy(), rtol=1e-3, atol=1e-3)
 
 
-def test_batched_estimator_matches_the_authors_per_axis_loop(trained_mlp):
+def test_the_default_method_is_finite_differences(trained_mlp):
+    model, x = trained_mlp
+    default = volume_growth(model, x, n_axes=3, n_steps=4)
+    assert torch.equal(default, volume_growth(model, x, n_axes=3, n_steps=4, method="finite"))
+    assert not torch.allclose(default, volume_growth(model, x, n_axes=3, n_steps=4, method="jvp"), rtol=1e-9, atol=0)
+
+
+def test_batched_estimator_matches_the_authors_loop(trained_mlp):
     model, x = trained_mlp
     fast = volume_growth(model, x, n_axes=4, radius=0.05, n_steps=12, method="finite", max_batch=7)
     ref = volume_growth_reference(model, x, n_axes=4, radius=0.05, n_steps=12)
     np.testing.assert_allclose(fast.numpy(), ref.numpy(), rtol=1e-8, atol=1e-9)
+
+
+class CountingModel:
+    """A score model that records the number of rows of every call of ``score``."""
+
+    def __init__(self, model):
+        self.model, self.sde, self.calls = model, model.sde, []
+
+    def score(self, x, t, cond=None):
+        self.calls.append(len(x))
+        return self.model.score(x, t, cond=cond)
+
+
+def test_the_authors_loop_makes_one_network_call_per_image_and_step(trained_mlp):
+    model, x = trained_mlp
+    counted = CountingModel(model)
+    volume_growth_reference(counted, x[:3], n_axes=4, radius=0.05, n_steps=5)
+    assert counted.calls == [4 + 1] * (3 * 5)      # the centre and its 4 axis points, together
+
+
+def test_gram_schmidt_longest_first_is_the_triangular_factorisation_of_the_sorted_rows():
+    W = torch.randn(5, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    W = W * torch.tensor([0.5, 3.0, 1.0, 2.0, 0.1], dtype=torch.float64)[:, None]
+    E, lengths = gram_schmidt_longest_first(W)
+    torch.testing.assert_close(E @ E.T, torch.eye(5, dtype=torch.float64), atol=1e-12, rtol=0)
+    order = W.norm(dim=1).argsort(descending=True)
+    torch.testing.assert_close(lengths, W[order].norm(dim=1))
+    # the sorted rows in the new basis are lower triangular with a positive diagonal: row i lies in
+    # the span of e_1 .. e_i and points along e_i, which is what Gram-Schmidt in that order makes
+    R = W[order] @ E.T
+    torch.testing.assert_close(R, R.tril(), atol=1e-12, rtol=0)
+    assert (R.diagonal() > 0).all()
 
 
 def test_axes_stay_orthonormal_after_many_steps(trained_mlp):
