@@ -131,6 +131,7 @@ book: $(STAMP) notebooks
 	@mkdir -p $(SRC)/_generated
 	$(BIN)/python tools/runtimes.py --profile $(PROFILE) $(EXECUTED) > $(SRC)/_generated/runtimes.md
 	$(BIN)/python tools/scorecard.py --profile $(PROFILE) > $(SRC)/_generated/scorecard.md
+	$(BIN)/python tools/scorecard.py --profile $(PROFILE) --status > $(SRC)/_generated/status.md
 	rm -rf $(BUILD)/_build $(BUILD)/html
 	$(BIN)/jupyter-book build $(SRC) --path-output $(BUILD) -W -n --keep-going \
 	  || { echo "Book build failed: the files under $(SRC)/ are copies; fix them in book/ or notebooks/." >&2; exit 1; }

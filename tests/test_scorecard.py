@@ -1,4 +1,5 @@
-"""The reproduction scorecard: rows decided by the stated rules, missing chapters shown as not run."""
+"""The reproduction scorecard: rows decided by the stated rules against their baselines, nulls shown as
+undecided with the chapter's reason, stand-in models deciding nothing, missing chapters as not run."""
 
 from __future__ import annotations
 
@@ -8,24 +9,34 @@ from pathlib import Path
 
 import pytest
 
-from mempkg.scorecard import CLAIMS, HIGH_90S, load_summaries, scorecard, to_markdown
+from mempkg.scorecard import (CLAIMS, HELD, HIGH_90S, NOT_HELD, NOT_RUN, STAND_IN, UNDECIDED, claims_of, decide,
+                              load_summaries, peak_in_middle, scorecard, status_markdown, to_markdown)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 GOOD = {
-    "01_von_mises": {"flipd_isolated": 0.01, "flipd_median_others": 0.97, "n_samples_copying_isolated": 3,
-                     "claim_held": True},
+    "01_von_mises": {"flipd_isolated": 0.01, "flipd_median_others": 0.97, "t0": 0.07, "seed": 0,
+                     "flipd_isolated_by_seed": [0.01, -0.2, 0.3], "flipd_median_others_by_seed": [0.97, 0.9, 0.95],
+                     "p_copies_vs_true_density_by_seed": [1e-6, 1e-4, 1e-3], "p_copies_vs_true_density": 1e-6,
+                     "n_samples_copying_isolated": 9, "n_samples": 2000, "copy_radius": 0.03,
+                     "n_true_density_copying_isolated": 1},
     "02_cifar10_overfit": {"L_trained_mean": 40.0, "L_heldout_mean": 20.0, "p_trained_vs_heldout": 1e-9,
-                           "auroc_trained_vs_heldout": 1.0, "p_memorized_vs_other": 0.002,
-                           "auroc_memorized_vs_other": 0.8, "p_one_axis_one_step": 1e-4,
+                           "auroc_trained_vs_heldout": 1.0, "n_images_per_group": 64, "p_memorized_vs_other": 0.002,
+                           "auroc_memorized_vs_other": 0.8, "n_memorized_found": 12, "p_one_axis_one_step": 1e-4,
                            "auroc_one_axis_one_step": 0.9},
-    "03_three_regimes": {"danger_zone_low": 0.5, "danger_zone_high": 1.2, "danger_zone_found": True,
-                         "mse_gap_peak_sigma": 0.6, "peak_memorization_sigma": 0.3, "peak_memorization_rate": 0.2,
+    "03_three_regimes": {"danger_zone_low": 0.5, "danger_zone_high": 1.2, "memorization_share_in_zone": 0.6,
+                         "memorization_share_in_zone_se": 0.05, "zone_share_of_grid": 0.1,
+                         "mse_gap_peak_sigma": 0.6, "mse_gap_by_sigma": [0.0, 0.02, 0.05, 0.01],
+                         "mse_gap_se_by_sigma": [0.001, 0.002, 0.003, 0.001],
+                         "peak_memorization_sigma": 0.3, "peak_memorization_rate": 0.2,
+                         "mem_rate_by_sigma": [0.0, 0.2, 0.05, 0.0], "mem_rate_se_by_sigma": [0.0, 0.02, 0.01, 0.0],
                          "mem_rate_gap": 0.01, "mem_rate_baseline": 0.3, "mem_rate_dummy": 0.2,
-                         "claims_held": {"danger_zone": True, "mse_gap_medium": True, "memorization_peak_medium": True,
-                                         "gap_lowest_memorization": True}},
-    "04_laion_verbatims": {"auroc_flipd_cond": 0.99, "auroc_flipd_uncond": 0.97, "auroc_cfg_norm": 0.96,
-                           "auroc_cfg_norm_generation": 0.98, "auroc_png": 0.7},
+                         "fd_kind": "classifier", "fd_gap": 70.0, "fd_baseline": 78.0, "fd_dummy": 81.0,
+                         "best_gap_band": [0.4, 0.8], "gap_low": 0.4, "gap_high": 0.8,
+                         "claims_held": {"gap_lowest_memorization": True, "gap_best_quality": True,
+                                         "danger_zone_band_best": True}},
+    "04_laion_verbatims": {"model": "stable_diffusion", "auroc_flipd_cond": 0.99, "auroc_flipd_uncond": 0.97,
+                           "auroc_cfg_norm": 0.96, "auroc_cfg_norm_generation": 0.98, "auroc_png": 0.7},
 }
 
 
@@ -36,36 +47,104 @@ def write(root: Path, profile: str, summaries: dict) -> Path:
     return root
 
 
-def by_claim(rows):
-    return {r["claim"]: r for r in rows}
+def copy(summaries: dict) -> dict:
+    return json.loads(json.dumps(summaries))
 
 
 def test_every_claim_holds_on_a_summary_built_to_satisfy_them(tmp_path):
     rows = scorecard("quick", write(tmp_path, "quick", GOOD))
     assert len(rows) == len(CLAIMS)
-    assert [r["held"] for r in rows] == ["yes"] * len(CLAIMS)
+    assert [r["held"] for r in rows] == [HELD] * len(CLAIMS), [(r["key"], r["held"]) for r in rows]
     assert all(r["profile"] == "quick" for r in rows)
 
 
-def test_each_rule_can_fail(tmp_path):
-    bad = json.loads(json.dumps(GOOD))
-    bad["01_von_mises"]["claim_held"] = False
-    bad["02_cifar10_overfit"].update(L_trained_mean=10.0, p_memorized_vs_other=0.02, p_one_axis_one_step=0.5)
-    bad["03_three_regimes"]["claims_held"] = {k: False for k in bad["03_three_regimes"]["claims_held"]}
-    bad["04_laion_verbatims"].update(auroc_flipd_cond=HIGH_90S - 0.01, auroc_flipd_uncond=0.5, auroc_cfg_norm=0.6,
-                                     auroc_png=0.8)
-    rows = scorecard("quick", write(tmp_path, "quick", bad))
-    assert [r["held"] for r in rows] == ["no"] * len(CLAIMS)
+# One change per claim that makes its rule fail, each a case that chance or a stand-in number could give.
+FAILS = {
+    "isolated_memorized": ("01_von_mises", {"p_copies_vs_true_density_by_seed": [1e-6, 0.3, 1e-3]}),  # one seed at chance
+    "trained_grow_more": ("02_cifar10_overfit", {"auroc_trained_vs_heldout": 0.2}),        # significant, wrong way
+    "memorized_grow_more": ("02_cifar10_overfit", {"p_memorized_vs_other": 0.02}),
+    "one_axis_one_step": ("02_cifar10_overfit", {"auroc_one_axis_one_step": 0.3}),          # p < 0.01 but flipped
+    "memorization_in_danger_zone": ("03_three_regimes", {"memorization_share_in_zone": 0.15}),  # within 2 s.e.
+    "mse_gap_medium": ("03_three_regimes", {"mse_gap_se_by_sigma": [0.001, 0.002, 0.03, 0.001]}),  # noise-sized
+    "memorization_peak_medium": ("03_three_regimes", {"mem_rate_by_sigma": [0.2, 0.2, 0.05, 0.0]}),  # peak at an end
+    "gap_lowest_memorization": ("03_three_regimes", {"claims_held": {"gap_lowest_memorization": False,
+                                                                     "gap_best_quality": True,
+                                                                     "danger_zone_band_best": True}}),
+    "gap_best_quality": ("03_three_regimes", {"claims_held": {"gap_lowest_memorization": True,
+                                                              "gap_best_quality": False,
+                                                              "danger_zone_band_best": True}}),
+    "danger_zone_band_best": ("03_three_regimes", {"claims_held": {"gap_lowest_memorization": True,
+                                                                   "gap_best_quality": True,
+                                                                   "danger_zone_band_best": False}}),
+    "flipd_cond_detects": ("04_laion_verbatims", {"auroc_flipd_cond": HIGH_90S - 0.01}),
+    "flipd_uncond_detects": ("04_laion_verbatims", {"auroc_flipd_uncond": 0.9}),
+    "cfg_norm_detects": ("04_laion_verbatims", {"auroc_cfg_norm": 0.9}),
+    "png_poor": ("04_laion_verbatims", {"auroc_png": 0.965}),
+}
 
 
-def test_missing_chapters_are_not_run_and_missing_verdicts_are_undecided(tmp_path):
-    partial = {"03_three_regimes": dict(GOOD["03_three_regimes"], claims_held={"danger_zone": True})}
-    rows = scorecard("tiny", write(tmp_path, "tiny", partial))
-    held = {r["notebook"]: set() for r in rows}
+def test_fail_cases_cover_every_claim():
+    assert set(FAILS) == {c.key for c in CLAIMS}
+
+
+@pytest.mark.parametrize("key", sorted(FAILS))
+def test_each_rule_can_fail_on_its_own(tmp_path, key):
+    notebook, change = FAILS[key]
+    bad = copy(GOOD)
+    bad[notebook].update(change)
+    rows = {r["key"]: r["held"] for r in scorecard("quick", write(tmp_path, "quick", bad))}
+    assert rows[key] == NOT_HELD
+    assert [k for k, v in rows.items() if v != HELD] == [key], "the change should fail its own rule only"
+
+
+def test_a_null_with_a_reason_is_undecided_and_shows_the_reason(tmp_path):
+    bad = copy(GOOD)
+    reason = "only 1 training image(s) extracted from 500 samples under profile tiny"
+    bad["02_cifar10_overfit"].update(p_memorized_vs_other=None, auroc_memorized_vs_other=None,
+                                     p_memorized_vs_other_reason=reason, auroc_memorized_vs_other_reason=reason)
+    rows = {r["key"]: r for r in scorecard("tiny", write(tmp_path, "tiny", bad))}
+    assert rows["memorized_grow_more"]["held"] == UNDECIDED
+    assert rows["memorized_grow_more"]["ours"] == reason
+    assert rows["trained_grow_more"]["held"] == HELD
+
+
+def test_a_null_without_a_reason_is_still_undecided(tmp_path):
+    bad = copy(GOOD)
+    bad["03_three_regimes"]["memorization_share_in_zone"] = None
+    rows = {r["key"]: r for r in scorecard("quick", write(tmp_path, "quick", bad))}
+    assert rows["memorization_in_danger_zone"]["held"] == UNDECIDED
+    assert "memorization_share_in_zone" in rows["memorization_in_danger_zone"]["ours"]
+
+
+def test_a_stand_in_model_decides_no_stable_diffusion_claim_but_shows_its_numbers(tmp_path):
+    standin = copy(GOOD)
+    standin["04_laion_verbatims"]["model"] = "tiny_sd"
+    rows = [r for r in scorecard("quick", write(tmp_path, "quick", standin)) if r["notebook"] == "04_laion_verbatims"]
+    assert rows and all(r["held"] == STAND_IN for r in rows)
+    assert all("stand-in model (tiny_sd)" in r["ours"] and "AUROC" in r["ours"] for r in rows)
+
+
+def test_peak_in_middle_needs_the_peak_inside_and_clear_of_both_ends():
+    assert peak_in_middle([0.0, 0.3, 0.0], [0.01, 0.01, 0.01])
+    assert not peak_in_middle([0.3, 0.1, 0.0], [0.01, 0.01, 0.01])            # peak at an end
+    assert not peak_in_middle([0.2, 0.3, 0.0], [0.01, 0.01, 0.01])            # an end above half the peak
+    assert not peak_in_middle([0.0, 0.03, 0.0], [0.01, 0.01, 0.01])           # within noise
+    assert not peak_in_middle([0.0] * 5, [0.0] * 5)                           # no copying at all
+
+
+def test_chapter_decisions_are_the_scorecards(tmp_path):
+    rows = {r["key"]: r["held"] for r in scorecard("quick", write(tmp_path, "quick", GOOD))}
+    for nb in GOOD:
+        assert decide(nb, GOOD[nb]) == {c.key: rows[c.key] for c in claims_of(nb)}
+
+
+def test_missing_chapters_are_not_run(tmp_path):
+    rows = scorecard("tiny", write(tmp_path, "tiny", {"03_three_regimes": GOOD["03_three_regimes"]}))
+    held = {}
     for r in rows:
-        held[r["notebook"]].add(r["held"])
-    assert held["01_von_mises"] == held["02_cifar10_overfit"] == held["04_laion_verbatims"] == {"not run"}
-    assert held["03_three_regimes"] == {"yes", "undecided"}
+        held.setdefault(r["notebook"], set()).add(r["held"])
+    assert held["01_von_mises"] == held["02_cifar10_overfit"] == held["04_laion_verbatims"] == {NOT_RUN}
+    assert held["03_three_regimes"] == {HELD}
 
 
 def test_a_summary_without_a_needed_key_names_the_chapter_and_the_key(tmp_path):
@@ -87,12 +166,22 @@ def test_markdown_has_one_row_per_claim_and_escapes_pipes(tmp_path):
     assert len(lines) == len(CLAIMS)
     # every row has exactly 7 cells: pipes inside the text (|FLIPD|) are escaped
     assert all(len(re.split(r"(?<!\\)\|", ln)) == 9 for ln in lines)
-    assert f"{len(CLAIMS)} claims: {len(CLAIMS)} yes." in md
+    assert f"{len(CLAIMS)} claims: {len(CLAIMS)} held." in md
+
+
+def test_status_table_counts_each_chapters_verdicts(tmp_path):
+    standin = copy(GOOD)
+    standin["04_laion_verbatims"]["model"] = "tiny_sd"
+    md = status_markdown(scorecard("quick", write(tmp_path, "quick", standin)))
+    row04 = next(ln for ln in md.splitlines() if "04_laion_verbatims" in ln)
+    assert [c.strip() for c in row04.split("|")[2:-1]] == ["4", "0", "0", "0", "4", "0"]
+    assert "4 stand-in" in md
 
 
 def test_claims_cite_the_bibliography_and_name_existing_chapters():
     bib = (ROOT / "book" / "references.bib").read_text()
     keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    assert len({c.key for c in CLAIMS}) == len(CLAIMS)
     for c in CLAIMS:
         assert c.paper in keys, f"{c.paper} is not in book/references.bib"
         assert (ROOT / "notebooks" / f"{c.notebook}.py").is_file(), f"no notebook {c.notebook}"

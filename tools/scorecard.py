@@ -1,7 +1,8 @@
 """Print the reproduction scorecard (Markdown) that the book's scorecard page includes.
 
 `make book` writes it to build/<profile>/src/_generated/scorecard.md from the summaries under
-$MEMPKG_RESULTS/<profile>/, so the table shows the run that built the book (mempkg.scorecard).
+$MEMPKG_RESULTS/<profile>/, so the table shows the run that built the book (mempkg.scorecard);
+with --status, the per-chapter status table of the introduction (_generated/status.md).
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ import argparse
 import os
 from pathlib import Path
 
-from mempkg.scorecard import scorecard, to_markdown
+from mempkg.scorecard import scorecard, status_markdown, to_markdown
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", required=True)
     parser.add_argument("--results", type=Path, default=Path(os.environ.get("MEMPKG_RESULTS", "results")))
+    parser.add_argument("--status", action="store_true", help="the per-chapter status table instead of the scorecard")
     args = parser.parse_args()
-    print(to_markdown(scorecard(args.profile, args.results)), end="")
+    rows = scorecard(args.profile, args.results)
+    print((status_markdown if args.status else to_markdown)(rows), end="")
 
 
 if __name__ == "__main__":
