@@ -107,6 +107,32 @@ def von_mises_density(theta: np.ndarray, kappa: float, mu: float = 0.0) -> np.nd
     return np.exp(kappa * np.cos(theta - mu)) / (2 * np.pi * i0(kappa))
 
 
+def von_mises_draws(n: int, kappa: float, mu: float = 0.0, seed: int = 0) -> Tensor:
+    """``n`` draws from the true density of the toy, as points on the unit circle ``[n, 2]`` (float32):
+    what a model-free sampler of the data distribution gives (the baseline of chapter 01)."""
+    angles = np.random.default_rng(int(seed)).vonmises(mu, kappa, size=int(n))
+    return torch.tensor(np.stack([np.cos(angles), np.sin(angles)], 1), dtype=torch.float32)
+
+
+def von_mises_ball_mass(theta: float, radius: float, kappa: float, mu: float = 0.0) -> float:
+    """Probability that a draw of the von Mises circle lands within Euclidean distance ``radius`` of
+    the point at angle ``theta`` on the circle.
+
+    A chord of length r spans the angle 2 arcsin(r / 2), so this is the von Mises mass of the arc
+    theta +- 2 arcsin(r / 2), integrated numerically (exact to ~1e-12); 1 for r >= 2.
+    """
+    from scipy.integrate import quad
+
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}.")
+    if radius >= 2:
+        return 1.0
+    half = 2 * float(np.arcsin(radius / 2))
+    mass, _ = quad(lambda a: float(von_mises_density(np.asarray(a), kappa, mu)), theta - half, theta + half,
+                   epsabs=1e-13, epsrel=1e-11)
+    return float(mass)
+
+
 # -- image data sets ------------------------------------------------------------------------
 
 IMAGE_SETS = ("digits", "cifar10")

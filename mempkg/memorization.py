@@ -74,6 +74,19 @@ def welch_test(a, b) -> tuple[float, float]:
     return float(res.statistic), float(res.pvalue)
 
 
+def excess_count_test(k: int, n: int, p: float) -> float:
+    """One-sided exact binomial test: the p-value of seeing ``k`` or more of ``n`` draws in a region
+    whose probability under the baseline is ``p`` (e.g. samples near a training point, against the mass
+    the true density puts there). Small means the count exceeds what the baseline gives."""
+    from scipy.stats import binomtest
+
+    if not 0 <= k <= n:
+        raise ValueError(f"excess_count_test needs 0 <= k <= n, got k={k}, n={n}.")
+    if not 0 <= p <= 1:
+        raise ValueError(f"excess_count_test needs a probability p in [0, 1], got {p}.")
+    return float(binomtest(int(k), int(n), float(p), alternative="greater").pvalue)
+
+
 @torch.no_grad()
 def denoising_loss(model, x: Tensor, t: float, n_draws: int = 8, seed: int = 0, cond=None) -> Tensor:
     """Per-image denoising score-matching loss at time t, the cheapest membership signal:

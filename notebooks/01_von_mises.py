@@ -36,11 +36,12 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import mempkg.profiles
-from mempkg import data, lid, plots
-from mempkg.memorization import copies, nearest_neighbours
+from mempkg import data, lid, plots, scorecard
+from mempkg.memorization import copies, excess_count_test, nearest_neighbours
 from mempkg.models import EmpiricalScore, EpsModel, MLPEps
 from mempkg.sampling import sample
 from mempkg.sde import VPSDE
+from mempkg.scorecard import SIGNIFICANT
 from mempkg.train import train_cached
 
 NB = "01_von_mises"
@@ -105,55 +106,92 @@ plots.loss_history(ax, history["losses"])
 plt.show()
 
 # %% [markdown]
-# ## FLIPD at the training points
+# ## FLIPD at the training points, and how t0 is chosen
 #
 # $$\mathrm{FLIPD}(x, t_0) = D + \sigma(t_0)^2 \left[\operatorname{tr} \nabla s(\psi(t_0) x, t_0)
 # + \lVert s(\psi(t_0) x, t_0) \rVert^2\right]$$
 #
-# with $D = 2$, the exact trace (two Jacobian-vector products per point) and $t_0$ from the profile.
-# For reference we also evaluate it with the *exact score of the training set* (the mixture
-# of Gaussians centred at the 100 points, a perfectly memorizing model).
+# with $D = 2$ and the exact trace (two Jacobian-vector products per point). FLIPD depends on the time
+# $t_0$ at which the score is read. Kamkari et al. {cite}`kamkari2024flipd` pick $t_0$ at the knee of
+# the FLIPD($t_0$) curve (kneedle {cite}`satopaa2011kneedle`), or take a fixed $t_0 = 0.05$ on synthetic
+# data. **We read FLIPD at the knee of the median curve over the training points** (other than the
+# isolated one) and show the fixed $t_0$ beside it. For a typical point the curve sits near 1 for small
+# $t_0$ and falls once the noise covers the gaps between neighbours; the isolated point reads ~0 over a
+# window of $t_0$ between the typical spacing and its own gap. For reference we also evaluate FLIPD with
+# the *exact score of the training set* (the mixture of Gaussians centred at the 100 points, a perfectly
+# memorizing model).
 
 # %%
-t0 = S["t0"]
+t0s = np.logspace(-3, 0, S["n_curve"])
 x_train = ds.points.to(P.device)
-lid_train = lid.flipd(model, x_train, t0)
-lid_train_exact = lid.flipd(EmpiricalScore(ds.points, sde), ds.points.double(), t0)
 others = np.delete(np.arange(len(ds.points)), ds.isolated)
+curve = cache.get("flipd_curve_all", dict(S, data_seed=data_seed, seed=seed, t0s=t0s.tolist()),
+                  lambda: lid.flipd_curve(model, x_train, t0s))
+knee = lid.find_knee(t0s, curve[:, others].median(1).values)
+t0, t0_fixed = float(t0s[knee]), S["t0"]
+lid_train = curve[knee]
+lid_train_fixed = lid.flipd(model, x_train, t0_fixed)
+lid_train_exact = lid.flipd(EmpiricalScore(ds.points, sde), ds.points.double(), t0)
+curve_exact = lid.flipd_curve(EmpiricalScore(ds.points, sde), ds.points[[ds.isolated]].double(), t0s)
 flipd_isolated = float(lid_train[ds.isolated])
 flipd_median_others = float(lid_train[others].median())
 
-fig, ax = plt.subplots(figsize=(6, 3))
-plots.value_by_angle(ax, ds.angles, lid_train, ds.isolated, label=f"FLIPD (t0 = {t0})")
-ax.scatter(ds.angles, lid_train_exact.numpy(), s=6, marker="x", color="0.5", label="exact training-set score")
-ax.legend(fontsize=7)
-ax.set_title("FLIPD at every training point")
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.3))
+plots.value_by_angle(axes[0], ds.angles, lid_train, ds.isolated, label=f"FLIPD (t0 = {t0:.3g}, the knee)")
+axes[0].scatter(ds.angles, lid_train_exact.numpy(), s=6, marker="x", color="0.5", label="exact training-set score")
+axes[0].legend(fontsize=7)
+axes[0].set_title("FLIPD at every training point")
+named = {"isolated point": curve[:, ds.isolated], "median of the other points": curve[:, others].median(1).values,
+         "isolated, exact training-set score": curve_exact[:, 0]}
+plots.flipd_curves(axes[1], t0s, named, t0=t0_fixed, knees={"median of the other points": knee})
+axes[1].set_ylim(-1, 3)
 plots.savefig(fig, P.name, NB, "flipd_train")
 plt.show()
 display(Markdown(
-    f"FLIPD at the isolated training point: **{flipd_isolated:.2f}**; median over the other "
-    f"{len(others)} points: **{flipd_median_others:.2f}** (the exact training-set score gives "
-    f"{float(lid_train_exact[ds.isolated]):.2f} and {float(lid_train_exact[others].median()):.2f})."))
+    f"The knee of the median curve is at **t0 = {t0:.3g}** (sigma = {float(sde.sigma(t0)):.3g}). There FLIPD is "
+    f"**{flipd_isolated:.2f}** at the isolated training point and **{flipd_median_others:.2f}** (median) at the other "
+    f"{len(others)}; at the fixed t0 = {t0_fixed} it is {float(lid_train_fixed[ds.isolated]):.2f} and "
+    f"{float(lid_train_fixed[others].median()):.2f}. The exact training-set score gives "
+    f"{float(lid_train_exact[ds.isolated]):.2f} and {float(lid_train_exact[others].median()):.2f} at the knee. "
+    f"Between t0 = {t0s[0]:.0e} and {t0s[-1]:.0e} the isolated point's FLIPD ranges from "
+    f"{float(curve[:, ds.isolated].min()):.2f} to {float(curve[:, ds.isolated].max()):.2f}: "
+    "which is why t0 must be stated with every FLIPD number."))
 
 # %% [markdown]
-# ## Samples: is the isolated point reproduced?
+# ## Samples: is the isolated point reproduced more than chance?
 #
-# We draw samples with the reverse SDE and colour them by their FLIPD. The isolated point
-# carries 1% of the training mass, so 100 samples (the paper's panel (b)) hit it about once;
-# we draw `n_samples` and count, plotting the first 100. A sample *copies* a training point
-# when its nearest training point is at less than a third of the distance to the second
-# nearest (the ratio test of Carlini et al. {cite}`carlini2023extracting`).
+# We draw samples with the reverse SDE and colour them by their FLIPD. The isolated point carries 1%
+# of the training set, so 100 samples (the paper's panel (b)) hit it about once; we draw `n_samples`.
+#
+# **What counts as a copy, and against what.** A sample *copies* the isolated point when it lies within
+# `copy_radius_sigmas` times $\sigma(t_\mathrm{end})$ of it, the noise the sampler leaves at its last step
+# (a perfect memorizer's samples land inside that radius with probability $1 - e^{-r^2 / 2\sigma^2}$,
+# 99% for 3 sigma, in $D = 2$). The true von Mises density also puts samples near the isolated point,
+# since it lies on the circle: **the baseline is the same count for a model-free sampler of the true
+# density**. We compute the exact probability $p_0$ that a true-density draw lands within the radius
+# (the von Mises mass of the arc it cuts from the circle) and test the model's count $k$ of $n$ samples
+# with a one-sided exact binomial test, $P(\mathrm{Bin}(n, p_0) \ge k)$; as a check we also count `n_samples`
+# actual draws from the true density. (The nearest-neighbour ratio test $d_1 < d_2 / 3$ of Carlini et al.
+# {cite}`carlini2023extracting` is no test here: the isolated point's neighbourhood is so wide that
+# true-density draws pass it too, as the table shows.)
 
 # %%
+copy_radius = S["copy_radius_sigmas"] * float(sde.sigma(S["t_end"]))
+p_true = data.von_mises_ball_mass(float(ds.angles[ds.isolated]), copy_radius, ds.kappa, ds.mu)
+iso_point = ds.points[ds.isolated]
 samples = cache.get(
     "samples", dict(S, data_seed=data_seed, seed=seed),
     lambda: sample(model, S["n_samples"], 2, n_steps=S["sample_steps"], t_end=S["t_end"],
                    method=S["sampler"], seed=seed, device=P.device))
+true_draws = data.von_mises_draws(len(samples), ds.kappa, ds.mu, seed=data_seed + 1)
 lid_samples = lid.flipd(model, samples.to(P.device), t0)
-is_copy, nearest, ratio = copies(samples, ds.points)
-copying_isolated = is_copy & (nearest == ds.isolated)
-n_copy_iso = int(copying_isolated.sum())
-dist_to_iso = (samples - ds.points[ds.isolated]).norm(dim=1)
+dist_to_iso = (samples - iso_point).norm(dim=1)
+near_iso = dist_to_iso < copy_radius
+n_copy_iso = int(near_iso.sum())
+n_true_iso = int(((true_draws - iso_point).norm(dim=1) < copy_radius).sum())
+p_copies = excess_count_test(n_copy_iso, len(samples), p_true)
+ratio_model = copies(samples, ds.points)
+ratio_true = copies(true_draws, ds.points)
 nearest_sample_to_isolated = float(dist_to_iso.min())
 
 n_show = S["n_plot_samples"]
@@ -162,87 +200,112 @@ plots.points_by_value(axes[0], samples[:n_show], lid_samples[:n_show], ref=ds.po
 axes[0].set_title(f"(b) {n_show} samples coloured by FLIPD")
 near = dist_to_iso < 0.5
 plots.points_by_value(axes[1], samples[near], lid_samples[near], ref=ds.points, s=30)
+axes[1].add_patch(plt.Circle(iso_point.tolist(), copy_radius, fill=False, color="tab:red", lw=1))
 axes[1].set_xlim(ds.points[ds.isolated, 0] - 0.5, ds.points[ds.isolated, 0] + 0.5)
 axes[1].set_ylim(ds.points[ds.isolated, 1] - 0.5, ds.points[ds.isolated, 1] + 0.5)
 axes[1].set_title(f"all {int(near.sum())} of {len(samples)} samples within 0.5 of the isolated point")
 plots.savefig(fig, P.name, NB, "b_samples")
 plt.show()
 
-near_copies = lid_samples[copying_isolated]
+display(pd.DataFrame([
+    {"sampler": "the trained model", f"within {copy_radius:.3g} of the isolated point": n_copy_iso,
+     "ratio test d1 < d2/3 (isolated point)": int((ratio_model[0] & (ratio_model[1] == ds.isolated)).sum())},
+    {"sampler": "true von Mises density", f"within {copy_radius:.3g} of the isolated point": n_true_iso,
+     "ratio test d1 < d2/3 (isolated point)": int((ratio_true[0] & (ratio_true[1] == ds.isolated)).sum())},
+    {"sampler": "true density, expected (exact mass)", f"within {copy_radius:.3g} of the isolated point":
+     round(p_true * len(samples), 2), "ratio test d1 < d2/3 (isolated point)": None},
+]).set_index("sampler"))
 display(Markdown(
-    f"**{n_copy_iso} of {len(samples)}** samples ({100 * n_copy_iso / len(samples):.1f}%, against the "
-    f"isolated point's 1% share of the training set) copy the isolated point. The nearest sample is "
-    f"{nearest_sample_to_isolated:.4f} from it, against a median nearest-neighbour distance of "
-    f"{median_train_nn:.4f} between training points. Median FLIPD of the copies: "
-    + (f"**{float(near_copies.median()):.2f}**" if n_copy_iso else "(no copies)")
-    + f"; of all other samples: **{float(lid_samples[~copying_isolated].median()):.2f}**."))
+    f"**{n_copy_iso} of {len(samples)}** samples lie within {copy_radius:.3g} of the isolated point, against "
+    f"{p_true * len(samples):.2f} expected from the true density ({n_true_iso} in as many actual draws): "
+    f"one-sided binomial p = {p_copies:.1e}, "
+    + ("so the model reproduces the isolated point more often than the data distribution would. "
+       if p_copies < SIGNIFICANT else "which does not show more copying than the data distribution gives. ")
+    + f"The nearest sample is {nearest_sample_to_isolated:.4f} from it; the median nearest-neighbour distance "
+    f"between training points is {median_train_nn:.4f} (within that radius: "
+    f"{int((dist_to_iso < median_train_nn).sum())} samples). Median FLIPD of the copies: "
+    + (f"**{float(lid_samples[near_iso].median()):.2f}**" if n_copy_iso else "(no copies)")
+    + f"; of all other samples: **{float(lid_samples[~near_iso].median()):.2f}**."))
 
 # %% [markdown]
-# ## How t0 is chosen
+# ## Is it luck? Every training seed
 #
-# FLIPD depends on the time t0 at which the score is read. Kamkari et al. pick t0 at the
-# knee of the FLIPD(t0) curve (kneedle {cite}`satopaa2011kneedle`). For a typical point the
-# curve is flat near 1 for small t0 and falls off once the noise covers the gaps between
-# neighbours; for the isolated point it sits near 0 over a window of t0 between the typical
-# spacing and the isolated point's own gap, and below that window an imperfectly trained
-# score reads too high. We mark the knees and the profile's fixed t0.
-
-# %%
-t0s = np.logspace(-3, 0, S["n_curve"])
-typical = int(others[np.argmin(np.abs(lid_train[others].numpy() - flipd_median_others))])
-pair = ds.points[[ds.isolated, typical]].to(P.device)
-curves = cache.get("flipd_curve", dict(S, data_seed=data_seed, seed=seed, t0s=t0s.tolist()),
-                   lambda: lid.flipd_curve(model, pair, t0s))
-curves_exact = lid.flipd_curve(EmpiricalScore(ds.points, sde), pair.double().cpu(), t0s)
-named = {"isolated point": curves[:, 0], "typical point": curves[:, 1],
-         "isolated, exact training-set score": curves_exact[:, 0]}
-knees = {k: lid.find_knee(t0s, v.numpy()) for k, v in list(named.items())[:2]}
-
-fig, ax = plt.subplots(figsize=(6.5, 3.5))
-plots.flipd_curves(ax, t0s, named, t0=t0, knees=knees)
-ax.set_ylim(-1, 3)
-plots.savefig(fig, P.name, NB, "flipd_curves")
-plt.show()
-display(Markdown(
-    f"The kneedle rule puts the typical point's knee at t0 = {t0s[knees['typical point']]:.3g}; the "
-    f"profile reads FLIPD at t0 = {t0}. Between t0 = {t0s[0]:.0e} and {t0s[-1]:.0e} the isolated point's "
-    f"FLIPD ranges from {float(curves[:, 0].min()):.2f} to {float(curves[:, 0].max()):.2f}: "
-    "it is only ~0 inside the window, which is why t0 must be stated with every FLIPD number."))
-
-# %% [markdown]
-# ## Is it luck? Other training seeds
-#
-# The same data, retrained with other seeds (cached like the first).
+# The claim is decided on every training seed of the profile (`n_train_seeds`): the same data,
+# retrained with other seeds (cached like the first), each read at the knee of its own median curve and
+# sampled with its own seed.
 
 # %%
 rows = []
 for s in range(seed, seed + S["n_train_seeds"]):
     m = EpsModel(train_model(s)[0], sde)
-    f = lid.flipd(m, x_train, t0)
-    rows.append({"train seed": s, "FLIPD isolated": float(f[ds.isolated]),
-                 "median FLIPD others": float(f[others].median())})
-seeds_table = pd.DataFrame(rows)
-display(seeds_table.round(3))
+    c = curve if s == seed else cache.get("flipd_curve_all", dict(S, data_seed=data_seed, seed=s, t0s=t0s.tolist()),
+                                          lambda: lid.flipd_curve(m, x_train, t0s))
+    k = lid.find_knee(t0s, c[:, others].median(1).values)
+    smp = samples if s == seed else cache.get("samples", dict(S, data_seed=data_seed, seed=s), lambda: sample(
+        m, S["n_samples"], 2, n_steps=S["sample_steps"], t_end=S["t_end"], method=S["sampler"], seed=s, device=P.device))
+    n_near = int(((smp - iso_point).norm(dim=1) < copy_radius).sum())
+    rows.append({"train seed": s, "knee t0": float(t0s[k]), "FLIPD isolated": float(c[k, ds.isolated]),
+                 "median FLIPD others": float(c[k, others].median()), "copies of the isolated point": n_near,
+                 "true density, expected": p_true * len(smp),
+                 "p (binomial, one-sided)": excess_count_test(n_near, len(smp), p_true)})
+seeds_table = pd.DataFrame(rows).set_index("train seed")
+display(seeds_table.round(4))
 
 # %% [markdown]
 # ## Paper against this run
 #
-# The paper shows Figure 3 qualitatively (no numbers are printed); its claim is that the
-# isolated point is reproduced and has LID ~ 0 while the rest of the circle has LID ~ 1.
+# The paper shows Figure 3 qualitatively (no numbers are printed); its claim is that the isolated point
+# is reproduced and has LID ~ 0 while the rest of the circle has LID ~ 1. The verdict is the
+# scorecard's rule (`mempkg.scorecard`), applied to this run's summary.
 
 # %%
-held = (abs(flipd_isolated) < 0.5) and (abs(flipd_median_others - 1) < 0.25) and n_copy_iso > 0
+summary = {
+    "flipd_isolated": flipd_isolated,
+    "flipd_median_others": flipd_median_others,
+    "flipd_isolated_fixed_t0": float(lid_train_fixed[ds.isolated]),
+    "flipd_median_others_fixed_t0": float(lid_train_fixed[others].median()),
+    "flipd_isolated_exact_score": float(lid_train_exact[ds.isolated]),
+    "flipd_isolated_by_seed": seeds_table["FLIPD isolated"].tolist(),
+    "flipd_median_others_by_seed": seeds_table["median FLIPD others"].tolist(),
+    "knee_t0_by_seed": seeds_table["knee t0"].tolist(),
+    "copies_by_seed": seeds_table["copies of the isolated point"].tolist(),
+    "p_copies_vs_true_density_by_seed": seeds_table["p (binomial, one-sided)"].tolist(),
+    "n_train_seeds": S["n_train_seeds"],
+    "nearest_sample_to_isolated": nearest_sample_to_isolated,
+    "median_train_nn_distance": median_train_nn,
+    "copy_radius": copy_radius,
+    "n_samples_copying_isolated": n_copy_iso,
+    "n_true_density_copying_isolated": n_true_iso,
+    "true_density_copy_probability": p_true,
+    "p_copies_vs_true_density": p_copies,
+    "n_samples": len(samples),
+    "isolation_gap_rad": ds.isolation_gap,
+    "data_seed": data_seed,
+    "kappa": S["kappa"],
+    "t0": t0,
+    "t0_fixed": t0_fixed,
+    "seconds": time.time() - start,
+}
+summary["verdicts"] = scorecard.decide(NB, dict(summary, seed=seed))
+n_seeds_held = sum(scorecard.seed_rule(summary))
 table = pd.DataFrame([
     {"claim": "isolated training point has LID ~ 0", "paper": "~0 (Fig. 3b, colour)",
-     "this run": f"{flipd_isolated:.2f}"},
+     "this run": f"{flipd_isolated:.2f} at the knee t0 = {t0:.3g} ({float(lid_train_fixed[ds.isolated]):.2f} at "
+                 f"t0 = {t0_fixed})"},
     {"claim": "other training points have LID ~ 1", "paper": "~1 (Fig. 3b, colour)",
      "this run": f"{flipd_median_others:.2f} (median)"},
-    {"claim": "the isolated point is reproduced by sampling", "paper": "yes (Fig. 3b)",
-     "this run": f"{n_copy_iso} of {len(samples)} samples copy it"},
+    {"claim": "the isolated point is reproduced by sampling, more than the true density would",
+     "paper": "yes (Fig. 3b)",
+     "this run": f"{n_copy_iso} of {len(samples)} samples vs {p_true * len(samples):.2f} expected, p = {p_copies:.1e}"},
+    {"claim": "... on every training seed", "paper": "(one model shown)",
+     "this run": f"{n_seeds_held} of {S['n_train_seeds']} seeds"},
 ])
 display(table)
-display(Markdown(f"Under profile `{P.name}` the claim **{'holds' if held else 'does not hold'}** "
-                 "(|FLIPD| < 0.5 at the isolated point, median within 0.25 of 1, at least one copy)."
+verdict = summary["verdicts"]["isolated_memorized"]
+display(Markdown(f"Under profile `{P.name}` the claim **{verdict}** ({n_seeds_held} of {S['n_train_seeds']} training "
+                 f"seeds pass: |FLIPD| < {scorecard.FLIPD_TOL_ISOLATED} at the isolated point, median within "
+                 f"{scorecard.FLIPD_TOL_OTHERS} of 1 elsewhere, both at the knee, and more copies than the true "
+                 f"density at p < {SIGNIFICANT})."
                  + (" The `tiny` profile trains for seconds and is not expected to reproduce it."
                     if P.name == "tiny" else "")))
 
@@ -252,29 +315,14 @@ display(Markdown(f"Under profile `{P.name}` the claim **{'holds' if held else 'd
 # - **Data seed and kappa.** The paper's draw is not published; kappa = 2 is the authors'
 #   code default, and the data seed is the first one that isolates a point by `min_gap`.
 # - **Network and training.** Not published; ours is a small MLP trained for the profile's
-#   number of full-batch steps with log-uniform times (uniform times need ~3 times the steps).
-# - **t0.** Fixed per profile inside the window where a well-trained model separates the two
-#   kinds of point; the curves above show the window and the kneedle choice.
-# - **Number of samples.** The paper shows 100; we count copies over more, since the isolated
+#   number of full-batch steps with log-uniform times (log-uniform rather than uniform times is
+#   a choice made on a prototype recorded in NOTES.md; this run does not compare the two).
+# - **t0.** Read at the knee of the median FLIPD curve, as Kamkari et al. recommend; the fixed
+#   $t_0 = 0.05$ of their synthetic experiments is shown beside it.
+# - **Copies.** Counted within a radius set by the sampler's last noise level and tested against the
+#   true density; the paper shows 100 samples and no count. We draw more, since the isolated
 #   point has a 1% share.
 
 # %%
-summary = {
-    "flipd_isolated": flipd_isolated,
-    "flipd_median_others": flipd_median_others,
-    "flipd_isolated_exact_score": float(lid_train_exact[ds.isolated]),
-    "nearest_sample_to_isolated": nearest_sample_to_isolated,
-    "median_train_nn_distance": median_train_nn,
-    "n_samples_copying_isolated": n_copy_iso,
-    "n_samples": len(samples),
-    "isolation_gap_rad": ds.isolation_gap,
-    "data_seed": data_seed,
-    "kappa": S["kappa"],
-    "t0": t0,
-    "knee_t0_isolated": float(t0s[knees["isolated point"]]),
-    "knee_t0_typical": float(t0s[knees["typical point"]]),
-    "claim_held": bool(held),
-    "seconds": time.time() - start,
-}
 P.write_summary(NB, summary, seed=seed)
 summary

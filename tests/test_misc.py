@@ -114,3 +114,40 @@ def test_plant_duplicates_and_extraction_find_the_planted_images():
     found, counts, flag = extract_memorized(samples, p.unique.x)
     assert torch.equal(found, p.planted[:2].sort().values) and counts.tolist() == [1, 1]
     assert flag.tolist() == [True, True, False, False, False]
+
+
+# -- chapter 01's baseline: samples near the isolated point against the true density ---------------
+
+def test_true_density_mass_near_a_point_matches_closed_forms_and_draws():
+    from mempkg.data import von_mises_ball_mass, von_mises_draws
+
+    # uniform on the circle (kappa = 0): the arc cut by a chord r has length 2 * 2 arcsin(r / 2)
+    r = 0.3
+    assert von_mises_ball_mass(1.0, r, kappa=0.0) == pytest.approx(4 * np.arcsin(r / 2) / (2 * np.pi), rel=1e-9)
+    assert von_mises_ball_mass(1.0, 2.5, kappa=2.0) == 1.0
+    # kappa = 2: the exact mass agrees with the share of 400k draws within r
+    x = von_mises_draws(400_000, 2.0, seed=3).double()
+    c = torch.tensor([np.cos(2.5), np.sin(2.5)], dtype=torch.float64)
+    share = float(((x - c).norm(dim=1) < r).double().mean())
+    p = von_mises_ball_mass(2.5, r, kappa=2.0)
+    assert share == pytest.approx(p, abs=4 * (p / 400_000) ** 0.5)
+    assert (x.norm(dim=1) - 1).abs().max() < 1e-6        # draws lie on the circle
+
+
+def test_a_sampler_of_the_true_density_does_not_pass_the_copy_test_but_a_memorizer_does():
+    from mempkg.data import von_mises_ball_mass, von_mises_draws
+    from mempkg.memorization import excess_count_test
+
+    ds = von_mises_circle(100, 2.0, seed=17)
+    point, theta, r, n = ds.points[ds.isolated], float(ds.angles[ds.isolated]), 0.03, 2000
+    p0 = von_mises_ball_mass(theta, r, ds.kappa)
+    # the model-free sampler itself: its count is what the baseline expects, so the test rarely fires
+    pvalues = [excess_count_test(int(((von_mises_draws(n, 2.0, seed=s) - point).norm(dim=1) < r).sum()), n, p0)
+               for s in range(40)]
+    assert sum(p < 0.01 for p in pvalues) <= 2
+    # a sampler that puts 1% of its samples on the isolated point (its share of the training set)
+    memorizer = torch.cat([von_mises_draws(n - 20, 2.0, seed=99), point.expand(20, 2)])
+    k = int(((memorizer - point).norm(dim=1) < r).sum())
+    assert excess_count_test(k, n, p0) < 1e-6
+    with pytest.raises(ValueError):
+        excess_count_test(5, 3, 0.1)
