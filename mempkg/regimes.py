@@ -220,11 +220,15 @@ def danger_zone(sigmas, W, C, threshold: float = 0.5) -> tuple[float, float]:
 @dataclass
 class NoiseSweep:
     """Per-noise-level results of a denoiser: ``mse`` (per pixel, to the clean image) and
-    ``mem_rate`` (fraction of outputs that copy a training image), each ``[S]``."""
+    ``mem_rate`` (fraction of outputs that copy a training image), each ``[S]``; and the same per
+    input image, ``mse_per_image`` and ``copied_per_image`` ``[S, B]`` (averaged over the noise draws),
+    from which standard errors and bootstraps over images are computed."""
 
     sigmas: np.ndarray
     mse: np.ndarray
     mem_rate: np.ndarray
+    mse_per_image: np.ndarray
+    copied_per_image: np.ndarray
 
 
 @torch.no_grad()
@@ -238,12 +242,50 @@ def noise_sweep(denoiser: Callable[[Tensor, float], Tensor], x: Tensor, train: T
     """
     g = torch.Generator().manual_seed(int(seed))
     sig = np.asarray(sigmas, float)
-    mse, rate = np.zeros(len(sig)), np.zeros(len(sig))
+    mse, copied = np.zeros((len(sig), x.shape[0])), np.zeros((len(sig), x.shape[0]))
     for _ in range(int(n_draws)):
         Z = torch.randn(x.shape, generator=g).to(x)
         for j, s in enumerate(sig):
             out = torch.cat([denoiser(xc + float(s) * zc, float(s)) for xc, zc in zip(x.split(batch), Z.split(batch))])
-            mse[j] += float((out.double() - x.double()).pow(2).flatten(1).mean(1).sum())
-            rate[j] += float(copies(out, train, ratio)[0].double().sum())
-    n = x.shape[0] * int(n_draws)
-    return NoiseSweep(sig, mse / n, rate / n)
+            mse[j] += (out.double() - x.double()).pow(2).flatten(1).mean(1).cpu().numpy()
+            copied[j] += copies(out, train, ratio)[0].double().cpu().numpy()
+    mse, copied = mse / int(n_draws), copied / int(n_draws)
+    return NoiseSweep(sig, mse.mean(1), copied.mean(1), mse, copied)
+
+
+@dataclass
+class BandShare:
+    """How much of a per-noise quantity falls inside a band of sigma (see :func:`share_in_band`)."""
+
+    share: float          # sum over grid points inside the band / sum over the whole grid
+    se: float             # bootstrap standard error of ``share`` over the input images
+    grid_share: float     # the band's share of the grid: what a quantity spread evenly over it gives
+    inside: np.ndarray    # [S] bool, grid points inside the band
+
+
+def share_in_band(sigmas, per_image: np.ndarray, band: tuple[float, float], n_boot: int = 1000,
+                  seed: int = 0) -> BandShare:
+    """The share of a per-noise mass (e.g. each image's copy indicator at every sigma) inside a band.
+
+    ``per_image`` is ``[S, B]`` on the grid ``sigmas`` (S values, increasing); the share is
+    sum_{j in band, i} v_ji / sum_{j, i} v_ji. On a log-uniform grid, a quantity spread evenly over
+    log sigma gives exactly ``grid_share`` = the fraction of grid points inside the band: the
+    baseline that "memorization concentrates in the band" must beat (Dodson et al.'s danger zone).
+    The standard error resamples the images (columns) with replacement, ``n_boot`` times, seeded.
+    """
+    sig, v = np.asarray(sigmas, float), np.asarray(per_image, float)
+    if v.ndim != 2 or v.shape[0] != len(sig):
+        raise ValueError(f"per_image must be [len(sigmas), B] = [{len(sig)}, B], got {list(v.shape)}.")
+    lo, hi = band
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+        raise ValueError(f"share_in_band needs a finite band lo <= hi, got {band}.")
+    inside = (sig >= lo) & (sig <= hi)
+    per_col_in, per_col = v[inside].sum(0), v.sum(0)
+    if per_col.sum() <= 0:
+        raise ValueError("share_in_band: the quantity is zero everywhere, so it has no share anywhere.")
+    rng = np.random.default_rng(int(seed))
+    idx = rng.integers(0, v.shape[1], size=(int(n_boot), v.shape[1]))
+    tot = per_col[idx].sum(1)
+    boot = per_col_in[idx].sum(1)[tot > 0] / tot[tot > 0]
+    return BandShare(float(per_col_in.sum() / per_col.sum()), float(boot.std(ddof=1)) if len(boot) > 1 else 0.0,
+                     float(inside.mean()), inside)

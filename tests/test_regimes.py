@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mempkg.regimes import (EmpiricalDenoiser, danger_zone, log_posterior_weights, noise_sweep, shell_radii,
+from mempkg.regimes import (EmpiricalDenoiser, danger_zone, log_posterior_weights, noise_sweep, share_in_band,
+                            shell_radii,
                             weight_and_coverage)
 
 
@@ -154,3 +155,32 @@ def test_blocked_float32_pass_matches_float64_and_direct_coverage():
         d = torch.cdist(held.double() + s * Z, train.double())
         assert r64.C[j] == ((d >= s * lo) & (d <= s * hi)).any(1).double().mean().item()
     assert 0 < r32.C.max() and r32.W.min() < 0.5 < r32.W.max()   # the grid spans both regimes
+
+
+def test_noise_sweep_per_image_values_average_to_the_rates():
+    train = torch.randn(20, 8, generator=torch.Generator().manual_seed(0))
+    held = torch.randn(15, 8, generator=torch.Generator().manual_seed(1))
+    sweep = noise_sweep(EmpiricalDenoiser(train), held, train, [0.05, 0.5, 5.0], n_draws=2)
+    assert sweep.copied_per_image.shape == sweep.mse_per_image.shape == (3, 15)
+    np.testing.assert_allclose(sweep.copied_per_image.mean(1), sweep.mem_rate)
+    np.testing.assert_allclose(sweep.mse_per_image.mean(1), sweep.mse)
+    assert set(np.unique(sweep.copied_per_image * 2)) <= {0.0, 1.0, 2.0}      # two draws per image
+
+
+def test_share_in_band_against_its_known_answers():
+    sigmas = np.geomspace(0.01, 10, 40)
+    band = (sigmas[10], sigmas[19])                        # 10 of 40 grid points
+    even = share_in_band(sigmas, np.ones((40, 50)), band)  # copying spread evenly: exactly the band's share
+    assert even.share == pytest.approx(0.25) and even.grid_share == pytest.approx(0.25) and even.se == 0
+    peaked = np.zeros((40, 50))
+    peaked[12:15] = 1.0                                    # all copying inside the band
+    assert share_in_band(sigmas, peaked, band).share == 1.0
+    rng = np.random.default_rng(0)
+    noisy = (rng.random((40, 200)) < 0.05).astype(float)   # random copying, evenly spread in expectation
+    res = share_in_band(sigmas, noisy, band, seed=1)
+    assert abs(res.share - 0.25) < 3 * res.se and res.se > 0   # chance stays within its standard error
+    assert not res.share - 2 * res.se > res.grid_share         # so the scorecard's rule would not pass on it
+    with pytest.raises(ValueError, match="zero everywhere"):
+        share_in_band(sigmas, np.zeros((40, 5)), band)
+    with pytest.raises(ValueError, match="len"):
+        share_in_band(sigmas, np.ones((39, 5)), band)
