@@ -38,7 +38,7 @@ import torch
 from IPython.display import Markdown, display
 
 import mempkg.profiles
-from mempkg import plots
+from mempkg import plots, scorecard
 from mempkg.data import load_images, overfit_subset, plant_duplicates
 from mempkg.memorization import auroc, copies, denoising_loss, extract_memorized, two_sided_auroc, welch_test
 from mempkg.models import image_score_model, unet_eps
@@ -101,7 +101,10 @@ plt.show()
 n_params = sum(p.numel() for p in model.parameters())
 display(Markdown(f"The `{S['preset']}` UNet has {n_params / 1e6:.2f} M parameters. "
                  f"**{100 * copy_rate:.0f}%** of {len(gen)} samples are near-copies of a training image "
-                 f"(nearest training image closer than a third of the second nearest): the model memorizes."))
+                 f"(nearest training image closer than a third of the second nearest)"
+                 + (": the model reproduces its training images." if copy_rate >= 0.5 else
+                    ": the model reproduces some of its training images, but most samples are not copies."
+                    if copy_rate > 0 else ": this model does not reproduce its training images by sampling.")))
 
 # %% [markdown]
 # ## Volume growth of trained and held-out images (paper Fig. 2, left)
@@ -115,13 +118,18 @@ display(Markdown(f"The `{S['preset']}` UNet has {n_params / 1e6:.2f} M parameter
 # re-orthonormalising the stretched axes (longest first) after every step. We report this
 # per-axis score (`measure="axes"`, the authors'); the log-volume of the parallelotope
 # (`measure="volume"`, by Hadamard's inequality never larger) is shown once below.
+#
+# **What is counted.** Each image is evaluated as-is and flipped, as in the paper, but an image and
+# its flip are not independent evidence: every trained-against-held-out test below averages each
+# image's two scores and counts **images** (`n_subset` per group; 64 under the paper's set-up).
 
 # %%
 both, member = sub.combined()
 vg = dict(n_axes=S["n_axes"], radius=S["radius"], n_steps=S["n_steps"], t_start=S["t_start"],
           t_end=S["t_end"], method=S["method"], seed=seed)
 L = cache.get("L_overfit", dict(S, seed=seed), lambda: volume_growth(model, both.x.to(P.device), **vg))[:, -1]
-L_tr, L_ho = L[member], L[~member]
+per_image = lambda v, m: v[m].view(2, -1).mean(0)   # noqa: E731  rows are the images, then their flips
+L_tr, L_ho = per_image(L, member), per_image(L, ~member)
 t_stat, p_main = welch_test(L_tr, L_ho)
 auc_main = auroc(L_tr, L_ho)
 
@@ -130,8 +138,8 @@ plots.two_groups(ax, L_tr, L_ho, xlabel=f"L (N = {S['n_axes']} axes, {S['n_steps
 plots.savefig(fig, P.name, NB, "L_trained_vs_heldout")
 plt.show()
 display(Markdown(
-    f"Mean L: **{float(L_tr.mean()):.1f}** for the {len(L_tr)} trained evaluations against "
-    f"**{float(L_ho.mean()):.1f}** for the {len(L_ho)} held-out ones (the paper: 594 against 373 "
+    f"Mean L: **{float(L_tr.mean()):.1f}** for the {len(L_tr)} trained images against "
+    f"**{float(L_ho.mean()):.1f}** for the {len(L_ho)} held-out ones, each averaged with its flip (the paper: 594 against 373 "
     f"with N = 100, 1,000 steps, D = 3,072). Welch's t = {t_stat:.1f}, p = {p_main:.1e}; AUROC of "
     f"'larger L means trained' = {auc_main:.3f}."))
 
@@ -141,7 +149,7 @@ L_vol = cache.get("L_overfit_volume", dict(S, seed=seed), lambda: volume_growth(
 gap = (L - L_vol)
 display(Markdown(
     f"The log-volume measure gives mean {float(L_vol[member].mean()):.1f} (trained) and "
-    f"{float(L_vol[~member].mean()):.1f} (held-out), AUROC {auroc(L_vol[member], L_vol[~member]):.3f}; "
+    f"{float(L_vol[~member].mean()):.1f} (held-out), AUROC {auroc(per_image(L_vol, member), per_image(L_vol, ~member)):.3f}; "
     f"the per-axis score exceeds it by {float(gap.mean()):.2f} on average (never less: "
     f"min {float(gap.min()):.2e})."))
 
@@ -159,9 +167,10 @@ display(Markdown(
 # %%
 swap = train("swap", sub.heldout.x, S["train_steps"], seed)
 L_swap = cache.get("L_swap", dict(S, seed=seed), lambda: volume_growth(swap, both.x.to(P.device), **vg))[:, -1]
-auc_swap = auroc(L_swap[member], L_swap[~member])
-loss = denoising_loss(model, both.x.to(P.device), S["loss_t"], n_draws=8, seed=seed)
-auc_loss = auroc(-loss[member], -loss[~member])          # lower loss means trained
+auc_swap = auroc(per_image(L_swap, member), per_image(L_swap, ~member))
+n_loss_draws = 8                                          # noise draws per evaluation of the loss
+loss = denoising_loss(model, both.x.to(P.device), S["loss_t"], n_draws=n_loss_draws, seed=seed)
+auc_loss = auroc(-per_image(loss, member), -per_image(loss, ~member))          # lower loss means trained
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3))
 plots.two_groups(axes[0], L_swap[member], L_swap[~member],
@@ -179,8 +188,8 @@ display(Markdown(
     f"Swapping the roles moves the AUROC from {auc_main:.3f} to {auc_swap:.3f}: "
     + ("the effect follows membership, not the images. " if (auc_main - 0.5) * (auc_swap - 0.5) < 0 else
        "the sign does not flip, so part of the effect belongs to the images themselves. ")
-    + f"The denoising loss, at {8} forward passes per image against "
-    f"{S['n_steps'] * (S['n_axes'] + 1)} for L, reaches AUROC {auc_loss:.3f}"
+    + f"The denoising loss, at {2 * n_loss_draws} forward passes per image (two evaluations of {n_loss_draws} draws) "
+    f"against {2 * S['n_steps'] * (S['n_axes'] + 1)} for L, reaches AUROC {auc_loss:.3f}"
     + (": at this degree of overfitting volume growth adds no detection power over it."
        if auc_loss >= auc_main else f", below volume growth's {auc_main:.3f}.")))
 
@@ -212,8 +221,10 @@ group = torch.cat([found, others])
 L_mem = cache.get("L_memorized", dict(S, seed=seed), lambda: volume_growth(
     model_p, planted.unique.x[group].to(P.device), **vg))[:, -1]
 L_m, L_o = L_mem[:n_found], L_mem[n_found:]
-p_mem = welch_test(L_m, L_o)[1] if n_found >= 2 else float("nan")
-auc_mem = auroc(L_m, L_o) if n_found >= 1 else float("nan")
+p_mem = welch_test(L_m, L_o)[1] if n_found >= 2 else None
+auc_mem = auroc(L_m, L_o) if n_found >= 2 else None
+mem_reason = None if n_found >= 2 else (f"only {n_found} training image(s) extracted from {len(gen_p)} samples under "
+                                        f"profile {P.name}: too few to compare groups")
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3), gridspec_kw={"width_ratios": [1, 1.2]})
 plots.image_grid(axes[0], planted.unique.x[found[:32]] if n_found else torch.zeros(1, *shape), n_cols=8,
@@ -226,16 +237,16 @@ display(Markdown(
     f"{int(flags.sum())} of {len(gen_p)} samples copy a training image; they cover **{n_found}** distinct "
     f"training images, **{n_planted_found} of the {S['n_planted']} planted** duplicates among them. "
     + (f"Mean L {float(L_m.mean()):.1f} (memorized) against {float(L_o.mean()):.1f} (as many other "
-       f"training images); Welch p = {p_mem:.1e}, AUROC {auc_mem:.3f}." if n_found >= 2 else
-       "Too few images were extracted to compare groups under this profile.")))
+       f"training images); Welch p = {p_mem:.1e}, AUROC {auc_mem:.3f}." if mem_reason is None else
+       f"Undecided: {mem_reason}.")))
 
 # %% [markdown]
 # ## Efficiency ablation (paper Fig. 3)
 #
 # The paper's claim is that one axis and one ODE step already separate the groups with
 # p < 0.01. We vary the number of axes N and of steps K at the chapter's radius, and the
-# radius and K with one axis, for trained against held-out images (`n_ablation` of each, the
-# unflipped originals first), and N and K for the memorized against the other training images
+# radius and K with one axis, for trained against held-out images (`n_ablation` images of each, the
+# unflipped originals only, so the tests count images), and N and K for the memorized against the other training images
 # of the planted model. The heat maps show the AUROC of "larger L means trained (memorized)"
 # (0.5 = no separation; **below 0.5 the sign of the difference has flipped**) and log10 of
 # Welch's p-value.
@@ -251,9 +262,10 @@ def separation(name, **kw):
     model_, x_, m_ = groups[name]
     Lk = cache.get("ablation", dict(S, seed=seed, group=name, **kw), lambda: volume_growth(
         model_, x_, t_start=S["t_start"], t_end=S["t_end"], method=S["method"], seed=seed, **kw))[:, -1]
-    return (auroc(Lk[m_], Lk[~m_]), welch_test(Lk[m_], Lk[~m_])[1]) if 1 < m_.sum() < len(m_) - 1 else (0.5, 1.0)
+    return (auroc(Lk[m_], Lk[~m_]), welch_test(Lk[m_], Lk[~m_])[1]) if 1 < m_.sum() < len(m_) - 1 else (nan, nan)
 
 
+nan = float("nan")         # a cell whose groups are too small to compare (shown blank, never as AUROC 0.5)
 Ks, Ns, Rs = S["ablation_steps"], S["ablation_axes"], S["ablation_radii"]
 grids = {
     ("trained vs held-out", "axes N"): (Ns, {(n, k): separation("trained vs held-out", n_axes=n, n_steps=k,
@@ -280,12 +292,14 @@ plt.show()
 grid_ax = grids[("trained vs held-out", "axes N")][1]
 auc_11, p_11 = grid_ax[(1, 1)]
 auc_11_mem, p_11_mem = grids[("memorized vs other", "axes N")][1][(1, 1)]
+finite = lambda v: v if np.isfinite(v) else None  # noqa: E731   NaN (not computable) -> null in the summary
 flipped = [f"{name}: N = {n}, K = {k}" for (name, rname), (_, grid) in grids.items() if rname == "axes N"
            for (n, k), (a, _) in grid.items() if a < 0.5]
 display(Markdown(
-    f"With **one axis and one step**, trained against held-out: AUROC {auc_11:.3f}, p = {p_11:.1e} "
-    f"({'p < 0.01: the claim holds' if p_11 < 0.01 else 'p >= 0.01: the claim does not hold'} here); "
-    f"memorized against other training images: AUROC {auc_11_mem:.3f}, p = {p_11_mem:.1e}. "
+    f"With **one axis and one step**, trained against held-out: AUROC {auc_11:.3f}, p = {p_11:.1e}; "
+    f"memorized against other training images: AUROC {auc_11_mem:.3f}, p = {p_11_mem:.1e}. The claim needs both "
+    "significance and the paper's direction (larger L for trained images, AUROC above 0.5); the verdict is in the "
+    "table below. "
     + (f"The sign of the difference is reversed at {'; '.join(flipped)}." if flipped else
        "The sign of the difference is the same everywhere on the grids (on less overfit models it "
        "can flip with N and K; see NOTES.md in the repository).")))
@@ -299,17 +313,52 @@ display(Markdown(
 # significance are.
 
 # %%
+summary = {
+    "L_trained_mean": float(L_tr.mean()),
+    "L_heldout_mean": float(L_ho.mean()),
+    "n_images_per_group": len(L_tr),
+    "p_trained_vs_heldout": p_main,
+    "auroc_trained_vs_heldout": auc_main,
+    "auroc_two_sided_trained_vs_heldout": two_sided_auroc(L_tr, L_ho),
+    "auroc_swap": auc_swap,
+    "auroc_loss_baseline": auc_loss,
+    "copy_rate_overfit": copy_rate,
+    "n_memorized_found": n_found,
+    "n_planted_found": n_planted_found,
+    "n_planted": S["n_planted"],
+    "p_memorized_vs_other": p_mem,
+    "auroc_memorized_vs_other": auc_mem,
+    "p_one_axis_one_step": finite(p_11),
+    "auroc_one_axis_one_step": finite(auc_11),
+    "p_one_axis_one_step_memorized": finite(p_11_mem),
+    "auroc_one_axis_one_step_memorized": finite(auc_11_mem),
+    "n_axes": S["n_axes"],
+    "n_steps": S["n_steps"],
+}
+summary.update({f"{k}_reason": mem_reason for k in ("p_memorized_vs_other", "auroc_memorized_vs_other") if mem_reason})
+summary.update({f"{k}_reason": "fewer than two images in a group of the ablation"
+                for k in ("p_one_axis_one_step", "auroc_one_axis_one_step", "p_one_axis_one_step_memorized",
+                          "auroc_one_axis_one_step_memorized") if summary[k] is None})
+summary["verdicts"] = scorecard.decide(NB, summary)
+verdict = summary["verdicts"]
+show = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
 rows = [
-    ("mean L, trained", "594", f"{float(L_tr.mean()):.1f}"),
-    ("mean L, held-out", "373", f"{float(L_ho.mean()):.1f}"),
-    ("trained vs held-out: significant", "p < 0.01 (t-test)", f"p = {p_main:.1e}, AUROC {auc_main:.3f}"),
-    ("memorized vs unmemorized: significant", "p < 0.01 (t-test)",
-     f"p = {p_mem:.1e}, AUROC {auc_mem:.3f}, {n_found} extracted"),
-    ("one axis, one step suffice", "p < 0.01 (Fig. 3)", f"p = {p_11:.1e} (memorized: {p_11_mem:.1e})"),
-    ("role swap flips the AUROC", "(not tested)", f"{auc_main:.3f} -> {auc_swap:.3f}"),
-    ("denoising-loss baseline AUROC", "(not tested)", f"{auc_loss:.3f}"),
+    ("mean L, trained images", "594", f"{float(L_tr.mean()):.1f}", ""),
+    ("mean L, held-out images", "373", f"{float(L_ho.mean()):.1f}", ""),
+    ("trained grow more than held-out: significant", "p < 0.01 (t-test)",
+     f"p = {p_main:.1e}, AUROC {auc_main:.3f} ({len(L_tr)} images per group)", verdict["trained_grow_more"]),
+    ("memorized grow more than unmemorized: significant", "p < 0.01 (t-test)",
+     f"p = {show(p_mem, '.1e')}, AUROC {show(auc_mem, '.3f')}, {n_found} extracted"
+     + (f" ({mem_reason})" if mem_reason else ""), verdict["memorized_grow_more"]),
+    ("one axis, one step suffice", "p < 0.01 (Fig. 3)",
+     f"p = {p_11:.1e}, AUROC {auc_11:.3f} (memorized: p = {p_11_mem:.1e}, AUROC {auc_11_mem:.3f})",
+     verdict["one_axis_one_step"]),
+    ("role swap flips the AUROC", "(not tested)", f"{auc_main:.3f} -> {auc_swap:.3f}",
+     "control: the effect follows membership" if (auc_main - 0.5) * (auc_swap - 0.5) < 0 else "control: no flip"),
+    ("denoising-loss baseline AUROC", "(not tested)", f"{auc_loss:.3f}",
+     "baseline: " + ("at least as good as L" if auc_loss >= auc_main else "below L")),
 ]
-display(pd.DataFrame(rows, columns=["claim", "paper", "this run"]))
+display(pd.DataFrame(rows, columns=["claim", "paper", "this run", "verdict (mempkg.scorecard rule)"]))
 
 # %% [markdown]
 # ## What differs from the paper's setup, and why
@@ -326,26 +375,6 @@ display(pd.DataFrame(rows, columns=["claim", "paper", "this run"]))
 # - **Weights**: raw weights, as the authors' code evaluated; the EMA weights are cached too.
 
 # %%
-summary = {
-    "L_trained_mean": float(L_tr.mean()),
-    "L_heldout_mean": float(L_ho.mean()),
-    "p_trained_vs_heldout": p_main,
-    "auroc_trained_vs_heldout": auc_main,
-    "auroc_two_sided_trained_vs_heldout": two_sided_auroc(L_tr, L_ho),
-    "auroc_swap": auc_swap,
-    "auroc_loss_baseline": auc_loss,
-    "copy_rate_overfit": copy_rate,
-    "n_memorized_found": n_found,
-    "n_planted_found": n_planted_found,
-    "n_planted": S["n_planted"],
-    "p_memorized_vs_other": p_mem if np.isfinite(p_mem) else 1.0,
-    "auroc_memorized_vs_other": auc_mem if np.isfinite(auc_mem) else 0.5,
-    "p_one_axis_one_step": p_11,
-    "auroc_one_axis_one_step": auc_11,
-    "p_one_axis_one_step_memorized": p_11_mem,
-    "n_axes": S["n_axes"],
-    "n_steps": S["n_steps"],
-    "seconds": time.time() - start,
-}
+summary["seconds"] = time.time() - start
 P.write_summary(NB, summary, seed=seed)
 summary
