@@ -25,6 +25,7 @@ high one-step rate, low reproduction ratio and low PNG size mean "memorized".
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -274,6 +275,14 @@ class VPView:
         self.model = modules_of(model) if modules_of(model) is not None else model
         self._score = model.score
         self.sde = sde if sde is not None else VPSDE()
+        self.sigma_max = float(getattr(getattr(model, "sde", None), "sigma_max", math.inf))
+
+    @property
+    def t_max(self) -> float:
+        """The last VP time at which the view reads the model within its noise range: the time of the
+        model's ``sigma_max`` (EDM: 80, VP t ~ 0.93), else the VP-SDE's end T. (At t = 1 the VP-SDE with
+        beta up to 20 reads sigma ~ 152, a noise level an EDM model never saw.)"""
+        return float(self.sde.T) if math.isinf(self.sigma_max) else min(float(self.sde.T), self.time_of(self.sigma_max))
 
     def time_of(self, sigma: float) -> float:
         """The VP time t at which the view reads the EDM model at noise level ``sigma`` = sigma(t) / alpha(t).
@@ -286,6 +295,9 @@ class VPView:
 
     def score(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
         tb = _time_batch(t, x).double()
+        if float(tb.max()) > self.t_max * (1 + 1e-9):
+            raise ValueError(f"VPView read at VP time {float(tb.max()):.4g}, past t_max = {self.t_max:.4g} where the "
+                             f"model's noise range ends (sigma_max = {self.sigma_max:g}); end the ODE at view.t_max.")
         a = self.sde.alpha(tb)
         sigma_ve = (self.sde.sigma(tb) / a).to(x.dtype)
         ab = _bcast(a, x)
@@ -460,7 +472,7 @@ def network_evaluations(lens: str, settings: dict, d: int) -> float:
 def lens_scores(model, x: Tensor, train: Tensor, own, *, t0: float, n_probes: Optional[int], sigma: float,
                 onestep_draws: int, sigma_start: float, reproduction_steps: int, reproduction_draws: int,
                 volume_axes: int, volume_steps: int, volume_radius: float, volume_t_start: Optional[float] = None,
-                volume_t_end: float = 1.0, seed=0, lenses: Sequence[str] = LENSES) -> dict:
+                volume_t_end: Optional[float] = None, seed=0, lenses: Sequence[str] = LENSES) -> dict:
     """Every lens of the chapter for the images ``x`` [B, ...] of an EDM model -> {lens: float64 [B],
     "seconds": {lens: seconds per image}}:
 
@@ -470,6 +482,7 @@ def lens_scores(model, x: Tensor, train: Tensor, own, *, t0: float, n_probes: Op
       on VP time [volume_t_start, volume_t_end] (finite differences, the authors' per-axis score);
       ``volume_t_start=None`` starts where the view reads the model at FLIPD's noise level,
       ``VPView(model).time_of(t0)`` (Hasegawa & Yasuda start a VP model at t = 1e-3);
+      ``volume_t_end=None`` ends at :attr:`VPView.t_max`, the VP time of the model's sigma_max;
     * ``onestep`` -- :func:`one_step_memorization` at ``sigma``;
     * ``reproduction`` -- :func:`reproduction_ratio` from ``sigma_start``;
     * ``png`` -- :func:`mempkg.complexity.png_size`.
@@ -492,7 +505,8 @@ def lens_scores(model, x: Tensor, train: Tensor, own, *, t0: float, n_probes: Op
         "flipd": lambda: flipd(model, x, t0, n_probes=n_probes, seed=seed),
         "volume": lambda: volume_growth(view, x, n_axes=volume_axes, radius=volume_radius, n_steps=volume_steps,
                                         t_start=view.time_of(t0) if volume_t_start is None else volume_t_start,
-                                        t_end=volume_t_end, method="finite", seed=seed)[:, -1],
+                                        t_end=view.t_max if volume_t_end is None else volume_t_end, method="finite",
+                                        seed=seed)[:, -1],
         "onestep": lambda: one_step_memorization(model, x, train, own, sigma, onestep_draws, seed=seed),
         "reproduction": lambda: reproduction_ratio(model, x, train, own, sigma_start, reproduction_steps,
                                                    reproduction_draws, seed=seed),

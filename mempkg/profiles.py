@@ -28,8 +28,9 @@ _VON_MISES_COMMON = dict(
     n_train=100, kappa=2.0, min_gap=1.0, data_seed_start=0,        # data: first seed isolating a point by >= 1 rad
     hidden=128, depth=3, t_dim=64,                                  # eps-MLP, 3 x 128, SiLU
     lr=5e-3, n_noise=4, t_min=1e-3, t_sampling="log-uniform",       # full batch, 4 noise draws per point per step
-    t0=0.05,                                                        # FLIPD read-out time (window 0.035-0.054, NOTES.md)
+    t0=0.05,                                # fixed FLIPD t0: Kamkari et al.'s default on synthetic data (shown beside the knee)
     sampler="sde", t_end=1e-3, n_plot_samples=100,
+    copy_radius_sigmas=3.0,                 # a copy: within this many sigma(t_end) of a training point (see chapter 01)
 )
 
 _VOLUME_DIGITS = dict(
@@ -77,12 +78,13 @@ _LENSES_DIGITS = dict(
     data="digits", download=False, preset="digits", sigma_data=0.75, lr=1e-3, batch_size=128,   # chapter 03's model
     # training set: the first n_singletons + 5 n_per_count images; n_per_count of them appear k times per k in counts
     n_singletons=800, n_per_count=4, counts=[2, 4, 8, 16, 32], dup_seed=0,
+    planted_k=2,                                               # headline positive class: duplicated >= planted_k times
     n_test=797, n_heldout_scored=100,                          # held-out images for W and C / scored by every lens
     n_generations=4000, sample_steps=18,                       # the reference: memorized = copied by some sample
     sigma_min=0.01, sigma_max=20.0, n_sigmas=40, alpha=0.01, threshold=0.5,   # danger zone, as chapter 03
     t0_min=0.005, t0_max=2.0, n_t0=12, n_curve=64, curve_probes=4,            # FLIPD's t0: knee of the median curve
     flipd_probes=None,                                         # None: exact trace (D = 64 VJPs)
-    volume_axes=4, volume_steps=25, volume_radius=0.05, volume_t_end=1.0,
+    volume_axes=4, volume_steps=25, volume_radius=0.05, volume_t_end=None,   # None: the VP time of sigma_max (80)
     volume_t_start=None,                                       # None: the VP time of FLIPD's t0 (VPView.time_of)
     onestep_draws=16, reproduction_steps=18, reproduction_draws=3,
     sweep_sigma_min=0.05, sweep_sigma_max=5.0, n_sweep=12,     # the one-step rate at other sigmas (a check)

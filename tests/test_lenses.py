@@ -135,9 +135,19 @@ def test_vp_view_of_an_edm_score_is_the_vp_score():
     pts = spread_points(n=5, scale=1.0).reshape(5, 16).double()
     vp, edm = VPSDE(), EDMSchedule()
     y = torch.randn(7, 16, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    for t in (1e-3, 0.05, 0.5, 1.0):
-        torch.testing.assert_close(L.VPView(EmpiricalScore(pts, edm), vp).score(y, t),
-                                   EmpiricalScore(pts, vp).score(y, t))
+    view = L.VPView(EmpiricalScore(pts, edm), vp)
+    for t in (1e-3, 0.05, 0.5, view.t_max):
+        torch.testing.assert_close(view.score(y, t), EmpiricalScore(pts, vp).score(y, t))
+
+
+def test_vp_view_ends_at_the_edm_models_largest_noise_level():
+    view = L.VPView(EmpiricalScore(spread_points(n=2, scale=1.0).reshape(2, 16), EDMSchedule(sigma_max=80.0)))
+    assert float(view.sde.sigma(view.t_max) / view.sde.alpha(view.t_max)) == pytest.approx(80.0, rel=1e-9)
+    assert 0.9 < view.t_max < 1.0           # VP time 1 would read sigma ~ 152, beyond what EDM trains on
+    with pytest.raises(ValueError, match="t_max"):
+        view.score(torch.zeros(1, 16), 1.0)
+    # a VP model has no sigma_max: its view runs to the VP-SDE's end
+    assert L.VPView(EmpiricalScore(torch.zeros(2, 16), VPSDE())).t_max == 1.0
 
 
 def test_vp_time_of_a_noise_level_round_trips():
