@@ -45,7 +45,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 SD_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 VOLUME_TIMES = (1e-3, 1.0)       # the ODE's t_start and t_end, as in the volume-growth chapter
-CFG_T_START = 1e-4               # where cfg_norm's Euler steps start (mempkg.guidance.pf_ode_forward)
+CFG_T_START = 1e-4               # the earliest start of cfg_norm's Euler steps (continuous schedules; a discrete
+                                 # schedule starts at its first timestep: mempkg.guidance.ode_start_time)
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -665,7 +666,7 @@ def _settings(args, info: Optional[ModelInfo], size: Optional[int], dtype, condi
         s.update(axes=args.axes, steps=args.steps, radius=args.radius, t_start=VOLUME_TIMES[0],
                  t_end=VOLUME_TIMES[1], seed=args.seed, conditional=conditional)
     else:
-        s.update(cfg_t0=args.cfg_t0, cfg_steps=args.cfg_steps)
+        s.update(cfg_t0=args.cfg_t0, cfg_steps=args.cfg_steps, cfg_t_start="first timestep")
     return {k: _fmt(v) for k, v in s.items()}
 
 
@@ -692,8 +693,7 @@ def _score_batch(args, model, pixels, names: list[str], captions: Optional[list[
                             t_start=VOLUME_TIMES[0], t_end=VOLUME_TIMES[1], method="finite", seed=seeds,
                             cond=cond, max_batch=args.max_rows)[:, -1]
     else:
-        out = cfg_norm(model, data, cond, t0=args.cfg_t0, n_steps=args.cfg_steps, t_start=CFG_T_START,
-                       max_batch=args.max_rows)
+        out = cfg_norm(model, data, cond, t0=args.cfg_t0, n_steps=args.cfg_steps, max_batch=args.max_rows)
     return [float(v) for v in out]
 
 
