@@ -120,7 +120,10 @@ def _zone_share_ours(s: dict) -> str:
     return (f"{fmt_pct(s['memorization_share_in_zone'])} +- {fmt_pct(s['memorization_share_in_zone_se'])} of the "
             f"per-noise copying in sigma [{fmt(s['danger_zone_low'])}, {fmt(s['danger_zone_high'])}], which holds "
             f"{fmt_pct(s['zone_share_of_grid'])} of the swept noise levels; peak at sigma = "
-            f"{fmt(s['peak_memorization_sigma'])}")
+            f"{fmt(s['peak_memorization_sigma'])}"
+            + ("" if not s.get("densest_equal_width_band") else
+               f"; the densest band of the same width, [{fmt(s['densest_equal_width_band'][0])}, "
+               f"{fmt(s['densest_equal_width_band'][1])}], holds {fmt_pct(s['densest_equal_width_band'][2])}"))
 
 
 CLAIMS: tuple[Claim, ...] = (

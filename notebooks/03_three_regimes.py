@@ -188,6 +188,9 @@ zone_reason = None if np.isfinite(lo) else (f"W and C of the {S['n_small']}-imag
                                             f"{S['threshold']} on the sigma grid under profile {P.name}")
 if zone_reason is None and rate.sum() > 0:
     in_zone = share_in_band(sigmas, sw_test["copied_per_image"], (lo, hi), seed=seed)
+    width = int(in_zone.inside.sum())          # the same number of grid points, slid along the grid
+    window = max(range(len(sigmas) - width + 1), key=lambda i: rate[i: i + width].sum())
+    best_window = (float(sigmas[window]), float(sigmas[window + width - 1]), float(rate[window: window + width].sum() / rate.sum()))
 elif zone_reason is None:
     zone_reason = f"{model_name} copies no held-out input at any sigma, so its copying has no share anywhere"
 display(Markdown(
@@ -196,8 +199,13 @@ display(Markdown(
      f"it. **{100 * in_zone.share:.0f}% (bootstrap s.e. {100 * in_zone.se:.1f}%) of its per-sigma memorization mass "
      f"falls in it**, against {100 * in_zone.grid_share:.0f}% for copying spread evenly over the swept log-sigma range "
      "(the zone's share of the grid): "
-     + ("memorization concentrates in the danger zone." if in_zone.share - 2 * in_zone.se > in_zone.grid_share else
+     + ("memorization concentrates in the danger zone more than an even spread would put there."
+        if in_zone.share - 2 * in_zone.se > in_zone.grid_share else
         "memorization does not concentrate in the danger zone by more than two standard errors.")
+     + f" That baseline depends on how wide a range is swept; a stricter one is the band of the same width where the "
+     f"copying is densest: sigma in [{best_window[0]:.3g}, {best_window[1]:.3g}] holds {100 * best_window[2]:.0f}% of "
+     + ("it, so the danger zone is where copying concentrates most." if best_window[2] <= in_zone.share + 2 * in_zone.se
+        else "it, so the densest copying lies elsewhere than the W/C band.")
      if zone_reason is None else f"Undecided: {zone_reason}.")))
 
 # %% [markdown]
@@ -371,6 +379,7 @@ summary = {
     "memorization_share_in_zone": None if zone_reason else in_zone.share,
     "memorization_share_in_zone_se": None if zone_reason else in_zone.se,
     "zone_share_of_grid": None if zone_reason else in_zone.grid_share,
+    "densest_equal_width_band": None if zone_reason else list(best_window),
     "peak_memorization_sigma": peak_sigma,
     "peak_memorization_rate": peak_rate,
     "mem_rate_by_sigma": rate.tolist(), "mem_rate_se_by_sigma": rate_se.tolist(),
