@@ -220,10 +220,12 @@ display(Markdown(
     f"the time of their N + 1 forward passes** per image and step on the {head_vol['model']} (the authors' loop "
     f"{head_vol['authors_per_limit']:.2f}x, the jvp {head_vol['jvp_per_limit']:.2f}x){others_limit}; what they take "
     "beyond 1 is the re-orthonormalisation and the bookkeeping. "
-    + (f"Finite differences are the faster method on all {len(vol_rows)} models, which is why they are "
+    + (f"Finite differences are the faster of `volume_growth`'s two methods (against the jvp) on all {len(vol_rows)} "
+       "models, which is why they are "
        "`volume_growth`'s default; "
        if len(finite_faster) == len(vol_rows) else
-       f"Finite differences are the faster method on {len(finite_faster)} of the {len(vol_rows)} models only; ")
+       f"Finite differences are the faster of `volume_growth`'s two methods (against the jvp) on {len(finite_faster)} "
+       f"of the {len(vol_rows)} models only; ")
     + f"they agree with the authors' loop to {max(r['max_rel_diff_L'] for r in vol_rows):.1e} (relative, on L)."))
 
 # %% [markdown]
