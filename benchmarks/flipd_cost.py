@@ -7,17 +7,17 @@ score on B images and FLIPD on the same B images with 1 Hutchinson probe and wit
 (D <= 64), for forward-mode (jvp) and reverse-mode (vjp) products, and FLIPD's physical limit per
 probe (one forward pass of the score with gradients and one VJP through it, nothing else). Only
 ratios are reported: seconds depend on the machine, ratios much less. Target (foundation issue):
-1 probe <= 4 forward passes. The measuring is mempkg.perf.flipd_cost. Writes ``results/benchmarks/flipd_cost.json``.
+1 probe <= 4 forward passes. The measuring is mempkg.book.perf.flipd_cost. Writes ``results/benchmarks/flipd_cost.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from mempkg import perf
-from mempkg.cache import write_json_atomic
-from mempkg.paths import results_root
-from mempkg.profiles import resolve_device
+from mempkg.book import perf
+from mempkg.book.paths import results_root
+from mempkg.core.devices import resolve_device
+from mempkg.core.files import write_json_atomic
 
 
 def main() -> None:

@@ -6,7 +6,7 @@
 Times together, in one run, one distance matrix [queries, N] and `weight_and_coverage` on the
 sigma grid at every N (the first N points of one random draw), and reports W and C as a multiple
 of one distance matrix at each N and both costs relative to the smallest N: W and C should grow
-like the distance matrix, linearly in N. The measuring is mempkg.perf.regimes_scaling.
+like the distance matrix, linearly in N. The measuring is mempkg.book.perf.regimes_scaling.
 Writes results/benchmarks/regimes_scaling.json.
 """
 
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 
-from mempkg import perf
-from mempkg.cache import write_json_atomic
-from mempkg.paths import results_root
-from mempkg.profiles import resolve_device
+from mempkg.book import perf
+from mempkg.book.paths import results_root
+from mempkg.core.devices import resolve_device
+from mempkg.core.files import write_json_atomic
 
 
 def main() -> None:

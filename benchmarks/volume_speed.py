@@ -14,17 +14,17 @@ L between the authors' loop and finite differences (the two compute the same num
 --models are timed with --images and --steps; the --paper-model (the paper's dimension, 3x32x32;
 "none" skips it) with --paper-images and --paper-steps, fewer, because a jvp step at 3x32x32 costs
 seconds per image on a CPU (a cost per step does not depend on the number of steps).
-The measuring is mempkg.perf.volume_speedup. Writes results/benchmarks/volume_speed.json.
+The measuring is mempkg.book.perf.volume_speedup. Writes results/benchmarks/volume_speed.json.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from mempkg import perf
-from mempkg.cache import write_json_atomic
-from mempkg.paths import results_root
-from mempkg.profiles import resolve_device
+from mempkg.book import perf
+from mempkg.book.paths import results_root
+from mempkg.core.devices import resolve_device
+from mempkg.core.files import write_json_atomic
 
 
 def main() -> None:

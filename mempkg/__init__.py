@@ -1,36 +1,60 @@
 """mempkg: the support package of the memorization book.
 
-Modules, one per idea of the papers:
+The public API is one import away::
 
-* :mod:`mempkg.sde` -- noise schedules (VP-SDE) and the probability-flow velocity.
-* :mod:`mempkg.models` -- the score-model protocol, adapters (eps-networks, diffusers UNets),
-  exact reference scores, small networks.
-* :mod:`mempkg.train` -- denoising score matching.
-* :mod:`mempkg.sampling` -- reverse-SDE and probability-flow samplers.
-* :mod:`mempkg.lid` -- FLIPD local intrinsic dimension (Kamkari et al.; Ross, Kamkari et al.).
-* :mod:`mempkg.volume` -- volume growth along the probability-flow ODE (Hasegawa & Yasuda).
-* :mod:`mempkg.regimes` -- posterior weights, the empirical denoiser, max weight and shell coverage, the
-  danger zone, per-noise memorization (Dodson et al.).
-* :mod:`mempkg.edm` -- EDM preconditioning, loss with gap bands, Heun sampler (Karras et al.).
-* :mod:`mempkg.quality` -- sample quality: Frechet distance, a digits feature classifier, Inception FID.
-* :mod:`mempkg.stable_diffusion` -- Stable Diffusion as a latent score model (VAE, CLIP text encoder, schedule).
-* :mod:`mempkg.guidance` -- classifier-free-guidance norms of images and captions (Ross et al.; Wen et al.).
-* :mod:`mempkg.complexity` -- image complexity (PNG size).
-* :mod:`mempkg.lenses` -- the three papers' measures on one model: duplicated training sets, per-image scores,
-  memorized-by-generation labels, AUROCs, rank correlations and costs.
-* :mod:`mempkg.laion` -- LAION verbatims (Webster 2023), LAION-Aesthetics, COCO, Tuxemon; cached image fetching.
-* :mod:`mempkg.memorization` -- nearest-neighbour copy tests, AUROC and t-tests, the denoising-loss baseline.
-* :mod:`mempkg.data` -- data sets by name: the von Mises circle toy, digits, CIFAR-10.
-* :mod:`mempkg.profiles`, :mod:`mempkg.cache`, :mod:`mempkg.paths` -- run profiles, the result cache, paths.
-* :mod:`mempkg.plots` -- figures.
-* :mod:`mempkg.scorecard` -- the reproduction scorecard: each paper claim, the paper's number, ours, held or not.
-* :mod:`mempkg.perf` -- cost of every estimator as a multiple of a forward pass, speed-ups, scaling.
-* :mod:`mempkg.cli` -- the command line, ``python -m mempkg score``: one score per image of a folder, as a CSV.
+    import mempkg
+    model = mempkg.DDPMScoreModel(pipe.unet, pipe.scheduler)    # or EpsModel, StableDiffusion, your own
+    mempkg.check_score_model(model)
+    lid = mempkg.flipd(model, images, t0=0.05)
+    logvol = mempkg.volume_growth(model, images)
+
+The package is laid out in layers; a module imports only from its own layer or the ones below:
+
+==============  ================================================================================
+layer           what it holds
+==============  ================================================================================
+``cli``         the command line, ``python -m mempkg score``
+``book``        the book's plumbing: run profiles, the result cache, paths, plots, the scorecard,
+                performance measuring
+``studies``     what one chapter's experiment needs: captioned digits with planted verbatims
+                (chapter 04), duplicated training sets and the three lenses (chapter 05)
+``estimators``  FLIPD, volume growth, W/C and the danger zone, CFG norms, PNG size, copy tests
+``models``      networks, adapters (eps-networks, DDPM pipelines, Stable Diffusion, EDM, the VP
+                view), exact scores, training, samplers
+``data``        the von Mises toy, digits, CIFAR-10, LAION/COCO/Tuxemon and image fetching
+``core``        the score-model protocol and its check, the noise schedules, tensor and file helpers
+==============  ================================================================================
+
+``estimators``, ``models`` and ``data`` stand side by side: each imports ``core`` only.
 """
 
 import warnings as _warnings
 
-__version__ = "0.1.0"
+from .core import __version__
+from .core.protocol import ScoreModel, check_score_model
+from .core.schedules import VPSDE, DiscreteVPSchedule, EDMSchedule, get_sde
+from .estimators.complexity import png_size
+from .estimators.guidance import cfg_norm, cfg_norm_generation
+from .estimators.lid import find_knee, flipd, flipd_curve
+from .estimators.memorization import auroc, copies, extract_memorized, nearest_neighbours
+from .estimators.regimes import danger_zone, noise_sweep, weight_and_coverage
+from .estimators.volume import volume_growth
+from .models.adapters import DDPMScoreModel, EpsModel
+from .models.edm import EDMPrecond
+from .models.stable_diffusion import StableDiffusion, load_stable_diffusion
+from .models.views import VPView
+
+__all__ = [
+    "__version__",
+    # the protocol and the schedules
+    "ScoreModel", "check_score_model", "VPSDE", "EDMSchedule", "DiscreteVPSchedule", "get_sde",
+    # estimators
+    "flipd", "flipd_curve", "find_knee", "volume_growth", "cfg_norm", "cfg_norm_generation", "png_size",
+    "weight_and_coverage", "danger_zone", "noise_sweep", "nearest_neighbours", "copies", "extract_memorized",
+    "auroc",
+    # adapters
+    "EpsModel", "DDPMScoreModel", "StableDiffusion", "load_stable_diffusion", "EDMPrecond", "VPView",
+]
 
 # diffusers imports tqdm.auto, which warns inside executed notebooks that ipywidgets is missing;
 # the book deliberately has no widgets (their outputs would load require.js from a CDN).

@@ -35,17 +35,21 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-import mempkg.profiles
-from mempkg import data, lid, plots, scorecard
-from mempkg.memorization import copies, excess_count_test, nearest_neighbours
-from mempkg.models import EmpiricalScore, EpsModel, MLPEps
-from mempkg.sampling import sample
-from mempkg.sde import VPSDE
-from mempkg.scorecard import SIGNIFICANT
-from mempkg.train import train_cached
+import mempkg.book.profiles
+from mempkg.book import plots, scorecard
+from mempkg.book.scorecard import SIGNIFICANT
+from mempkg.core.schedules import VPSDE
+from mempkg.data import toy
+from mempkg.estimators import lid
+from mempkg.estimators.memorization import copies, excess_count_test, nearest_neighbours
+from mempkg.models.adapters import EpsModel
+from mempkg.models.exact import EmpiricalScore
+from mempkg.models.networks import MLPEps
+from mempkg.models.sampling import sample
+from mempkg.models.train import train_cached
 
 NB = "01_von_mises"
-P = mempkg.profiles.resolve(profile, device)
+P = mempkg.book.profiles.resolve(profile, device)
 S = P.settings("von_mises")
 cache = P.cache(NB)
 plots.style()
@@ -61,8 +65,8 @@ display(P.banner("von_mises"))
 # `min_gap` radians from its nearest neighbour, and record it.
 
 # %%
-data_seed = data.find_isolated_seed(S["n_train"], S["kappa"], S["min_gap"], start=S["data_seed_start"])
-ds = data.von_mises_circle(S["n_train"], S["kappa"], data_seed)
+data_seed = toy.find_isolated_seed(S["n_train"], S["kappa"], S["min_gap"], start=S["data_seed_start"])
+ds = toy.von_mises_circle(S["n_train"], S["kappa"], data_seed)
 train_nn = nearest_neighbours(ds.points, ds.points, k=2)[0][:, 1]      # Euclidean, excluding itself
 median_train_nn = float(train_nn.median())
 display(Markdown(
@@ -72,7 +76,7 @@ display(Markdown(
     f"({ds.isolation_gap / ds.median_gap:.0f} times larger)."))
 
 fig, ax = plt.subplots(figsize=(4.2, 4.2))
-plots.circle_data(ax, ds, density=lambda th: data.von_mises_density(th, ds.kappa, ds.mu))
+plots.circle_data(ax, ds, density=lambda th: toy.von_mises_density(th, ds.kappa, ds.mu))
 ax.set_title("(a) training data and ground-truth density")
 plots.savefig(fig, P.name, NB, "a_data")
 plt.show()
@@ -177,13 +181,13 @@ display(Markdown(
 
 # %%
 copy_radius = S["copy_radius_sigmas"] * float(sde.sigma(S["t_end"]))
-p_true = data.von_mises_ball_mass(float(ds.angles[ds.isolated]), copy_radius, ds.kappa, ds.mu)
+p_true = toy.von_mises_ball_mass(float(ds.angles[ds.isolated]), copy_radius, ds.kappa, ds.mu)
 iso_point = ds.points[ds.isolated]
 samples = cache.get(
     "samples", dict(S, data_seed=data_seed, seed=seed),
     lambda: sample(model, S["n_samples"], 2, n_steps=S["sample_steps"], t_end=S["t_end"],
                    method=S["sampler"], seed=seed, device=P.device))
-true_draws = data.von_mises_draws(len(samples), ds.kappa, ds.mu, seed=data_seed + 1)
+true_draws = toy.von_mises_draws(len(samples), ds.kappa, ds.mu, seed=data_seed + 1)
 lid_samples = lid.flipd(model, samples.to(P.device), t0)
 dist_to_iso = (samples - iso_point).norm(dim=1)
 near_iso = dist_to_iso < copy_radius
@@ -256,7 +260,7 @@ display(seeds_table.round(4))
 #
 # The paper shows Figure 3 qualitatively (no numbers are printed); its claim is that the isolated point
 # is reproduced and has LID ~ 0 while the rest of the circle has LID ~ 1. The verdict is the
-# scorecard's rule (`mempkg.scorecard`), applied to this run's summary.
+# scorecard's rule (`mempkg.book.scorecard`), applied to this run's summary.
 
 # %%
 summary = {

@@ -37,18 +37,19 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-import mempkg.profiles
-from mempkg import plots, scorecard
-from mempkg.data import load_images, overfit_subset, plant_duplicates
-from mempkg.memorization import auroc, copies, denoising_loss, extract_memorized, two_sided_auroc, welch_test
-from mempkg.models import image_score_model, unet_eps
-from mempkg.sampling import sample
-from mempkg.sde import VPSDE
-from mempkg.train import train_cached
-from mempkg.volume import volume_growth
+import mempkg.book.profiles
+from mempkg.book import plots, scorecard
+from mempkg.core.schedules import VPSDE
+from mempkg.data.images import load_images, overfit_subset, plant_duplicates
+from mempkg.estimators.memorization import auroc, copies, denoising_loss, extract_memorized, two_sided_auroc, welch_test
+from mempkg.estimators.volume import volume_growth
+from mempkg.models.adapters import image_score_model
+from mempkg.models.networks import unet_eps
+from mempkg.models.sampling import sample
+from mempkg.models.train import train_cached
 
 NB = "02_cifar10_overfit"
-P = mempkg.profiles.resolve(profile, device)
+P = mempkg.book.profiles.resolve(profile, device)
 S = P.settings("volume_growth")
 cache = P.cache(NB)
 plots.style()
@@ -358,7 +359,7 @@ rows = [
     ("denoising-loss baseline AUROC", "(not tested)", f"{auc_loss:.3f}",
      "baseline: " + ("at least as good as L" if auc_loss >= auc_main else "below L")),
 ]
-display(pd.DataFrame(rows, columns=["claim", "paper", "this run", "verdict (mempkg.scorecard rule)"]))
+display(pd.DataFrame(rows, columns=["claim", "paper", "this run", "verdict (mempkg.book.scorecard rule)"]))
 
 # %% [markdown]
 # ## What differs from the paper's setup, and why

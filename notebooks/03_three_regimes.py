@@ -35,13 +35,11 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-import mempkg.profiles
-from mempkg import plots, scorecard
-from mempkg.data import load_images
-from mempkg.edm import EDMLoss, EDMPrecond, equal_mass_bands, sample_edm, train_edm_cached
-from mempkg.memorization import copies
-from mempkg.models import unet_eps
-from mempkg.quality import (
+import mempkg.book.profiles
+from mempkg.book import plots, scorecard
+from mempkg.data.images import load_images
+from mempkg.estimators.memorization import copies
+from mempkg.estimators.quality import (
     DigitsFeatureNet,
     classifier_accuracy,
     classifier_features,
@@ -50,10 +48,12 @@ from mempkg.quality import (
     frechet_distance_bootstrap,
     inception_fid,
 )
-from mempkg.regimes import EmpiricalDenoiser, danger_zone, noise_sweep, share_in_band, weight_and_coverage
+from mempkg.estimators.regimes import EmpiricalDenoiser, danger_zone, noise_sweep, share_in_band, weight_and_coverage
+from mempkg.models.edm import EDMLoss, EDMPrecond, equal_mass_bands, sample_edm, train_edm_cached
+from mempkg.models.networks import unet_eps
 
 NB = "03_three_regimes"
-P = mempkg.profiles.resolve(profile, device)
+P = mempkg.book.profiles.resolve(profile, device)
 S = P.settings("three_regimes")
 cache = P.cache(NB)
 plots.style()
@@ -235,7 +235,7 @@ display(Markdown(
 # - **Sample quality.** FID with Inception features under `full` (torchmetrics). Under the CPU
 #   profiles Inception features of 8x8 digits mean little and the weights cannot be downloaded,
 #   so we report a **Frechet distance in the penultimate features of a small digits classifier
-#   trained here** (`mempkg.quality`): the same formula in another feature space, comparable
+#   trained here** (`mempkg.estimators.quality`): the same formula in another feature space, comparable
 #   between the models of this run only, not with published FIDs.
 
 # %%
@@ -434,7 +434,7 @@ claim_rows = [
     ("the gap on the danger zone helps most", "gap [1, 5] on CIFAR-10 cars",
      f"lowest memorization: {', '.join(best)}", "danger_zone_band_best"),
 ]
-display(pd.DataFrame([{"claim": c, "paper": p, "this run": r, "verdict (mempkg.scorecard rule)": summary["verdicts"][k]}
+display(pd.DataFrame([{"claim": c, "paper": p, "this run": r, "verdict (mempkg.book.scorecard rule)": summary["verdicts"][k]}
                       for c, p, r, k in claim_rows]))
 
 # %% [markdown]

@@ -30,7 +30,7 @@
 # images (downloaded from their URLs) and a GPU. The **`full`** profile runs it as published. The
 # **`quick`** and **`tiny`** profiles run *the same code* on a small text-to-image model trained
 # here, whose memorized set is known by construction (below). Every estimator takes any object
-# with Stable Diffusion's interface (`mempkg.stable_diffusion.StableDiffusion`): the two runs differ
+# with Stable Diffusion's interface (`mempkg.models.stable_diffusion.StableDiffusion`): the two runs differ
 # only in the model and the images given to it.
 # ```
 
@@ -55,9 +55,13 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-import mempkg.profiles
-from mempkg import captioned, plots
-from mempkg.captioned import (
+import mempkg.book.profiles
+from mempkg.book import plots
+from mempkg.estimators.guidance import ode_start_time
+from mempkg.estimators.memorization import copies, nearest_neighbours
+from mempkg.models.stable_diffusion import equal_sigma_time
+from mempkg.studies import captioned
+from mempkg.studies.captioned import (
     METRIC_LABELS,
     METRICS,
     ORIENTATION,
@@ -67,12 +71,9 @@ from mempkg.captioned import (
     memorization_scores,
     t0_sweep,
 )
-from mempkg.guidance import ode_start_time
-from mempkg.memorization import copies, nearest_neighbours
-from mempkg.stable_diffusion import equal_sigma_time
 
 NB = "04_laion_verbatims"
-P = mempkg.profiles.resolve(profile, device)
+P = mempkg.book.profiles.resolve(profile, device)
 S = P.settings("laion_verbatims")
 cache = P.cache(NB)
 plots.style()
@@ -125,7 +126,7 @@ if S["model"] == "tiny_sd":
     plt.show()
 else:
     # The paper's run: the real sets (downloaded once into $MEMPKG_DATA) and SD v1.5 (weights from the Hub).
-    from mempkg.stable_diffusion import load_stable_diffusion
+    from mempkg.models.stable_diffusion import load_stable_diffusion
 
     sets, fetch = captioned.laion_evaluation_sets(S["n_laion"], S["n_coco"], S["n_tuxemon"], S["oversample"], seed)
     model = load_stable_diffusion(S["sd_model_id"], device=P.device)
@@ -194,7 +195,7 @@ display(Markdown(
 # - **PNG size** at zlib level 9: image complexity, the confound to rule out. Low means simple.
 #
 # The few Euler steps of the real-image CFG norm perturb the image towards the read-out's noise
-# level; they are not an accurate solution of the ODE near the data (`mempkg.guidance.pf_ode_forward`).
+# level; they are not an accurate solution of the ODE near the data (`mempkg.estimators.guidance.pf_ode_forward`).
 #
 # Each AUROC below treats the memorized set as the positive class and orients every score as the
 # paper reads it: **low FLIPD, high CFG norm, low PNG size mean "memorized"**. 0.5 is chance; a value
@@ -335,7 +336,7 @@ display(Markdown(
 # 1,000 steps). The FLIPD authors' code reads it as a continuous VP-SDE with $\beta(t)$ *linear*
 # from $N\beta_\text{start}$ to $N\beta_\text{end}$ and feeds the UNet the label $N t$ (NOTES.md).
 # Our default reads the scheduler's own $\bar\alpha_n$ with the label $N t - 1$. Below, the *same*
-# trained network is read both ways (`mempkg.stable_diffusion.with_schedule`: nothing is retrained)
+# trained network is read both ways (`mempkg.models.stable_diffusion.with_schedule`: nothing is retrained)
 # on the images of the $t_0$ sweep: the noise level each reading assigns to a $t_0$, the AUROCs,
 # and how well the two readings agree image by image (Spearman rank correlation). Both readings start
 # the CFG norm's Euler steps at the same $t$ (the discrete schedule's first timestep, a valid label under
@@ -346,7 +347,7 @@ display(Markdown(
 # %%
 from scipy.stats import spearmanr
 
-from mempkg.stable_diffusion import with_schedule
+from mempkg.models.stable_diffusion import with_schedule
 
 authors = with_schedule(model, "linear_beta")
 sweep_lb = {name: cache.get(f"sweep_linear_beta_{i}", dict(score_params, set=name, schedule="linear_beta",
@@ -523,7 +524,7 @@ display(Markdown("\n".join(f"- {b}" for b in bullets)))
 
 # %%
 schedule_bullet = (
-    f"**Schedule and times**: SD's own discrete schedule (`mempkg.stable_diffusion.DiscreteVPSchedule`, label "
+    f"**Schedule and times**: SD's own discrete schedule (`mempkg.core.schedules.DiscreteVPSchedule`, label "
     f"n(t) = N t - 1, N = {model.N}) in both runs; the authors' code reads it as a linear-beta VP-SDE (NOTES.md). "
     f"We read FLIPD at sigma = {flipd_sigma:.3f} (t0 = {t0:g} under the {t0_reading} reading; t = {t0_flipd:.4f} "
     f"on SD's schedule) and the CFG norm at sigma = {cfg_sigma:.4f} (t = {cfg_t0_model:.5f}). The t0 sweeps are in "
@@ -535,7 +536,7 @@ cfg_diff_bullet = (
     " and end exactly at t0 (the authors' solver stops one step past it), and we report the eps-difference norm "
     "(Wen et al.'s form), which at a fixed t0 ranks images exactly as the score-difference norm Ross et al. write.")
 wen_bullet = (f"**Wen et al.'s CFG norm**: DDIM from t = 1 with {S['gen_samples']} noise draw(s) per caption; SD's "
-              "pipeline starts at timestep 981 with a PNDM scheduler (see `mempkg.guidance`).")
+              "pipeline starts at timestep 981 with a PNDM scheduler (see `mempkg.estimators.guidance`).")
 if tiny:
     vocab_words = [w for w in ds.vocab.words if w != captioned.PAD]
     n_ordinary_words = len(captioned.TEMPLATE_WORDS) + len(captioned.CLASS_WORDS) + 2 * len(captioned.ATTRIBUTE_WORDS)
@@ -564,7 +565,7 @@ else:
          f"Webster's {len(sets[memorized])} matching verbatims, {S['n_laion']} LAION-Aesthetics 6.5+ and "
          f"{S['n_coco']} COCO images drawn with the seed (the first ones whose URLs still answer; the table of "
          "retrieved counts above says how many), the Tuxemon images. LAION-Aesthetics comes from a mirror of the "
-         "withdrawn original (see `mempkg.laion`)."),
+         "withdrawn original (see `mempkg.data.laion`)."),
         (f"**Settings**: {n_probes if n_probes is not None else 'exact'} Hutchinson probe(s); CFG norm with "
          f"{cfg_steps} Euler steps to cfg_t0 = {cfg_t0:g} ({t0_reading} reading)."),
         schedule_bullet, cfg_diff_bullet, wen_bullet,

@@ -39,21 +39,39 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-import mempkg.profiles
-from mempkg import plots
-from mempkg.data import load_images
-from mempkg.edm import EDMLoss, EDMPrecond, sample_edm, train_edm_cached
-from mempkg.lenses import (LENS_LABELS, LENSES, VPView, base_lens, detection_power, duplicated_training_set,
-                           forward_seconds, lens_label, lens_scores, memorized_by_generation, network_evaluations,
-                           one_step_sweep, oriented, pareto_front, per_image_seeds, percentile_ranks,
-                           rank_correlation, rank_disagreements, spearman_matrix, timed)
-from mempkg.lid import find_knee, flipd_curve
-from mempkg.memorization import auroc
-from mempkg.models import unet_eps
-from mempkg.regimes import danger_zone, weight_and_coverage
+import mempkg.book.profiles
+from mempkg.book import plots
+from mempkg.data.images import load_images
+from mempkg.estimators.lid import find_knee, flipd_curve
+from mempkg.estimators.memorization import auroc
+from mempkg.estimators.regimes import danger_zone, weight_and_coverage
+from mempkg.models.edm import EDMLoss, EDMPrecond, sample_edm, train_edm_cached
+from mempkg.models.networks import unet_eps
+from mempkg.models.views import VPView
+from mempkg.studies.lenses import (
+    LENS_LABELS,
+    LENSES,
+    base_lens,
+    detection_power,
+    duplicated_training_set,
+    forward_seconds,
+    lens_label,
+    lens_scores,
+    memorized_by_generation,
+    network_evaluations,
+    one_step_sweep,
+    oriented,
+    pareto_front,
+    per_image_seeds,
+    percentile_ranks,
+    rank_correlation,
+    rank_disagreements,
+    spearman_matrix,
+    timed,
+)
 
 NB = "05_three_lenses"
-P = mempkg.profiles.resolve(profile, device)
+P = mempkg.book.profiles.resolve(profile, device)
 S = P.settings("three_lenses")
 cache = P.cache(NB)
 plots.style()

@@ -29,7 +29,7 @@
 # side depends on both much less. Every number on this page is therefore a **ratio of timings
 # measured in one run**: the things compared are timed together, one call of each in turn
 # (round-robin, after a warm-up call of each), and each timing is the median over the rounds
-# (`mempkg.perf.timed_together`; on CUDA the clock reads after a device synchronisation).
+# (`mempkg.book.perf.timed_together`; on CUDA the clock reads after a device synchronisation).
 # Absolute seconds appear beside some ratios, labelled with the machine that measured them; they
 # hold for that machine only. A re-execution on the same machine with unchanged code reuses the
 # cached measurement (its time is printed with each table); any change to the measured modules
@@ -61,11 +61,11 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-import mempkg.profiles
-from mempkg import perf, plots
+import mempkg.book.profiles
+from mempkg.book import perf, plots
 
 NB = "06_performance"
-P = mempkg.profiles.resolve(profile, device)
+P = mempkg.book.profiles.resolve(profile, device)
 S = P.settings("performance")
 cache = P.cache(NB)
 plots.style()
@@ -144,7 +144,7 @@ display(Markdown(
 # Where jvp and vjp differ, the kernels decide: forward-mode products go through `torch.func.jvp`
 # with the math attention kernel (the fused ones have no forward derivative), reverse mode through
 # ordinary autograd. Which is faster depends on the device and the network, which is why
-# `mempkg.lid.flipd` offers both and gives the same numbers with either.
+# `mempkg.estimators.lid.flipd` offers both and gives the same numbers with either.
 #
 # ## 2. Volume growth against the authors' loop and against its physical limit
 #

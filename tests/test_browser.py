@@ -42,8 +42,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from book_helpers import EXECUTED, HTML, NOTEBOOKS, PROFILE, RESULTS, ROOT, built_book, report  # noqa: E402
-from browser_helpers import (Chromium, console_problems, figure_problems, find_chromium,  # noqa: E402
-                             math_problems, outside_requests, png_outputs, serve)
+from browser_helpers import (  # noqa: E402
+    Chromium,
+    console_problems,
+    figure_problems,
+    find_chromium,
+    math_problems,
+    outside_requests,
+    png_outputs,
+    serve,
+)
 
 SCREENSHOTS = RESULTS / "screenshots" / PROFILE
 

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from mempkg.cache import Cache, check_finite_summary, param_key, write_json_atomic
+from mempkg.book.cache import Cache, check_finite_summary, param_key
+from mempkg.core.files import write_json_atomic
 
 
 def test_second_call_reuses_and_new_params_recompute(tmp_path):
@@ -100,9 +101,9 @@ def test_summary_must_be_finite(tmp_path):
 
 
 def test_train_cached_trains_once_and_keys_on_data_and_settings(tmp_path):
-    from mempkg.models import MLPEps
-    from mempkg.sde import VPSDE
-    from mempkg.train import train_cached
+    from mempkg.core.schedules import VPSDE
+    from mempkg.models.networks import MLPEps
+    from mempkg.models.train import train_cached
 
     cache, sde = Cache(tmp_path), VPSDE()
     data = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
@@ -138,7 +139,7 @@ def test_a_file_that_cannot_be_loaded_safely_is_recomputed(tmp_path):
     data, record = cache.paths("r", {})
     torch.save({"x": np.ones(2)}, data)                  # a pickle weights_only refuses
     rec = json.loads(record.read_text())
-    from mempkg.cache import file_digest
+    from mempkg.core.files import file_digest
     rec["sha256"] = file_digest(data)
     record.write_text(json.dumps(rec))
     assert torch.equal(cache.get("r", {}, lambda: torch.zeros(2)), torch.zeros(2))

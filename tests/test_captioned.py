@@ -12,8 +12,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from mempkg.cache import Cache  # noqa: E402
-from mempkg.captioned import (  # noqa: E402
+from mempkg.book.cache import Cache  # noqa: E402
+from mempkg.core.protocol import check_inputs, check_score_model  # noqa: E402
+from mempkg.estimators.complexity import png_size  # noqa: E402
+from mempkg.estimators.guidance import cfg_norm, cfg_norm_generation  # noqa: E402
+from mempkg.estimators.lid import flipd  # noqa: E402
+from mempkg.models.train import CheckpointMismatch  # noqa: E402
+from mempkg.studies.captioned import (  # noqa: E402
     MEMORIZED,
     METRICS,
     NON_MEMORIZED,
@@ -35,11 +40,6 @@ from mempkg.captioned import (  # noqa: E402
     train_tiny_sd,
     train_tiny_sd_cached,
 )
-from mempkg.complexity import png_size  # noqa: E402
-from mempkg.guidance import cfg_norm, cfg_norm_generation  # noqa: E402
-from mempkg.lid import flipd  # noqa: E402
-from mempkg.models import check_inputs, check_score_model  # noqa: E402
-from mempkg.train import CheckpointMismatch  # noqa: E402
 
 SMALL = dict(embed_dim=8, block_out_channels=(8, 16), attention_head_dim=8, norm_num_groups=4)
 
@@ -325,8 +325,8 @@ def test_laion_sets_keep_the_first_retrieved_images_and_report_the_rest(tmp_path
     import pandas as pd
     from PIL import Image
 
-    from mempkg import laion
-    from mempkg.captioned import LAION_SETS, laion_evaluation_sets
+    from mempkg.data import laion
+    from mempkg.studies.captioned import LAION_SETS, laion_evaluation_sets
 
     def image(name, value):
         p = tmp_path / f"{name}.png"
@@ -372,7 +372,7 @@ def test_scores_can_be_restricted_to_some_metrics(model, ds):
 
 
 def test_linear_beta_reading_shares_the_networks_and_changes_only_the_schedule():
-    from mempkg.stable_diffusion import with_schedule
+    from mempkg.models.stable_diffusion import with_schedule
 
     model = TinyStableDiffusion(embed_dim=8, block_out_channels=(8, 16), seed=0).eval()
     view = with_schedule(model, "linear_beta")

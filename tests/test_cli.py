@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-import mempkg.cli as cli
-from mempkg.cli import build_parser, main
-from mempkg.complexity import png_size
-from mempkg.laion import center_crop_resize
 from tiny_models import save_tiny_ddpm, save_tiny_sd
+
+import mempkg.cli.scoring as scoring
+from mempkg.cli.args import UserError, build_parser
+from mempkg.cli.main import main
+from mempkg.cli.table import COLUMN
+from mempkg.data.laion import center_crop_resize
+from mempkg.estimators.complexity import png_size
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["a_flat.png", "b_noise.png", "c_wide.jpg", "d_grey.png", "e_alpha.png"]
@@ -87,7 +89,7 @@ def test_every_metric_gives_a_finite_number_per_image(case, models, images, capt
             "--batch-size", "2", *extra]
     assert run(*argv) == 0
     rows = read(tmp_path / "s.csv")
-    column = cli.COLUMN[metric]
+    column = COLUMN[metric]
     assert [r["file"] for r in rows] == NAMES
     assert all(math.isfinite(float(r[column])) and r["error"] == "" for r in rows)
     assert len({r[column] for r in rows}) == len(NAMES)                 # the images are told apart
@@ -187,26 +189,26 @@ def test_same_seed_same_numbers_other_seed_other_numbers(models, images, referen
 
 def _spy(monkeypatch):
     """Record which images each call of the scoring step receives."""
-    scored, real = [], cli._score_batch
+    scored, real = [], scoring.score_batch
 
     def spy(args, model, pixels, names, captions):
         scored.extend(names)
         return real(args, model, pixels, names, captions)
-    monkeypatch.setattr(cli, "_score_batch", spy)
+    monkeypatch.setattr(scoring, "score_batch", spy)
     return scored
 
 
 def test_an_interrupted_run_resumes_to_the_uninterrupted_file(models, images, reference, tmp_path, monkeypatch,
                                                              capsys):
     out = tmp_path / "s.csv"
-    calls, real = [], cli._score_batch
+    calls, real = [], scoring.score_batch
 
     def interrupted(*a):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
         return real(*a)
-    monkeypatch.setattr(cli, "_score_batch", interrupted)
+    monkeypatch.setattr(scoring, "score_batch", interrupted)
     assert _ddpm_flipd(models, images, out) == 130
     assert "run the same command again to resume" in capsys.readouterr().err
     assert [r["file"] for r in read(out)] == NAMES[:2]               # the first batch, complete
@@ -388,7 +390,7 @@ def test_usage_errors_exit_2(images, tmp_path, capsys):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    with pytest.raises(cli.UserError, match="no such folder"):
+    with pytest.raises(UserError, match="no such folder"):
         run("--images", tmp_path / "nowhere", "--metric", "png", "--out", tmp_path / "o.csv", "--debug")
 
 
@@ -397,7 +399,8 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_ddpm_score_model_is_minus_eps_over_sigma_at_label_N_t_minus_1(models):
     from diffusers import DDPMScheduler, UNet2DModel
 
-    from mempkg.models import DDPMScoreModel, check_score_model
+    from mempkg.core.protocol import check_score_model
+    from mempkg.models.adapters import DDPMScoreModel
 
     unet = UNet2DModel.from_pretrained(models["ddpm"], subfolder="unet")
     scheduler = DDPMScheduler.from_pretrained(models["ddpm"], subfolder="scheduler")
@@ -421,6 +424,6 @@ def test_the_mempkg_command_is_declared():
     tomllib = pytest.importorskip("tomllib")          # Python 3.11+
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["mempkg"] == "mempkg.cli:main"
+    assert scripts["mempkg"] == "mempkg.cli.main:main"
     module, func = scripts["mempkg"].split(":")
     assert callable(getattr(__import__(module, fromlist=[func]), func))

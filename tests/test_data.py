@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-import mempkg.data as data
-from mempkg.data import ImageSet, load_images, overfit_subset, with_flips
+import mempkg.data.images as data
+from mempkg.data.images import ImageSet, load_images, overfit_subset, with_flips
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_FIRST20 = [p / "data/foolbox_cifar10_test_first20/cifar10_test_first20.npz"

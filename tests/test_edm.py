@@ -9,14 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from mempkg.edm import (EDMLoss, EDMPrecond, EDMSchedule, edm_sigmas, heun_sampler, sample_edm, train_edm,
-                        train_edm_cached)
-from mempkg.lid import flipd
-from mempkg.models import GaussianScore, MLPEps, check_score_model
-from mempkg.sampling import probability_flow
-from mempkg.sde import get_sde
-from mempkg.train import CheckpointMismatch, load_checkpoint
-from mempkg.volume import volume_growth
+from mempkg.core.protocol import check_score_model
+from mempkg.core.schedules import EDMSchedule, get_sde
+from mempkg.estimators.lid import flipd
+from mempkg.estimators.volume import volume_growth
+from mempkg.models.edm import EDMLoss, EDMPrecond, edm_sigmas, heun_sampler, sample_edm, train_edm, train_edm_cached
+from mempkg.models.exact import GaussianScore
+from mempkg.models.networks import MLPEps
+from mempkg.models.sampling import probability_flow
+from mempkg.models.train import CheckpointMismatch, load_checkpoint
 
 
 class GaussianF(nn.Module):
@@ -316,7 +317,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
 
 
 def test_train_edm_cached_trains_once_and_keys_on_the_gap(tmp_path):
-    from mempkg.cache import Cache
+    from mempkg.book.cache import Cache
 
     cache = Cache(tmp_path)
     data = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
@@ -388,12 +389,12 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="decrease"):
         heun_sampler(p, torch.zeros(2, 2), [1.0, 0.0, 0.0])
     with pytest.raises(TypeError, match="EDMSchedule"):
-        from mempkg.sde import VPSDE
+        from mempkg.core.schedules import VPSDE
         heun_sampler(GaussianScore(torch.zeros(2), torch.eye(2), VPSDE()), torch.zeros(2, 2), edm_sigmas(3))
 
 
 def test_equal_mass_bands_tile_the_sigma_axis():
-    from mempkg.edm import equal_mass_bands
+    from mempkg.models.edm import equal_mass_bands
     loss = EDMLoss(sigma_data=0.75)
     band = (0.392, 0.853)
     tiles = equal_mass_bands(loss, band)

@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
-from mempkg.guidance import (
+from mempkg.core.schedules import VPSDE, DiscreteVPSchedule
+from mempkg.core.tensors import time_batch
+from mempkg.estimators.guidance import (
     T_START_CONTINUOUS,
     cfg_norm,
     cfg_norm_generation,
@@ -14,9 +16,7 @@ from mempkg.guidance import (
     ode_start_time,
     pf_ode_forward,
 )
-from mempkg.models import GaussianScore, _time_batch
-from mempkg.sde import VPSDE
-from mempkg.stable_diffusion import DiscreteVPSchedule
+from mempkg.models.exact import GaussianScore
 
 
 class ConditionalGaussian:
@@ -34,7 +34,7 @@ class ConditionalGaussian:
         self.data_shape = (D,)
 
     def score(self, x, t, cond=None):
-        tb = _time_batch(t, x)
+        tb = time_batch(t, x)
         a, s = self.sde.alpha(tb)[:, None].to(x), self.sde.sigma(tb)[:, None].to(x)
         mean = torch.zeros_like(x) if cond is None else cond.to(x)
         return -(x - a * mean) / (a**2 * self.v + s**2)
@@ -52,7 +52,7 @@ class ScaledGaussian(ConditionalGaussian):
     vector depends on x, so the sampler's path matters."""
 
     def score(self, x, t, cond=None):
-        tb = _time_batch(t, x)
+        tb = time_batch(t, x)
         a, s = self.sde.alpha(tb)[:, None].to(x), self.sde.sigma(tb)[:, None].to(x)
         scale = torch.ones(len(x), 1, dtype=x.dtype) if cond is None else cond.to(x)
         return -x / (a**2 * scale * self.v + s**2)
@@ -149,7 +149,7 @@ class RecordingGaussian(ConditionalGaussian):
         self.times = []
 
     def score(self, x, t, cond=None):
-        self.times.extend(_time_batch(t, x).tolist())
+        self.times.extend(time_batch(t, x).tolist())
         return super().score(x, t, cond)
 
 

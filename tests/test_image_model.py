@@ -4,10 +4,11 @@ resuming an interrupted run from its checkpoint bit for bit."""
 import pytest
 import torch
 
-from mempkg.cache import Cache
-from mempkg.models import UNET_PRESETS, EpsModel, MLPEps, image_score_model, unet_eps
-from mempkg.sde import VPSDE
-from mempkg.train import CheckpointMismatch, load_checkpoint, train_dsm
+from mempkg.book.cache import Cache
+from mempkg.core.schedules import VPSDE
+from mempkg.models.adapters import EpsModel, image_score_model
+from mempkg.models.networks import UNET_PRESETS, MLPEps, unet_eps
+from mempkg.models.train import CheckpointMismatch, load_checkpoint, train_dsm
 
 
 class Interrupt(Exception):

@@ -24,8 +24,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import mempkg.laion as laion  # noqa: E402
-from mempkg.laion import (  # noqa: E402
+import mempkg.data.laion as laion  # noqa: E402
+from mempkg.data.laion import (  # noqa: E402
     cached_image_path,
     center_crop_resize,
     fetch_images,

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from mempkg import lenses as L
-from mempkg.data import load_images
-from mempkg.edm import EDMPrecond, EDMSchedule
-from mempkg.lid import flipd
-from mempkg.models import EmpiricalScore
-from mempkg.sde import VPSDE
+from mempkg.core.schedules import VPSDE, EDMSchedule
+from mempkg.data.images import load_images
+from mempkg.estimators.lid import flipd
+from mempkg.models.edm import EDMPrecond
+from mempkg.models.exact import EmpiricalScore
+from mempkg.studies import lenses as L
 
 
 class NearestDenoiser:

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from mempkg.lid import find_knee, flipd, flipd_curve
-from mempkg.models import EmpiricalScore, EpsModel, GaussianScore
-from mempkg.sde import VPSDE
+from mempkg.core.schedules import VPSDE
+from mempkg.estimators.lid import find_knee, flipd, flipd_curve
+from mempkg.models.adapters import EpsModel
+from mempkg.models.exact import EmpiricalScore, GaussianScore
 
 
 def rank4_gaussian(seed=0, D=6, d=4):
@@ -136,7 +137,7 @@ def test_unet_adapter_trace_agrees_with_finite_differences(tiny_unet):
     v = torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         fd = ((model.score(y + h * v, t0) - model.score(y - h * v, t0)) / (2 * h) * v).sum()
-    from mempkg.lid import _score_and_quadratic
+    from mempkg.estimators.lid import _score_and_quadratic
     _, q = _score_and_quadratic(model, y, v, t0, None, "jvp")
     assert abs(float(q) - float(fd)) < 1e-2 * max(1.0, abs(float(fd)))
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-import mempkg.profiles as profiles
-from mempkg.data import circular_gaps, find_isolated_seed, von_mises_circle
-from mempkg.memorization import copies, nearest_neighbours
+import mempkg.book.profiles as profiles
+from mempkg.data.toy import circular_gaps, find_isolated_seed, von_mises_circle
+from mempkg.estimators.memorization import copies, nearest_neighbours
 
 
 def test_profile_resolution_order(monkeypatch):
@@ -71,7 +71,7 @@ def test_isolated_seed_search_is_deterministic():
 
 
 def test_auroc_against_brute_force_and_edge_cases():
-    from mempkg.memorization import auroc, two_sided_auroc, welch_test
+    from mempkg.estimators.memorization import auroc, two_sided_auroc, welch_test
 
     g = np.random.default_rng(0)
     pos, neg = g.normal(1, 1, 40), g.normal(0, 1, 50)
@@ -87,9 +87,9 @@ def test_auroc_against_brute_force_and_edge_cases():
 
 
 def test_denoising_loss_is_zero_for_the_exact_score_of_a_point_mass():
-    from mempkg.memorization import denoising_loss
-    from mempkg.models import EmpiricalScore
-    from mempkg.sde import VPSDE
+    from mempkg.core.schedules import VPSDE
+    from mempkg.estimators.memorization import denoising_loss
+    from mempkg.models.exact import EmpiricalScore
 
     train = torch.tensor([[0.5, -0.5]], dtype=torch.float64)
     model = EmpiricalScore(train, VPSDE())
@@ -99,8 +99,8 @@ def test_denoising_loss_is_zero_for_the_exact_score_of_a_point_mass():
 
 
 def test_plant_duplicates_and_extraction_find_the_planted_images():
-    from mempkg.data import load_images, plant_duplicates
-    from mempkg.memorization import extract_memorized
+    from mempkg.data.images import load_images, plant_duplicates
+    from mempkg.estimators.memorization import extract_memorized
 
     digits = load_images("digits", "train").subset(range(200))
     p = plant_duplicates(digits, n_planted=5, n_copies=4, seed=1)
@@ -119,7 +119,7 @@ def test_plant_duplicates_and_extraction_find_the_planted_images():
 # -- chapter 01's baseline: samples near the isolated point against the true density ---------------
 
 def test_true_density_mass_near_a_point_matches_closed_forms_and_draws():
-    from mempkg.data import von_mises_ball_mass, von_mises_draws
+    from mempkg.data.toy import von_mises_ball_mass, von_mises_draws
 
     # uniform on the circle (kappa = 0): the arc cut by a chord r has length 2 * 2 arcsin(r / 2)
     r = 0.3
@@ -135,8 +135,8 @@ def test_true_density_mass_near_a_point_matches_closed_forms_and_draws():
 
 
 def test_a_sampler_of_the_true_density_does_not_pass_the_copy_test_but_a_memorizer_does():
-    from mempkg.data import von_mises_ball_mass, von_mises_draws
-    from mempkg.memorization import excess_count_test
+    from mempkg.data.toy import von_mises_ball_mass, von_mises_draws
+    from mempkg.estimators.memorization import excess_count_test
 
     ds = von_mises_circle(100, 2.0, seed=17)
     point, theta, r, n = ds.points[ds.isolated], float(ds.angles[ds.isolated]), 0.03, 2000

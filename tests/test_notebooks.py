@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from book_helpers import (EXECUTED, FAILED, NOTEBOOKS, PROFILE, RESULTS,  # noqa: E402
-                          error_outputs, executed_notebooks, report)
+from book_helpers import EXECUTED, FAILED, NOTEBOOKS, PROFILE, RESULTS, error_outputs, executed_notebooks, report  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +96,7 @@ def test_notebook_summary_has_required_keys(notebooks_run, notebook):
 
 
 def test_scorecard_reads_every_chapter_of_the_run(notebooks_run):
-    from mempkg.scorecard import scorecard
+    from mempkg.book.scorecard import scorecard
 
     rows = scorecard(PROFILE, RESULTS)          # raises if a summary lacks a key a claim reads
     not_run = sorted({r["notebook"] for r in rows if r["held"] == "not run"})

@@ -1,4 +1,4 @@
-"""The timing helpers measure relative cost, and every ratio dict of mempkg.perf holds its promised,
+"""The timing helpers measure relative cost, and every ratio dict of mempkg.book.perf holds its promised,
 positive, finite numbers at tiny sizes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from mempkg import perf
+from mempkg.book import perf
 
 
 def _finite_positive(d: dict, where: str) -> None:

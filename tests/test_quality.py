@@ -1,4 +1,4 @@
-"""Sample quality (mempkg.quality): the Frechet distance on cases with a known answer, and the
+"""Sample quality (mempkg.estimators.quality): the Frechet distance on cases with a known answer, and the
 digits feature classifier."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from mempkg.data import load_images
-from mempkg.quality import (
+from mempkg.data.images import load_images
+from mempkg.estimators.quality import (
     DigitsFeatureNet,
     classifier_accuracy,
     classifier_features,
@@ -95,7 +95,7 @@ def test_inception_fid_says_what_to_install():
 
 
 def test_fd_bootstrap_is_seeded_and_centred_on_the_fd():
-    from mempkg.quality import frechet_distance_bootstrap
+    from mempkg.estimators.quality import frechet_distance_bootstrap
     a, b, ref = _features(seed=1) + 0.5, _features(seed=2), _features(seed=3)
     boots = frechet_distance_bootstrap([a, b], ref, n_boot=40, seed=0)
     assert boots.shape == (40, 2)

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from mempkg.regimes import (EmpiricalDenoiser, danger_zone, log_posterior_weights, noise_sweep, share_in_band,
-                            shell_radii,
-                            weight_and_coverage)
+from mempkg.estimators.regimes import (
+    EmpiricalDenoiser,
+    danger_zone,
+    log_posterior_weights,
+    noise_sweep,
+    share_in_band,
+    shell_radii,
+    weight_and_coverage,
+)
 
 
 def test_two_training_points_by_hand():

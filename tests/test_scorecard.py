@@ -9,8 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from mempkg.scorecard import (CLAIMS, HELD, HIGH_90S, NOT_HELD, NOT_RUN, STAND_IN, UNDECIDED, claims_of, decide,
-                              load_summaries, peak_in_middle, scorecard, status_markdown, to_markdown)
+from mempkg.book.scorecard import (
+    CLAIMS,
+    HELD,
+    HIGH_90S,
+    NOT_HELD,
+    NOT_RUN,
+    STAND_IN,
+    UNDECIDED,
+    claims_of,
+    decide,
+    load_summaries,
+    peak_in_middle,
+    scorecard,
+    status_markdown,
+    to_markdown,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from mempkg.sde import VPSDE, get_sde
+from mempkg.core.schedules import VPSDE, get_sde
 
 
 def test_vp_schedule_matches_closed_form():

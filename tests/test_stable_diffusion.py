@@ -11,20 +11,19 @@ import io  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from tiny_models import SD_SCHEDULER, save_tiny_sd  # noqa: E402
 
-from mempkg.complexity import png_size, to_uint8  # noqa: E402
-from mempkg.guidance import cfg_norm, cfg_norm_generation  # noqa: E402
-from mempkg.lid import flipd  # noqa: E402
-from mempkg.models import check_inputs  # noqa: E402
-from mempkg.stable_diffusion import (  # noqa: E402
-    DiscreteVPSchedule,
+from mempkg.core.protocol import check_inputs  # noqa: E402
+from mempkg.core.schedules import DiscreteVPSchedule, linear_beta_schedule  # noqa: E402
+from mempkg.estimators.complexity import png_size, to_uint8  # noqa: E402
+from mempkg.estimators.guidance import cfg_norm, cfg_norm_generation  # noqa: E402
+from mempkg.estimators.lid import flipd  # noqa: E402
+from mempkg.models.stable_diffusion import (  # noqa: E402
     StableDiffusion,
     equal_sigma_time,
-    linear_beta_schedule,
     load_stable_diffusion,
     with_schedule,
 )
-from tiny_models import SD_SCHEDULER, save_tiny_sd  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +294,7 @@ def test_encoders_reject_bad_input(sd, images):
 def test_a_v_prediction_scheduler_is_refused(tmp_path):
     from diffusers import DDIMScheduler
 
-    from mempkg.stable_diffusion import StableDiffusion
+    from mempkg.models.stable_diffusion import StableDiffusion
 
     v = DDIMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                       prediction_type="v_prediction")

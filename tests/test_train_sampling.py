@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from mempkg.models import EpsModel, GaussianScore, MLPEps
-from mempkg.sampling import sample
-from mempkg.sde import VPSDE
-from mempkg.train import sample_times, train_dsm
+from mempkg.core.schedules import VPSDE
+from mempkg.models.adapters import EpsModel
+from mempkg.models.exact import GaussianScore
+from mempkg.models.networks import MLPEps
+from mempkg.models.sampling import sample
+from mempkg.models.train import sample_times, train_dsm
 
 
 @pytest.mark.parametrize("method", ["sde", "ode"])

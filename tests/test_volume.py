@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from mempkg.models import EpsModel, GaussianScore, MLPEps
-from mempkg.sde import VPSDE
-from mempkg.train import train_dsm
-from mempkg.volume import gram_schmidt_longest_first, volume_growth, volume_growth_reference
+from mempkg.core.schedules import VPSDE
+from mempkg.estimators.volume import gram_schmidt_longest_first, volume_growth, volume_growth_reference
+from mempkg.models.adapters import EpsModel
+from mempkg.models.exact import GaussianScore
+from mempkg.models.networks import MLPEps
+from mempkg.models.train import train_dsm
 
 
 def drift_eigenvalues(lam, sde, t):

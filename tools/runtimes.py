@@ -15,7 +15,7 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
-from mempkg.perf import cpu_name
+from mempkg.book.perf import cpu_name
 
 
 def gpu_name() -> str:

@@ -1,7 +1,7 @@
 """Print the reproduction scorecard (Markdown) that the book's scorecard page includes.
 
 `make book` writes it to build/<profile>/src/_generated/scorecard.md from the summaries under
-$MEMPKG_RESULTS/<profile>/, so the table shows the run that built the book (mempkg.scorecard);
+$MEMPKG_RESULTS/<profile>/, so the table shows the run that built the book (mempkg.book.scorecard);
 with --status, the per-chapter status table of the introduction (_generated/status.md).
 """
 
@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from mempkg.scorecard import scorecard, status_markdown, to_markdown
+from mempkg.book.scorecard import scorecard, status_markdown, to_markdown
 
 
 def main() -> None:

@@ -1,0 +1,471 @@
+"""What the book's estimators cost, as ratios measured in one run.
+
+Seconds depend on the machine and on whatever else it runs; a ratio of two timings taken
+side by side depends on both much less. Every function here therefore times the things it
+compares *together*: one warm-up call of each, then ``repeats`` rounds in which each is called
+once in turn (round-robin, so that a drift in the machine's load hits all alike), and the median
+of each one's rounds. On CUDA the clock reads after ``torch.cuda.synchronize``. Results are
+plain dicts of ratios (seconds beside them, for the record) with :func:`machine`, the
+description of what measured them.
+
+* :func:`estimator_costs` -- each estimator's cost per image as a multiple of one forward pass of
+  the same model at the same batch (FLIPD, volume growth per axis-step, one-step memorization,
+  the CFG norm); :func:`flipd_cost` is its FLIPD part.
+* :func:`volume_speedup` -- batched :func:`~mempkg.estimators.volume.volume_growth` against the authors' loop
+  (:func:`~mempkg.estimators.volume.volume_growth_reference`, all axes of a step in one call) and against the
+  physical limit of finite differences, (N + 1) forward passes per image and Euler step.
+* :func:`regimes_cost` -- W and C on a sigma grid (:func:`~mempkg.estimators.regimes.weight_and_coverage`)
+  against one distance matrix, against recomputing the distances per sigma, and in float64.
+* :func:`regimes_scaling` -- how the cost of W and C grows with the training-set size.
+
+The image models are untrained networks (a cost does not depend on the weights) wrapped in EDM's
+preconditioning (:class:`~mempkg.models.edm.EDMPrecond`), so that one object is both a score model
+(FLIPD, volume growth) and a denoiser (one-step memorization); the wrapper adds a few
+element-wise operations to the network's cost. ``benchmarks/*.py`` are command-line wrappers
+over these functions; ``notebooks/06_performance.py`` shows them.
+
+Layer: book (imports every layer but the CLI).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..core.progress import bar
+from ..estimators.guidance import cfg_norm
+from ..estimators.lid import flipd
+from ..estimators.regimes import noise_sweep, squared_distances, weight_and_coverage
+from ..estimators.volume import volume_growth, volume_growth_reference
+from ..models.edm import EDMPrecond
+from ..models.networks import MLPEps, unet_eps
+from ..studies.captioned import TinyStableDiffusion
+
+# -- the clock --------------------------------------------------------------------------------------
+
+
+def _sync(device) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed_together(fns: dict[str, Callable[[], object]], repeats: int = 3, device: str = "cpu",
+                   warmup: int = 1, min_time: float = 0.1, desc: str = "") -> dict[str, float]:
+    """Median seconds of one call of each function over ``repeats`` round-robin rounds, after ``warmup`` calls.
+
+    The warm-up pays for first-call allocations and kernel selection. Round-robin: round r calls every
+    function in turn, so a change of the machine's load during the run affects every function alike and
+    their ratios stay meaningful. A function faster than ``min_time`` seconds (judged by its last warm-up
+    call) is called ceil(min_time / t) times per round and its time divided by that count, as
+    ``timeit`` does: sub-millisecond calls are not lost in the clock's and the loop's overhead, and on a
+    shared machine a short stretch is no likelier than a long one to fall in a burst of someone else's load.
+    On CUDA the device is synchronised before and after each timed stretch.
+    """
+    if int(repeats) < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats}.")
+    if not fns:
+        raise ValueError("timed_together needs at least one function to time.")
+    number = {k: 1 for k in fns}
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    rounds = int(warmup) + int(repeats)
+    for r in bar(range(rounds), desc=desc or "timing", disable=rounds < 4):
+        for k, fn in fns.items():
+            _sync(device)
+            t = time.perf_counter()
+            for _ in range(number[k]):
+                fn()
+            _sync(device)
+            elapsed = (time.perf_counter() - t) / number[k]
+            if r >= int(warmup):
+                times[k].append(elapsed)
+            elif r == int(warmup) - 1 and elapsed < min_time:
+                number[k] = math.ceil(min_time / max(elapsed, 1e-7))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def clock(fn: Callable[[], object], repeats: int = 3, device: str = "cpu") -> float:
+    """Median seconds of ``fn`` over ``repeats`` calls after one warm-up call."""
+    return timed_together({"fn": fn}, repeats, device)["fn"]
+
+
+# -- what measured it -------------------------------------------------------------------------------
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo where there is one, else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device: str = "cpu") -> str:
+    """One line that says what a timing ran on: CPU model, cores, torch threads, torch version, device
+    (with the GPU's name on CUDA)."""
+    cores = os.cpu_count()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    cores_txt = f"{cores} cores" if usable == cores else f"{cores} cores ({usable} usable)"
+    dev = str(device)
+    if dev.startswith("cuda"):
+        dev = f"{dev} ({torch.cuda.get_device_name(torch.device(dev))})"
+    threads = torch.get_num_threads()
+    return (f"{cpu_name()} ({platform.machine()}), {cores_txt}, {threads} torch thread{'s' * (threads != 1)}, "
+            f"torch {torch.__version__}, device {dev}")
+
+
+# the modules whose code the timings measure: the package files under these names
+_MEASURED = ("book/perf", "estimators/lid", "estimators/volume", "estimators/regimes", "estimators/guidance",
+             "estimators/memorization", "models/edm", "models/adapters", "models/networks", "models/stable_diffusion",
+             "core/schedules", "core/tensors", "core/protocol", "studies/captioned")
+
+
+def code_digest() -> str:
+    """16 hex digits of sha256 over the source of the measured modules: a cache key under which
+    timings are reused only while the code they timed is unchanged."""
+    h = hashlib.sha256()
+    package = Path(__file__).parent.parent
+    for name in _MEASURED:
+        h.update((package / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _stamp(device: str) -> dict:
+    return {"machine": machine(device), "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+
+
+# -- the models whose cost is measured ---------------------------------------------------------------
+
+MODELS = {
+    "mlp_2": "MLP, D = 2 (von Mises toy)",
+    "mlp_64": "MLP, D = 1x8x8",
+    "unet_1x8x8": "UNet with attention, D = 1x8x8 (digits preset)",
+    "unet_3x32x32": "UNet with attention, D = 3x32x32 (digits preset widths)",
+    "ddpm_cifar10": "DDPM CIFAR-10 UNet, D = 3x32x32 (35.7 M parameters)",
+    "tiny_sd": "tiny SD stand-in, text-conditional UNet, D = 1x8x8",
+}
+
+
+@dataclass
+class BenchModel:
+    """A model to time and a batch for it: ``model`` is a score model; ``denoiser(y, sigma)`` is set for
+    the EDM-wrapped models and ``cond`` for the text-conditional one."""
+
+    name: str
+    label: str
+    model: object
+    x: Tensor
+    cond: Optional[Tensor] = None
+    denoiser: Optional[Callable] = None
+
+    @property
+    def D(self) -> int:
+        return int(self.x[0].numel())
+
+
+def bench_model(name: str, batch: int, device: str = "cpu", seed: int = 0) -> BenchModel:
+    """The model ``name`` (a key of :data:`MODELS`), untrained with seeded weights, in eval mode on
+    ``device``, and a seeded batch of ``batch`` inputs in [-1, 1]."""
+
+    if name not in MODELS:
+        raise ValueError(f"Unknown benchmark model {name!r}; known: {', '.join(MODELS)}.")
+    if int(batch) < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch}.")
+    g = torch.Generator().manual_seed(int(seed))
+    cond = None
+    if name == "tiny_sd":
+
+        model = TinyStableDiffusion(seed=seed).to(device).eval()
+        shape = model.data_shape
+        tokens = torch.randint(1, len(model.vocab), (int(batch), model.vocab.max_len), generator=g)
+        with torch.no_grad():
+            cond = model.text(tokens.to(device)).detach()
+        denoiser = None
+    else:
+        shape, net = {
+            "mlp_2": lambda: ((2,), MLPEps(2, seed=seed)),
+            "mlp_64": lambda: ((1, 8, 8), MLPEps((1, 8, 8), seed=seed)),
+            "unet_1x8x8": lambda: ((1, 8, 8), unet_eps((1, 8, 8), "digits", seed=seed)),
+            "unet_3x32x32": lambda: ((3, 32, 32), unet_eps((3, 32, 32), "digits", seed=seed)),
+            "ddpm_cifar10": lambda: ((3, 32, 32), unet_eps((3, 32, 32), "ddpm_cifar10", seed=seed)),
+        }[name]()
+        model = EDMPrecond(net, sigma_data=0.5).to(device).eval()
+        denoiser = model.denoise
+    x = (torch.rand(int(batch), *shape, generator=g) * 2 - 1).to(device)
+    return BenchModel(name, MODELS[name], model, x, cond, denoiser)
+
+
+# -- each estimator's cost in forward passes ---------------------------------------------------------
+
+ESTIMATORS = ("flipd", "flipd_exact", "volume", "one_step", "cfg_norm")
+FLIPD_LIMIT = "forward + one VJP (FLIPD's limit per probe)"
+
+
+def _cost_fns(bm: BenchModel, estimators, t0, exact_max_dim, n_axes, n_steps, n_sigmas, n_train, cfg_t0,
+              cfg_steps, seed):
+    """{label: (function, units per image)}: the forward pass first, then every estimator that applies."""
+
+    model, x, cond = bm.model, bm.x, bm.cond
+
+    def forward():
+        with torch.no_grad():
+            model.score(x, t0, cond=cond)
+
+    fns = {"forward": (forward, 1)}
+    if "flipd" in estimators:
+        for m in ("jvp", "vjp"):
+            fns[f"FLIPD, 1 probe, {m}"] = (lambda m=m: flipd(model, x, t0, n_probes=1, cond=cond, method=m), 1)
+    if "flipd" in estimators:
+        # FLIPD's physical limit per probe: one forward pass of the score and one VJP through it,
+        # nothing else (no probe drawing, no |s|^2, no bookkeeping)
+        g = torch.Generator().manual_seed(int(seed) + 2)
+        v = (torch.randint(0, 2, x.shape, generator=g) * 2 - 1).to(x)
+
+        def forward_and_vjp():
+            with torch.enable_grad():
+                y = x.detach().requires_grad_(True)
+                torch.autograd.grad(model.score(y, t0, cond=cond), y, grad_outputs=v)
+
+        fns[FLIPD_LIMIT] = (forward_and_vjp, 1)
+    if "flipd_exact" in estimators and bm.D <= int(exact_max_dim):
+        for m in ("jvp", "vjp"):
+            fns[f"FLIPD, exact, {m}"] = (lambda m=m: flipd(model, x, t0, cond=cond, method=m, max_batch=1024), 1)
+    if "volume" in estimators:
+        N, K = min(int(n_axes), bm.D), int(n_steps)
+        for m in ("finite", "jvp"):
+            fns[f"volume growth per axis-step, {m}"] = (
+                lambda m=m: volume_growth(model, x, n_axes=N, n_steps=K, method=m, cond=cond, seed=seed), N * K)
+    if "one_step" in estimators and bm.denoiser is not None:
+        g = torch.Generator().manual_seed(int(seed) + 1)
+        train = (torch.rand(int(n_train), *x.shape[1:], generator=g) * 2 - 1).to(x.device)
+        sigmas = np.geomspace(0.1, 10.0, int(n_sigmas))
+        fns["one-step memorization per sigma"] = (
+            lambda: noise_sweep(bm.denoiser, x, train, sigmas, seed=seed, batch=len(x)), int(n_sigmas))
+    if "cfg_norm" in estimators and cond is not None:
+        fns[f"CFG norm ({int(cfg_steps)} Euler steps)"] = (
+            lambda: cfg_norm(model, x, cond, t0=cfg_t0, n_steps=int(cfg_steps), max_batch=len(x)), 1)
+    return fns
+
+
+def estimator_costs(models: Sequence[str] = ("mlp_2", "unet_1x8x8", "unet_3x32x32", "tiny_sd"), batch: int = 64, *,
+                    estimators: Sequence[str] = ESTIMATORS, t0: float = 0.05, exact_max_dim: int = 64,
+                    n_axes: int = 10, n_steps: int = 2, n_sigmas: int = 2, n_train: int = 1000,
+                    cfg_t0: float = 0.01, cfg_steps: int = 3, repeats: int = 3, device: str = "cpu",
+                    seed: int = 0) -> dict:
+    """Each estimator's cost per image, in forward passes of the same model at the same batch.
+
+    For every model, one round-robin (:func:`timed_together`) times a forward pass (the score of
+    ``batch`` inputs at t0, no gradient) and the estimators on the same ``batch`` inputs:
+
+    * FLIPD (:func:`~mempkg.estimators.lid.flipd`) with 1 Hutchinson probe and, when D <= ``exact_max_dim``, the
+      exact trace (D products), by forward-mode (jvp) and reverse-mode (vjp) products; and beside it
+      FLIPD's physical limit per probe, :data:`FLIPD_LIMIT`: one forward pass of the score with
+      gradients and one VJP through it, the least work any implementation of a 1-probe FLIPD does;
+    * volume growth (:func:`~mempkg.estimators.volume.volume_growth`) with N = min(n_axes, D) axes and ``n_steps``
+      Euler steps, divided by N * n_steps: the cost *per axis-step* (finite differences move N + 1
+      points per image per step, so ~(N + 1) / N plus the QR);
+    * one-step memorization (:func:`~mempkg.estimators.regimes.noise_sweep`: denoise x + sigma z once and test the
+      output for a copy among ``n_train`` training images), divided by ``n_sigmas``: the cost *per sigma*
+      (EDM-wrapped models only);
+    * the CFG norm (:func:`~mempkg.estimators.guidance.cfg_norm`, ``cfg_steps`` conditional Euler steps to
+      ``cfg_t0``, then a conditional and an unconditional prediction: cfg_steps + 2 passes by count;
+      text-conditional models only).
+
+    Returns ``{"machine", "measured_at", "settings", "rows"}``; each row holds ``model`` (its label),
+    ``name``, ``D``, ``batch``, ``forward_seconds``, ``costs`` {estimator: forward passes per image
+    (per axis-step, per sigma)} and ``seconds`` {estimator: median seconds of one call on the batch}.
+    """
+    unknown = [e for e in estimators if e not in ESTIMATORS]
+    if unknown:
+        raise ValueError(f"Unknown estimators {unknown}; choose from {ESTIMATORS}.")
+    settings = dict(models=list(models), batch=int(batch), estimators=list(estimators), t0=t0,
+                    exact_max_dim=int(exact_max_dim), n_axes=int(n_axes), n_steps=int(n_steps),
+                    n_sigmas=int(n_sigmas), n_train=int(n_train), cfg_t0=cfg_t0, cfg_steps=int(cfg_steps),
+                    repeats=int(repeats), seed=int(seed))
+    rows = []
+    for name in models:
+        bm = bench_model(name, batch, device, seed)
+        fns = _cost_fns(bm, estimators, t0, exact_max_dim, n_axes, n_steps, n_sigmas, n_train, cfg_t0,
+                        cfg_steps, seed)
+        t = timed_together({k: f for k, (f, _) in fns.items()}, repeats, device, desc=name)
+        rows.append({"model": bm.label, "name": name, "D": bm.D, "batch": int(batch),
+                     "forward_seconds": t["forward"],
+                     "costs": {k: t[k] / t["forward"] / units for k, (_, units) in fns.items() if k != "forward"},
+                     "seconds": {k: t[k] for k in fns if k != "forward"}})
+        del bm
+    return dict(_stamp(device), settings=settings, rows=rows)
+
+
+def flipd_cost(models: Sequence[str] = ("mlp_2", "unet_1x8x8", "unet_3x32x32"), batch: int = 64,
+               repeats: int = 5, exact_max_dim: int = 64, t0: float = 0.05, device: str = "cpu") -> dict:
+    """FLIPD's part of :func:`estimator_costs`: 1 probe and (D <= exact_max_dim) the exact trace, jvp and
+    vjp, and the physical limit :data:`FLIPD_LIMIT`, per image in forward passes; rows flattened to
+    ``{"model", "D", "batch", "forward_seconds", "1 probe, jvp", ..., FLIPD_LIMIT}``."""
+    out = estimator_costs(models, batch, estimators=("flipd", "flipd_exact"), t0=t0, exact_max_dim=exact_max_dim,
+                          repeats=repeats, device=device)
+    rows = [dict({k: r[k] for k in ("model", "D", "batch", "forward_seconds")},
+                 **{k.removeprefix("FLIPD, "): v for k, v in r["costs"].items()}) for r in out["rows"]]
+    return dict(out, rows=rows)
+
+
+# -- volume growth against the authors' loop and against its physical limit ---------------------------
+
+def _volume_fns(model, x: Tensor, kw: dict) -> dict[str, Callable[[], object]]:
+    """The five things :func:`volume_speedup` times on one model and batch ``x`` (``kw``: n_axes, radius,
+    n_steps, seed)."""
+
+    N, K = kw["n_axes"], kw["n_steps"]
+    one_image = x[:1].repeat_interleave(N + 1, dim=0)          # N + 1 rows: what one image's step moves
+    all_images = x.repeat_interleave(N + 1, dim=0)             # B (N + 1) rows
+
+    def limit(batch, calls):
+        def passes():
+            with torch.no_grad():
+                for _ in range(K * calls):
+                    model.score(batch, 0.5)        # the cost of a pass does not depend on t
+        return passes
+
+    return {"authors": lambda: volume_growth_reference(model, x, **kw),
+            "finite": lambda: volume_growth(model, x, method="finite", **kw),
+            "jvp": lambda: volume_growth(model, x, method="jvp", **kw),
+            "limit, per image": limit(one_image, len(x)),
+            "limit, one call": limit(all_images, 1)}
+
+
+def volume_speedup(models: Sequence[str] = ("mlp_64", "unet_1x8x8"), images: int = 8, axes: int = 50,
+                   steps: int = 10, repeats: int = 3, radius: float = 0.05, device: str = "cpu",
+                   seed: int = 0) -> dict:
+    """Volume growth against the authors' loop and against (N + 1) forward passes per step, in one run per model.
+
+    One round-robin (:func:`timed_together`) times, on the same model, images, axes and steps:
+
+    * ``authors`` -- :func:`~mempkg.estimators.volume.volume_growth_reference`, the authors' loop: one image at a
+      time, the centre and all N axis points of a step in one network call, Python Gram-Schmidt;
+    * ``finite`` and ``jvp`` -- :func:`~mempkg.estimators.volume.volume_growth` (all images' rows in one call,
+      batched QR) by finite differences and by tangent vectors;
+    * the physical limit of finite differences: n_steps x (N + 1) forward passes per image and
+      nothing else (no Gram-Schmidt, no bookkeeping), batched as the authors batch (``limit, per
+      image``: one call of N + 1 rows per image and step) and as :func:`volume_growth` does (``limit,
+      one call``: B (N + 1) rows per step). The limit is the faster of the two: which batching is
+      faster depends on the network and the device (a large batch of large images can fall out of
+      the CPU's caches).
+
+    Rows: ``speedup_finite`` = authors / finite, ``speedup_jvp`` = authors / jvp (above 1: faster
+    than the authors' loop), ``finite_per_limit``, ``jvp_per_limit``, ``authors_per_limit`` (each
+    time / the limit: 1 is the physical limit), ``max_rel_diff_L`` (largest relative difference of
+    the score L between the authors' loop and finite: the two compute the same numbers),
+    ``images_per_second_finite``, ``D``, ``seconds``.
+    """
+    N, K = int(axes), int(steps)
+    kw = {"n_axes": N, "radius": radius, "n_steps": K, "seed": seed}
+    rows = []
+    for name in models:
+        bm = bench_model(name, images, device, seed)
+        model, x = bm.model, bm.x
+        if bm.cond is not None:
+            raise ValueError(f"{name} is text-conditional; volume_growth_reference has no condition.")
+        if N > bm.D:
+            raise ValueError(f"axes={axes} exceeds the dimension D = {bm.D} of {name}.")
+        fns = _volume_fns(model, x, kw)
+        # the warm-up round, done here because two of its results are the accuracy check
+        out = {k: fn() for k, fn in fns.items()}
+        ref, fast = out["authors"], out["finite"]
+        rel = float(((fast[:, -1] - ref[:, -1]).abs() / ref[:, -1].abs().clamp_min(1e-12)).max())
+        t = timed_together(fns, repeats, device, warmup=0, desc=name)
+        lim = min(t["limit, per image"], t["limit, one call"])
+        rows.append({"model": bm.label, "name": name, "D": bm.D,
+                     "speedup_finite": t["authors"] / t["finite"], "speedup_jvp": t["authors"] / t["jvp"],
+                     "authors_per_limit": t["authors"] / lim, "finite_per_limit": t["finite"] / lim,
+                     "jvp_per_limit": t["jvp"] / lim, "max_rel_diff_L": rel,
+                     "images_per_second_finite": int(images) / t["finite"], "seconds": t})
+    settings = {"models": list(models), "images": int(images), "axes": N, "steps": K, "repeats": int(repeats),
+                "radius": radius, "seed": int(seed)}
+    return dict(_stamp(device), settings=settings, rows=rows)
+
+
+# -- W and C (Dodson et al.) ------------------------------------------------------------------------
+
+def _regimes_data(n_train: int, n_queries: int, dim: int, device: str):
+    # seed 1 for the data: weight_and_coverage draws its noise from seed 0, and the same seed would
+    # make the noise equal to the training points
+    g = torch.Generator().manual_seed(1)
+    train = torch.randn(int(n_train), int(dim), generator=g, dtype=torch.float64).to(device)
+    held = torch.randn(int(n_queries), int(dim), generator=g, dtype=torch.float64).to(device)
+    z = torch.randn(held.shape, generator=g, dtype=torch.float64).to(device)
+    return train, held, z
+
+
+def regimes_cost(train: int = 10_000, queries: int = 1_000, dim: int = 3072, sigmas: int = 64,
+                 naive_sigmas: int = 4, repeats: int = 3, device: str = "cpu") -> dict:
+    """The cost of W_sigma and C_sigma on a grid of ``sigmas`` values, as a multiple of one distance matrix.
+
+    Times together, on the same random data: (a) one noisy-query-to-train squared-distance matrix
+    ``[queries, train]`` (the unavoidable matrix product); (b) :func:`~mempkg.estimators.regimes.weight_and_coverage`
+    on the whole grid (distances once per noise draw, reused for every sigma; per-sigma pass in
+    float32); (c) the same with the per-sigma pass in float64; then (d) the naive way, recomputing the
+    distances and the log-softmax of W for every sigma, on ``naive_sigmas`` sigmas and extrapolated to
+    the grid (it does not even compute C). Returns ``{"machine", "measured_at", "settings", "ratios",
+    "seconds"}``.
+    """
+
+    T, X, Z = _regimes_data(train, queries, dim, device)
+    grid = np.geomspace(1e-2, 80, int(sigmas))
+    few = grid[: int(naive_sigmas)]
+
+    def naive():
+        return [torch.log_softmax(-squared_distances(X + s * Z, T) / (2 * s * s), 1) for s in few]
+
+    t = timed_together({"distance matrix": lambda: squared_distances(X + 0.5 * Z, T),
+                        "W and C": lambda: weight_and_coverage(X, T, grid, chunk=256),
+                        "W and C, float64": lambda: weight_and_coverage(X, T, grid, chunk=256, precision="float64"),
+                        "naive, few sigmas": naive}, repeats, device, desc="W and C")
+    t_naive = t["naive, extrapolated"] = t["naive, few sigmas"] / len(few) * len(grid)
+    ratios = {"W and C on the grid / one distance matrix": t["W and C"] / t["distance matrix"],
+              "W and C, float64 sigma pass / one distance matrix": t["W and C, float64"] / t["distance matrix"],
+              "naive (distances per sigma) / one distance matrix": t_naive / t["distance matrix"],
+              "speed-up of the one-pass estimator over the naive one": t_naive / t["W and C"],
+              "speed-up of W and C with the float32 sigma pass over float64 (whole estimator)": t["W and C, float64"] / t["W and C"]}
+    settings = dict(train=int(train), queries=int(queries), dim=int(dim), sigmas=int(sigmas),
+                    naive_sigmas=int(naive_sigmas), repeats=int(repeats))
+    return dict(_stamp(device), settings=settings, ratios=ratios, seconds=t)
+
+
+def regimes_scaling(train_sizes: Sequence[int] = (1000, 2000, 5000, 10_000), queries: int = 1_000, dim: int = 3072,
+                    sigmas: int = 64, repeats: int = 3, device: str = "cpu") -> dict:
+    """How the cost of W and C grows with the training-set size N, at fixed queries, dimension and grid.
+
+    One round-robin times, for every N, one distance matrix ``[queries, N]`` and
+    :func:`~mempkg.estimators.regimes.weight_and_coverage` on the grid (training sets are the first N of one draw).
+    Rows: ``N``, ``wc_per_distance`` (W and C / one distance matrix at that N), ``wc_growth`` and
+    ``distance_growth`` (cost at N / cost at the smallest N), ``N_growth`` (N / smallest N), and seconds.
+    """
+
+    sizes = sorted(int(n) for n in train_sizes)
+    if not sizes or sizes[0] < 1:
+        raise ValueError(f"train_sizes must be positive integers, got {list(train_sizes)}.")
+    T, X, Z = _regimes_data(sizes[-1], queries, dim, device)
+    grid = np.geomspace(1e-2, 80, int(sigmas))
+    fns = {}
+    for n in sizes:
+        fns[f"distance {n}"] = lambda n=n: squared_distances(X + 0.5 * Z, T[:n])
+        fns[f"W and C {n}"] = lambda n=n: weight_and_coverage(X, T[:n], grid, chunk=256)
+    t = timed_together(fns, repeats, device, desc="W and C vs N")
+    n0 = sizes[0]
+    rows = [{"N": n, "distance_seconds": t[f"distance {n}"], "wc_seconds": t[f"W and C {n}"],
+             "wc_per_distance": t[f"W and C {n}"] / t[f"distance {n}"],
+             "wc_growth": t[f"W and C {n}"] / t[f"W and C {n0}"],
+             "distance_growth": t[f"distance {n}"] / t[f"distance {n0}"], "N_growth": n / n0} for n in sizes]
+    settings = dict(train_sizes=sizes, queries=int(queries), dim=int(dim), sigmas=int(sigmas), repeats=int(repeats))
+    return dict(_stamp(device), settings=settings, rows=rows)

@@ -1,0 +1,173 @@
+"""Figures. Each function draws on a given axis and returns it; :func:`savefig` writes the
+figure under ``results/<profile>/<notebook>/`` as well as leaving it to show inline.
+
+Layer: book (imports every layer but the CLI).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .paths import results_dir
+
+
+def style() -> None:
+    """The book's plot style (seaborn's whitegrid, compact fonts)."""
+    import seaborn as sns  # heavy: seaborn takes about a second to import
+
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.9)
+
+
+def savefig(fig, profile: str, notebook: str, name: str, dpi: int = 150) -> Path:
+    """Save ``fig`` as ``results/<profile>/<notebook>/<name>.png`` and return the path."""
+    path = results_dir(profile, notebook) / f"{name}.png"
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def _np(a):
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+
+
+# -- von Mises chapter (Ross, Kamkari et al., Fig. 3) -------------------------------------------
+
+def circle_data(ax, ds, density=None):
+    """Panel (a): the training points on the unit circle, the ground-truth density drawn as a
+    band whose width is proportional to the von Mises density, the isolated point marked."""
+    theta = np.linspace(-np.pi, np.pi, 721)
+    if density is not None:
+        dens = density(theta)
+        w = 0.35 * dens / dens.max()
+        ax.fill(np.concatenate([(1 + w) * np.cos(theta), np.cos(theta[::-1])]),
+                np.concatenate([(1 + w) * np.sin(theta), np.sin(theta[::-1])]),
+                color="tab:blue", alpha=0.15, lw=0, label="ground-truth density")
+    ax.plot(np.cos(theta), np.sin(theta), color="0.7", lw=0.8)
+    p = _np(ds.points)
+    ax.scatter(p[:, 0], p[:, 1], s=12, color="tab:blue", label=f"training points (n={len(p)})", zorder=3)
+    iso = p[ds.isolated]
+    ax.scatter([iso[0]], [iso[1]], s=120, facecolors="none", edgecolors="tab:red", lw=2,
+               label="isolated training point", zorder=4)
+    ax.set_aspect("equal")
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(-1.5, 1.5)
+    ax.legend(loc="lower left", fontsize=7, frameon=True)
+    return ax
+
+
+def points_by_value(ax, points, values, ref=None, vmin=0.0, vmax=2.0, label="FLIPD", s=14):
+    """Panel (b): points in the plane coloured by a per-point value (clipped to [vmin, vmax])."""
+    p = _np(points)
+    sc = ax.scatter(p[:, 0], p[:, 1], c=np.clip(_np(values), vmin, vmax), cmap="viridis",
+                    vmin=vmin, vmax=vmax, s=s, zorder=3)
+    if ref is not None:
+        r = _np(ref)
+        ax.scatter(r[:, 0], r[:, 1], s=4, color="0.6", zorder=2, label="training points")
+        ax.legend(loc="lower left", fontsize=7)
+    theta = np.linspace(-np.pi, np.pi, 361)
+    ax.plot(np.cos(theta), np.sin(theta), color="0.85", lw=0.8, zorder=1)
+    ax.figure.colorbar(sc, ax=ax, label=label, shrink=0.8)
+    ax.set_aspect("equal")
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(-1.5, 1.5)
+    return ax
+
+
+def value_by_angle(ax, angles, values, isolated=None, label="FLIPD", **kw):
+    """A per-point value against the point's angle, the isolated point marked."""
+    a, v = _np(angles), _np(values)
+    ax.scatter(a, v, s=10, **kw)
+    if isolated is not None:
+        ax.scatter([a[isolated]], [v[isolated]], s=120, facecolors="none", edgecolors="tab:red", lw=2,
+                   label="isolated point")
+        ax.legend(fontsize=7)
+    ax.set_xlabel("angle (rad)")
+    ax.set_ylabel(label)
+    return ax
+
+
+def flipd_curves(ax, t0s, curves: dict, t0=None, knees: dict | None = None, dims=(0, 1, 2)):
+    """FLIPD(t0) curves, one per label; the t0 used and each curve's knee marked."""
+    t0s = _np(t0s)
+    for i, (name, c) in enumerate(curves.items()):
+        line, = ax.plot(t0s, _np(c), marker="o", ms=3, label=name)
+        if knees and name in knees:
+            k = knees[name]
+            ax.scatter([t0s[k]], [_np(c)[k]], marker="D", s=50, color=line.get_color(), zorder=4,
+                       edgecolors="k", label=f"knee of '{name}' (t0={t0s[k]:.3g})")
+    for d in dims:
+        ax.axhline(d, color="0.8", lw=0.8, zorder=0)
+    if t0 is not None:
+        ax.axvline(t0, color="k", ls="--", lw=1, label=f"t0 used = {t0:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("t0")
+    ax.set_ylabel("FLIPD(x, t0)")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def loss_history(ax, losses, window: int = 100):
+    """Training loss per step with a running mean."""
+    l = np.asarray(losses, float)
+    ax.plot(l, color="0.8", lw=0.5)
+    if len(l) >= window:
+        ax.plot(np.arange(window - 1, len(l)), np.convolve(l, np.ones(window) / window, "valid"), color="tab:blue")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("denoising loss")
+    return ax
+
+
+# -- image chapters -----------------------------------------------------------------------------
+
+def image_grid(ax, images, n_cols: int = 16, title: str | None = None):
+    """Images ``[N, C, H, W]`` in [-1, 1] tiled into one picture (grey for one channel)."""
+    x = _np(images)
+    n, c, h, w = x.shape
+    n_rows = int(np.ceil(n / n_cols))
+    canvas = np.ones((n_rows * (h + 1) + 1, n_cols * (w + 1) + 1, c))
+    for i in range(n):
+        r, q = divmod(i, n_cols)
+        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + q * (w + 1): 1 + q * (w + 1) + w] = \
+            (np.transpose(x[i], (1, 2, 0)) + 1) / 2
+    canvas = np.clip(canvas, 0, 1)
+    ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray_r" if c == 1 else None, vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def two_groups(ax, a, b, labels=("trained", "held-out"), xlabel: str = "", bins: int = 30):
+    """Overlaid density histograms of two groups of per-image scores, their means marked."""
+    a, b = _np(a).ravel(), _np(b).ravel()
+    edges = np.histogram_bin_edges(np.concatenate([a, b]), bins=bins)
+    for v, lab, col in ((a, labels[0], "tab:red"), (b, labels[1], "tab:blue")):
+        ax.hist(v, bins=edges, density=True, alpha=0.45, color=col, label=f"{lab} (mean {v.mean():.3g})")
+        ax.axvline(v.mean(), color=col, lw=1.5)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def heatmap(ax, values, row_labels, col_labels, fmt: str = "{:.2f}", cmap: str = "viridis",
+            vmin=None, vmax=None, cbar_label: str = ""):
+    """A labelled heat map with the value written in every cell."""
+    v = np.asarray(values, float)
+    im = ax.imshow(v, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(col_labels)), [str(c) for c in col_labels])
+    ax.set_yticks(range(len(row_labels)), [str(r) for r in row_labels])
+    ax.grid(False)
+    lo, hi = np.nanmin(v), np.nanmax(v)
+    for i in range(v.shape[0]):
+        for j in range(v.shape[1]):
+            dark = (v[i, j] - lo) < 0.5 * (hi - lo) if hi > lo else True
+            ax.text(j, i, fmt.format(v[i, j]), ha="center", va="center", fontsize=7,
+                    color="w" if dark else "k")
+    ax.figure.colorbar(im, ax=ax, label=cbar_label, shrink=0.8)
+    return ax

@@ -1,0 +1,334 @@
+"""The reproduction scorecard: each paper claim the book tests, the paper's number, ours, and a verdict.
+
+One row per claim. Only the papers' numbers and their citations are typed here; "ours" and the
+verdict are read from the chapters' ``results/<profile>/<notebook>/summary.json`` of one profile, by
+the rule written in the row. The chapters decide their own tables with the same rules
+(:func:`decide`), so a verdict is stated in one place.
+
+Every rule compares with what chance alone would give: a p-value of a test against the baseline
+the rule names, an AUROC above 0.5, a share of memorization above the share a uniform spread would
+put in the same band. A verdict is one of
+
+* ``held`` / ``did not hold``: the rule decided it;
+* ``undecided``: a number the rule needs is ``null`` in the summary (the chapter could not compute
+  it, and says why in ``<key>_reason``), so the row shows that reason instead of a verdict;
+* ``stand-in``: the claim is about a model the run did not use (Stable Diffusion under the CPU
+  profiles); the stand-in's numbers are shown beside it, but decide nothing;
+* ``not run``: the chapter has no summary under the profile.
+
+    rows = scorecard("quick")            # list of dicts, one per claim, in CLAIMS order
+    print(to_markdown(rows))             # the book's scorecard page includes this table
+    print(status_markdown(rows))         # the introduction's per-chapter status
+
+Layer: book (imports every layer but the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from .paths import results_root
+
+HELD, NOT_HELD, UNDECIDED, STAND_IN, NOT_RUN = "held", "did not hold", "undecided", "stand-in", "not run"
+VERDICTS = (HELD, NOT_HELD, UNDECIDED, STAND_IN, NOT_RUN)
+
+HIGH_90S = 0.95            # "AUROCs uniformly in the high 90's" (Ross et al., Sec. 3)
+SIGNIFICANT = 0.01         # Hasegawa & Yasuda test at p < 0.01; the book's level for every test
+FLIPD_TOL_ISOLATED = 0.5   # |FLIPD| below this reads as dimension 0 ...
+FLIPD_TOL_OTHERS = 0.25    # ... and within this of 1 as dimension 1 (the circle)
+SD_MODEL = "stable_diffusion"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A paper's claim and how a chapter's summary decides it.
+
+    ``needs`` are the summary keys the rule reads: when one is ``null`` the row is *undecided*, with
+    the chapter's ``<key>_reason``. ``ours(summary) -> str`` formats our numbers; ``held(summary) ->
+    bool`` decides; ``rule`` says in words what ``held`` checks; ``stand_in(summary) -> bool`` (when
+    given) says that the run used a stand-in for the paper's model, so nothing is decided.
+    """
+
+    key: str                     # the verdict's name in the chapter's summary (claims_held)
+    paper: str                   # BibTeX key in book/references.bib
+    claim: str
+    paper_value: str             # the paper's own number or wording, with where it is stated
+    notebook: str                # the chapter's stem, e.g. "01_von_mises"
+    needs: tuple[str, ...]
+    ours: Callable[[dict], str]
+    held: Callable[[dict], bool]
+    rule: str
+    stand_in: Optional[Callable[[dict], bool]] = None
+
+
+def fmt(x, digits: int = 3) -> str:
+    """A number for the table: fixed or scientific notation by size; '-' for missing."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    x = float(x)
+    return f"{x:.1e}" if x != 0 and (abs(x) < 1e-2 or abs(x) >= 1e4) else f"{x:.{digits}g}"
+
+
+def fmt_auroc(x, se=None) -> str:
+    if x is None:
+        return "-"
+    return f"{float(x):.3f}" + (f" +- {float(se):.3f}" if se is not None else "")
+
+
+def fmt_pct(x) -> str:
+    return "-" if x is None else f"{100 * float(x):.1f}%"
+
+
+def _chapter_verdict(s: dict, key: str) -> bool:
+    return bool(s["claims_held"][key])
+
+
+def _sd_stand_in(s: dict) -> bool:
+    return s.get("model") != SD_MODEL
+
+
+def seed_rule(s: dict) -> list[bool]:
+    """Chapter 01, per training seed: FLIPD ~ 0 at the isolated point, ~ 1 elsewhere, and more
+    samples within the copy radius of the isolated point than the true density puts there."""
+    return [abs(fi) < FLIPD_TOL_ISOLATED and abs(fo - 1) < FLIPD_TOL_OTHERS and p < SIGNIFICANT
+            for fi, fo, p in zip(s["flipd_isolated_by_seed"], s["flipd_median_others_by_seed"],
+                                 s["p_copies_vs_true_density_by_seed"])]
+
+
+def peak_in_middle(values, se) -> bool:
+    """A per-noise curve peaks at medium noise: its maximum lies strictly inside the grid, exceeds each
+    end by two standard errors of both (so noise alone rarely passes), and both ends are below half of it."""
+    v, e = [float(x) for x in values], [float(x) for x in se]
+    i = max(range(len(v)), key=v.__getitem__)
+    ends = (0, len(v) - 1)
+    return (0 < i < len(v) - 1 and all(v[i] - 2 * e[i] > v[j] + 2 * e[j] for j in ends)
+            and max(v[j] for j in ends) < v[i] / 2)
+
+
+def _von_mises_ours(s: dict) -> str:
+    k = sum(seed_rule(s))
+    return (f"{k} of {len(seed_rule(s))} training seeds; seed {s['seed']}: FLIPD {fmt(s['flipd_isolated'])} isolated, "
+            f"median {fmt(s['flipd_median_others'])} elsewhere (t0 = {fmt(s['t0'])}); "
+            f"{s['n_samples_copying_isolated']} of {s['n_samples']} samples within {fmt(s['copy_radius'])} of it "
+            f"against {s['n_true_density_copying_isolated']} of as many true-density draws "
+            f"(p = {fmt(s['p_copies_vs_true_density'])})")
+
+
+def _zone_share_ours(s: dict) -> str:
+    return (f"{fmt_pct(s['memorization_share_in_zone'])} +- {fmt_pct(s['memorization_share_in_zone_se'])} of the "
+            f"per-noise copying in sigma [{fmt(s['danger_zone_low'])}, {fmt(s['danger_zone_high'])}], which holds "
+            f"{fmt_pct(s['zone_share_of_grid'])} of the swept noise levels; peak at sigma = "
+            f"{fmt(s['peak_memorization_sigma'])}"
+            + ("" if not s.get("densest_equal_width_band") else
+               f"; the densest band of the same width, [{fmt(s['densest_equal_width_band'][0])}, "
+               f"{fmt(s['densest_equal_width_band'][1])}], holds {fmt_pct(s['densest_equal_width_band'][2])}"))
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("isolated_memorized", "ross2024geometric",
+          "an isolated training point is memorized: the model copies it more often than the data density would, "
+          "and FLIPD reads ~ 0 there, ~ 1 elsewhere on the circle",
+          "LID ~ 0 at the isolated point, ~ 1 on the circle; samples reproduce it (Fig. 3)", "01_von_mises",
+          ("flipd_isolated_by_seed", "flipd_median_others_by_seed", "p_copies_vs_true_density_by_seed"),
+          _von_mises_ours, lambda s: all(seed_rule(s)),
+          f"on every training seed: |FLIPD| < {FLIPD_TOL_ISOLATED} at the isolated point, median within "
+          f"{FLIPD_TOL_OTHERS} of 1 elsewhere, and more samples within the copy radius of the isolated point than "
+          f"the true von Mises density gives (one-sided binomial test against the exact mass, p < {SIGNIFICANT})"),
+    Claim("trained_grow_more", "hasegawa2025volume", "trained images grow more along the PF-ODE than held-out ones",
+          "mean L 594 (trained) vs 373 (held-out), p < 0.01 (CIFAR-10, N = 100 axes)", "02_cifar10_overfit",
+          ("L_trained_mean", "L_heldout_mean", "p_trained_vs_heldout", "auroc_trained_vs_heldout"),
+          lambda s: f"mean L {fmt(s['L_trained_mean'])} vs {fmt(s['L_heldout_mean'])} over {s['n_images_per_group']} "
+                    f"images per group (each averaged with its flip), p = {fmt(s['p_trained_vs_heldout'])}, "
+                    f"AUROC {fmt_auroc(s['auroc_trained_vs_heldout'])}",
+          lambda s: s["auroc_trained_vs_heldout"] > 0.5 and s["p_trained_vs_heldout"] < SIGNIFICANT,
+          f"over images (each averaged with its flip): AUROC of 'larger L means trained' above 0.5 and "
+          f"Welch p < {SIGNIFICANT}"),
+    Claim("memorized_grow_more", "hasegawa2025volume", "memorized images grow more than unmemorized ones",
+          "p < 0.01 (t-test)", "02_cifar10_overfit",
+          ("p_memorized_vs_other", "auroc_memorized_vs_other"),
+          lambda s: f"p = {fmt(s['p_memorized_vs_other'])}, AUROC {fmt_auroc(s['auroc_memorized_vs_other'])}, "
+                    f"{s['n_memorized_found']} images extracted",
+          lambda s: s["auroc_memorized_vs_other"] > 0.5 and s["p_memorized_vs_other"] < SIGNIFICANT,
+          f"AUROC of 'larger L means memorized' above 0.5 and Welch p < {SIGNIFICANT}"),
+    Claim("one_axis_one_step", "hasegawa2025volume", "one axis and one ODE step suffice to separate trained from held-out",
+          "p < 0.01 with N = 1, K = 1 (Fig. 3)", "02_cifar10_overfit",
+          ("p_one_axis_one_step", "auroc_one_axis_one_step"),
+          lambda s: f"p = {fmt(s['p_one_axis_one_step'])}, AUROC {fmt_auroc(s['auroc_one_axis_one_step'])}",
+          lambda s: s["auroc_one_axis_one_step"] > 0.5 and s["p_one_axis_one_step"] < SIGNIFICANT,
+          f"with one axis and one step, in the paper's direction (AUROC of 'larger L means trained' above 0.5) "
+          f"and Welch p < {SIGNIFICANT}"),
+    Claim("memorization_in_danger_zone", "dodson2026calm",
+          "memorization concentrates in the danger zone, where posterior weight W and shell coverage C are both high",
+          "copying happens in the medium-sigma band where W and C are high (Figs. 2, 3, 5)", "03_three_regimes",
+          ("memorization_share_in_zone", "memorization_share_in_zone_se", "zone_share_of_grid"),
+          _zone_share_ours,
+          lambda s: s["memorization_share_in_zone"] - 2 * s["memorization_share_in_zone_se"] > s["zone_share_of_grid"],
+          "the share of the per-noise copy rate (held-out inputs, summed over the sigma grid) that falls inside the "
+          "W/C band exceeds the band's share of the grid (what copying spread evenly over log sigma would give) by "
+          "two bootstrap standard errors"),
+    Claim("mse_gap_medium", "dodson2026calm", "the train/test denoising-error gap opens at medium noise only",
+          "gap at medium sigma, none at either end (Fig. 1)", "03_three_regimes",
+          ("mse_gap_by_sigma", "mse_gap_se_by_sigma"),
+          lambda s: f"gap peaks at sigma = {fmt(s['mse_gap_peak_sigma'])} ({fmt(max(s['mse_gap_by_sigma']))}; ends "
+                    f"{fmt(s['mse_gap_by_sigma'][0])} and {fmt(s['mse_gap_by_sigma'][-1])})",
+          lambda s: peak_in_middle(s["mse_gap_by_sigma"], s["mse_gap_se_by_sigma"]),
+          "the peak lies inside the sigma grid, above the gap at both ends by two standard errors (over images), "
+          "and both ends are below half the peak"),
+    Claim("memorization_peak_medium", "dodson2026calm", "memorization peaks at medium noise, calm at both ends",
+          "copies only at medium sigma (Fig. 2)", "03_three_regimes", ("mem_rate_by_sigma", "mem_rate_se_by_sigma"),
+          lambda s: f"one-step copy rate peaks at sigma = {fmt(s['peak_memorization_sigma'])} "
+                    f"({fmt_pct(s['peak_memorization_rate'])}; ends {fmt_pct(s['mem_rate_by_sigma'][0])} and "
+                    f"{fmt_pct(s['mem_rate_by_sigma'][-1])})",
+          lambda s: peak_in_middle(s["mem_rate_by_sigma"], s["mem_rate_se_by_sigma"]),
+          "the peak lies inside the sigma grid, above the rate at both ends by two binomial standard errors, and "
+          "both ends are below half the peak"),
+    Claim("gap_lowest_memorization", "dodson2026calm", "gap training (skipping the danger zone) lowers memorization",
+          "0.7% of generations memorized, lowest of baseline, gap and dummy (CIFAR-10 cars)", "03_three_regimes",
+          ("claims_held",),
+          lambda s: f"memorized {fmt_pct(s['mem_rate_gap'])} with the gap, {fmt_pct(s['mem_rate_baseline'])} baseline, "
+                    f"{fmt_pct(s['mem_rate_dummy'])} dummy",
+          lambda s: _chapter_verdict(s, "gap_lowest_memorization"),
+          "the danger-zone gap memorizes least of baseline, gap and dummy, by two binomial standard errors"),
+    Claim("gap_best_quality", "dodson2026calm", "gap training gives the best sample quality",
+          "FID 2.35, best of baseline, gap and dummy (CIFAR-10 cars)", "03_three_regimes", ("claims_held",),
+          lambda s: f"{'FID' if s['fd_kind'] == 'inception' else 'classifier FD'} {fmt(s['fd_gap'])} with the gap, "
+                    f"{fmt(s['fd_baseline'])} baseline, {fmt(s['fd_dummy'])} dummy",
+          lambda s: _chapter_verdict(s, "gap_best_quality"),
+          "the gap's Frechet distance is below baseline's and dummy's by two bootstrap standard errors of the "
+          "difference"),
+    Claim("danger_zone_band_best", "dodson2026calm", "of all noise bands one could skip, the danger zone helps most",
+          "the gap is placed on the danger zone, sigma in [1, 5] (CIFAR-10)", "03_three_regimes", ("claims_held",),
+          lambda s: "lowest memorization when skipping sigma in "
+                    f"[{fmt(s['best_gap_band'][0])}, {fmt(s['best_gap_band'][1])}]; the danger zone is "
+                    f"[{fmt(s['gap_low'])}, {fmt(s['gap_high'])}]",
+          lambda s: _chapter_verdict(s, "danger_zone_band_best"),
+          "of the equal-mass bands each skipped by one model, the danger zone gives the lowest memorization, below "
+          "every other band by two binomial standard errors"),
+    Claim("flipd_cond_detects", "ross2024geometric", "conditional FLIPD detects memorized (verbatim) images",
+          "AUROC in the high 90s (99.2% on the poster)", "04_laion_verbatims", ("auroc_flipd_cond",),
+          lambda s: f"AUROC {fmt_auroc(s['auroc_flipd_cond'], s.get('auroc_se_flipd_cond'))}",
+          lambda s: s["auroc_flipd_cond"] >= HIGH_90S, f"Stable Diffusion: AUROC >= {HIGH_90S}", _sd_stand_in),
+    Claim("flipd_uncond_detects", "ross2024geometric", "unconditional FLIPD detects memorized images",
+          "AUROC in the high 90s", "04_laion_verbatims", ("auroc_flipd_uncond",),
+          lambda s: f"AUROC {fmt_auroc(s['auroc_flipd_uncond'], s.get('auroc_se_flipd_uncond'))}",
+          lambda s: s["auroc_flipd_uncond"] >= HIGH_90S, f"Stable Diffusion: AUROC >= {HIGH_90S}", _sd_stand_in),
+    Claim("cfg_norm_detects", "ross2024geometric", "the CFG norm on the real image detects memorized images",
+          "AUROC in the high 90s", "04_laion_verbatims", ("auroc_cfg_norm",),
+          lambda s: f"AUROC {fmt_auroc(s['auroc_cfg_norm'], s.get('auroc_se_cfg_norm'))} (Wen et al.'s, from noise: "
+                    f"{fmt_auroc(s.get('auroc_cfg_norm_generation'))})",
+          lambda s: s["auroc_cfg_norm"] >= HIGH_90S, f"Stable Diffusion: AUROC >= {HIGH_90S} (Ross et al.'s version)",
+          _sd_stand_in),
+    Claim("png_poor", "ross2024geometric", "PNG size is a comparatively poor predictor",
+          "\"comparatively poor\" (Fig. 4d; no number)", "04_laion_verbatims",
+          ("auroc_png", "auroc_flipd_cond", "auroc_flipd_uncond", "auroc_cfg_norm"),
+          lambda s: f"AUROC {fmt_auroc(s['auroc_png'], s.get('auroc_se_png'))}",
+          lambda s: s["auroc_png"] < min(s["auroc_flipd_cond"], s["auroc_flipd_uncond"], s["auroc_cfg_norm"]),
+          "Stable Diffusion: below the AUROC of each of the paper's other three detectors", _sd_stand_in),
+)
+
+
+def claims_of(notebook: str) -> tuple[Claim, ...]:
+    """The claims a chapter decides, in table order."""
+    return tuple(c for c in CLAIMS if c.notebook == notebook)
+
+
+def judge(claim: Claim, summary: dict) -> tuple[str, str]:
+    """(verdict, ours) of one claim on one chapter summary; see the module docstring for the verdicts.
+
+    A key in ``claim.needs`` that is missing from the summary is an error (the chapter's code and
+    this table disagree); one that is ``null`` makes the claim undecided, ``ours`` then giving the
+    chapter's ``<key>_reason``."""
+    missing = [k for k in claim.needs if k not in summary]
+    if missing:
+        raise KeyError(f"{claim.notebook}'s summary lacks {missing[0]!r}; re-run the notebook with the current code.")
+    nulls = [k for k in claim.needs if summary[k] is None]
+    if nulls:
+        reasons = sorted({summary.get(f"{k}_reason") or f"{k} was not computed" for k in nulls})
+        return UNDECIDED, "; ".join(reasons)
+    try:
+        ours = claim.ours(summary)
+    except KeyError as err:
+        raise KeyError(f"{claim.notebook}'s summary lacks {err}; re-run the notebook with the current code.") from err
+    if claim.stand_in is not None and claim.stand_in(summary):
+        return STAND_IN, f"stand-in model ({summary.get('model', '?')}): see chapter {claim.notebook[:2]}; {ours}"
+    return (HELD if claim.held(summary) else NOT_HELD), ours
+
+
+def decide(notebook: str, summary: dict) -> dict[str, str]:
+    """``{claim key: verdict}`` for every claim of ``notebook``: what a chapter stores as ``claims_held``
+    and prints in its own table, by the same rules as the scorecard."""
+    return {c.key: judge(c, summary)[0] for c in claims_of(notebook)}
+
+
+def load_summaries(profile: str, root: Optional[Path] = None) -> dict[str, dict]:
+    """``{notebook: summary}`` for every chapter with a summary.json under ``<root>/<profile>/``."""
+    base = Path(root) if root is not None else results_root()
+    out = {}
+    for path in sorted((base / profile).glob("*/summary.json")):
+        try:
+            out[path.parent.name] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path} is not readable JSON ({err}); re-run its notebook to rewrite it.") from err
+    return out
+
+
+def scorecard(profile: str, root: Optional[Path] = None, claims=CLAIMS) -> list[dict]:
+    """One dict per claim: key, paper, claim, paper_value, ours, held (one of ``VERDICTS``), rule,
+    notebook, profile (the profile recorded in the summary)."""
+    summaries = load_summaries(profile, root)
+    rows = []
+    for c in claims:
+        s = summaries.get(c.notebook)
+        row = dict(key=c.key, paper=c.paper, claim=c.claim, paper_value=c.paper_value, notebook=c.notebook,
+                   rule=c.rule)
+        if s is None:
+            rows.append(dict(row, ours="-", held=NOT_RUN, profile=profile))
+            continue
+        verdict, ours = judge(c, s)
+        rows.append(dict(row, ours=ours, held=verdict, profile=s.get("profile", profile)))
+    return rows
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def _chapter_link(notebook: str) -> str:
+    return f"{{doc}}`notebook {notebook[:2]} </notebooks/{notebook}>`"
+
+
+def tally(rows: list[dict]) -> str:
+    """'12 claims: 8 held, 2 did not hold, ...' (verdicts that occur, in ``VERDICTS`` order)."""
+    counts = {v: sum(r["held"] == v for r in rows) for v in VERDICTS}
+    return f"{len(rows)} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+
+
+def to_markdown(rows: list[dict]) -> str:
+    """A MyST Markdown table: citations and chapter links as Sphinx roles; the profile(s) the rows
+    were read from are stated above it."""
+    profiles = sorted({r["profile"] for r in rows})
+    head = (f"Read from the summaries of profile {', '.join(f'`{p}`' for p in profiles)}.\n\n"
+            "| Paper | Claim | Paper's number | Ours | Verdict | Rule | Chapter |\n" + "| --- " * 7 + "|\n")
+    body = "".join(
+        f"| {{cite:t}}`{r['paper']}` | {_cell(r['claim'])} | {_cell(r['paper_value'])} | {_cell(r['ours'])} "
+        f"| **{r['held']}** | {_cell(r['rule'])} | {_chapter_link(r['notebook'])} |\n"
+        for r in rows)
+    return head + body + f"\n{tally(rows)}.\n"
+
+
+def status_markdown(rows: list[dict]) -> str:
+    """Per chapter, how its claims fared: the introduction's status table (MyST Markdown)."""
+    chapters = list(dict.fromkeys(r["notebook"] for r in rows))
+    profiles = sorted({r["profile"] for r in rows})
+    lines = [f"Status under profile {', '.join(f'`{p}`' for p in profiles)}, from the {{doc}}`scorecard`:\n",
+             "| Chapter | Claims | " + " | ".join(v.capitalize() for v in VERDICTS) + " |",
+             "| --- " * (2 + len(VERDICTS)) + "|"]
+    for nb in chapters:
+        mine = [r for r in rows if r["notebook"] == nb]
+        lines.append(f"| {_chapter_link(nb)} | {len(mine)} | "
+                     + " | ".join(str(sum(r["held"] == v for r in mine)) for v in VERDICTS) + " |")
+    return "\n".join(lines) + f"\n\n{tally(rows)}.\n"

@@ -1,0 +1,220 @@
+"""Which model a ``--model`` names, and loading it (layer: cli).
+
+:func:`inspect_model` reads the folder's (or the hub repository's) ``model_index.json`` and configs before any
+weight, so a wrong model fails in a second with a plain message; :func:`load_model` then loads Stable
+Diffusion or a pixel DDPM pipeline through the package's adapters.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+from huggingface_hub import hf_hub_download
+
+from ..models.adapters import DDPMScoreModel
+from ..models.stable_diffusion import is_local, load_stable_diffusion
+from .args import UserError, error_reason
+
+SD_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+
+@dataclass
+class ModelInfo:
+    """What a model folder or hub id holds, read from its JSON configs only (no weights)."""
+
+    kind: str                  # "stable_diffusion" or "ddpm"
+    source: str                # absolute folder path or hub id
+    local: bool
+    native_size: int           # image side the model was made for (pixels)
+    channels: int              # image channels it reads (3 for SD)
+    latent_factor: int         # pixels per latent cell (SD's VAE: 8) or 1
+    latent_channels: int
+    levels: int                # UNet resolution levels: the latent side must be a multiple of 2^(levels - 1)
+    configs: dict = field(default_factory=dict, repr=False)
+
+    def data_shape(self, size: int) -> tuple[int, int, int]:
+        s = size // self.latent_factor
+        return (self.latent_channels, s, s)
+
+    def check_size(self, size: int) -> None:
+        s, f = size, self.latent_factor
+        m = 2 ** (self.levels - 1)
+        if s % f or (s // f) % m:
+            raise UserError(f"--image-size {size} does not fit this model: the side must be a multiple of {f * m} "
+                            f"({'the VAE divides it by ' + str(f) + ', then ' if f > 1 else ''}the UNet halves it "
+                            f"{self.levels - 1} times); its native size is {self.native_size}.")
+
+
+
+def _is_local(model_id: str) -> bool:
+    return is_local(model_id)
+
+
+
+def _hub_problem(model_id: str, filename: str, e: BaseException) -> UserError:
+    names = {c.__name__ for c in type(e).__mro__}
+    if "LocalEntryNotFoundError" in names or "ConnectionError" in names or "OfflineModeIsEnabled" in names:
+        return UserError(
+            f"--model {model_id}: {filename} is not in the local Hugging Face cache and the Hub cannot be reached "
+            "(offline, or HF_HUB_OFFLINE=1). Fill the cache once with internet (`hf download "
+            f"{model_id}`, or run this command online; it lands in ~/.cache/huggingface), or pass a local folder "
+            "(pipeline.save_pretrained(folder)).")
+    if "RepositoryNotFoundError" in names or "GatedRepoError" in names:
+        return UserError(f"--model {model_id}: no such model on the Hugging Face Hub, or it is private or gated "
+                         "(log in with `hf auth login`); a local folder must exist.")
+    if "HFValidationError" in names:
+        return UserError(f"--model {model_id} is neither an existing folder nor a valid Hub id ('org/name').")
+    if "EntryNotFoundError" in names or "RemoteEntryNotFoundError" in names:
+        return UserError(f"--model {model_id} has no {filename}: it is not a diffusers pipeline folder "
+                         "(see 'models' in --help).")
+    return UserError(f"--model {model_id}: could not fetch {filename} from the Hugging Face Hub ({error_reason(e)}).")
+
+
+
+def _read_config(model_id: str, local: bool, filename: str, required: bool = True) -> Optional[dict]:
+    """A JSON file of a model folder or hub repo (from the local cache when offline); a local file that
+    is absent gives None unless ``required``."""
+    if local:
+        path = Path(model_id).expanduser() / filename
+        if not path.is_file():
+            if required:
+                raise UserError(f"--model {model_id} lacks {filename}; was it written by save_pretrained?")
+            return None
+    else:
+        try:
+            path = Path(hf_hub_download(model_id, filename))
+        except Exception as e:
+            raise _hub_problem(model_id, filename, e) from None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"--model {model_id}: {filename} is not readable JSON ({error_reason(e)}).") from None
+
+
+
+def inspect_model(model_id: str) -> ModelInfo:
+    """Tell a Stable Diffusion pipeline from a pixel-space DDPM pipeline by its ``model_index.json`` and
+    configs, and say what is missing when it is neither. Reads no weights."""
+    local = _is_local(model_id)
+    if local:
+        folder = Path(model_id).expanduser()
+        if not folder.exists():
+            raise UserError(f"--model {model_id}: no such folder (a local path must exist; a hub id looks like "
+                            "'org/name').")
+        if not folder.is_dir():
+            raise UserError(f"--model {model_id} is a file; give the pipeline's folder (the one holding "
+                            "model_index.json, unet/, scheduler/, ...).")
+        source = str(folder.resolve())
+    else:
+        source = model_id
+    index = _read_config(source, local, "model_index.json", required=not local)   # a local folder may lack it
+    if index is not None:
+        components = {k for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and v[0]}
+        if local:
+            components = {c for c in components if (Path(source) / c).is_dir()}
+    else:
+        components = {p.name for p in Path(source).iterdir() if p.is_dir()}
+    pipeline = (index or {}).get("_class_name", "")
+    what = f"--model {model_id}" + (f" (a {pipeline})" if pipeline else "")
+    if "unet" not in components:
+        raise UserError(f"{what} has no unet/ subfolder. Expected a Stable Diffusion pipeline "
+                        f"({', '.join(SD_COMPONENTS)}) or a pixel-space DDPM pipeline (unet/ with a UNet2DModel "
+                        "and scheduler/), as save_pretrained writes them.")
+    unet = _read_config(source, local, "unet/config.json")
+    unet_class = unet.get("_class_name", "")
+    sd_like = unet_class == "UNet2DConditionModel" or {"vae", "text_encoder"} & components
+    if sd_like:
+        missing = [c for c in SD_COMPONENTS if c not in components]
+        if missing:
+            lacks = ", ".join(m + "/" for m in missing)
+            raise UserError(f"{what} looks like a Stable Diffusion pipeline but lacks {lacks}: it needs "
+                            f"{', '.join(SD_COMPONENTS)} (StableDiffusionPipeline.save_pretrained writes them).")
+        vae = _read_config(source, local, "vae/config.json")
+        f = 2 ** (len(vae.get("block_out_channels", [0] * 4)) - 1)
+        channels, latent_channels, kind = 3, int(unet.get("in_channels", 4)), "stable_diffusion"
+    elif unet_class == "UNet2DModel":
+        if "scheduler" not in components:
+            raise UserError(f"{what} has a UNet2DModel but no scheduler/: the noise schedule it was trained with "
+                            "(alphas_cumprod) comes from there; save the pipeline (unet + scheduler), not the UNet "
+                            "alone.")
+        f, channels, kind = 1, int(unet.get("in_channels", 3)), "ddpm"
+        latent_channels = channels
+        if channels not in (1, 3):
+            raise UserError(f"{what}: its UNet2DModel reads {channels}-channel images; images can be given as "
+                            "grey (1) or RGB (3) only.")
+    else:
+        raise UserError(f"{what}: its unet is a {unet_class or 'model of unknown class'}; this command scores "
+                        "UNet2DConditionModel (Stable Diffusion) and UNet2DModel (pixel-space DDPM) networks.")
+    size = unet.get("sample_size", 64)
+    if isinstance(size, (list, tuple)):
+        if len(set(size)) != 1:
+            raise UserError(f"{what}: its UNet works on non-square {size[0]}x{size[1]} inputs; this command "
+                            "centre-crops images to squares.")
+        size = size[0]
+    return ModelInfo(kind=kind, source=source, local=local, native_size=int(size) * f, channels=channels,
+                     latent_factor=f, latent_channels=latent_channels,
+                     levels=len(unet.get("block_out_channels", [0])), configs={"unet": unet, "index": index})
+
+
+
+def resolve_dtype(name: str, info: ModelInfo, device: str):
+
+    if name == "auto":
+        return torch.float16 if info.kind == "stable_diffusion" and str(device).startswith("cuda") else torch.float32
+    return getattr(torch, name)
+
+
+
+def quiet_libraries() -> None:
+    """Keep diffusers' and transformers' loading chatter (weight bars, advice to install accelerate) off the
+    terminal: the command prints its own progress."""
+
+    for name in ("diffusers.utils.logging", "transformers.utils.logging"):
+        try:
+            logging = importlib.import_module(name)
+            logging.set_verbosity_error()
+            logging.disable_progress_bar()
+        except (ImportError, AttributeError):
+            pass
+
+
+
+def load_model(info: ModelInfo, device: str, dtype, size: int):
+    """The score model of an inspected folder or hub id, on ``device`` in ``dtype``, for images of side ``size``."""
+    if info.kind == "stable_diffusion":
+
+        try:
+            model = load_stable_diffusion(info.source, device=device, dtype=dtype)
+        except (OSError, ValueError) as e:
+            raise UserError(f"--model {info.source}: could not load the Stable Diffusion pipeline "
+                            f"({error_reason(e)}).") from e
+        prediction = getattr(model.scheduler.config, "prediction_type", "epsilon")
+        if prediction != "epsilon":
+            raise UserError(f"--model {info.source} predicts {prediction!r} (e.g. SD 2's v-prediction); the scores "
+                            "here read an eps-prediction network.")
+        model.data_shape = info.data_shape(size)
+        return model
+
+    import diffusers  # heavy: diffusers takes seconds to import
+    from diffusers import DDPMScheduler, UNet2DModel  # heavy: diffusers takes seconds to import
+
+
+    try:
+        unet = UNet2DModel.from_pretrained(info.source, subfolder="unet", torch_dtype=dtype)
+        sched_cfg = DDPMScheduler.load_config(info.source, subfolder="scheduler")
+        scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_config(sched_cfg)
+    except (OSError, ValueError, KeyError, AttributeError) as e:
+        raise UserError(f"--model {info.source}: could not load the UNet and scheduler ({error_reason(e)}).") from e
+    try:
+        model = DDPMScoreModel(unet, scheduler)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"--model {info.source}: {e}") from None
+    model.unet.to(device)
+    model.data_shape = info.data_shape(size)
+    return model

@@ -1,0 +1,237 @@
+"""A scoring run: prepare the job, score the batches with the estimators, write the table (layer: cli)."""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..core import __version__
+from ..core.devices import resolve_device
+from ..core.files import write_json_atomic
+from ..core.progress import bar
+from ..estimators.complexity import png_size
+from ..estimators.guidance import cfg_norm
+from ..estimators.lid import flipd
+from ..estimators.volume import volume_growth
+from .args import EXIT_OK, VOLUME_TIMES, UserError, error_reason, note
+from .inputs import check_readable, image_seed, list_images, load_pixels, read_captions
+from .loading import ModelInfo, inspect_model, load_model, quiet_libraries, resolve_dtype
+from .table import COLUMN, ScoreTable, format_value
+
+
+def run_settings(args, info: Optional[ModelInfo], size: Optional[int], dtype, conditional: bool) -> dict:
+    """The settings that change the numbers, as CSV cells; every row repeats them."""
+    s = {"metric": args.metric}
+    if args.metric == "png":
+        s["image_size"] = size if size is not None else "original"
+        return {k: format_value(v) for k, v in s.items()}
+    s.update(model=info.source, image_size=size, dtype=str(dtype).replace("torch.", ""))
+    if args.metric == "flipd":
+        s.update(t0=args.t0, probes="exact" if args.probes is None else args.probes, seed=args.seed,
+                 conditional=conditional)
+    elif args.metric == "volume":
+        s.update(axes=args.axes, steps=args.steps, radius=args.radius, t_start=VOLUME_TIMES[0],
+                 t_end=VOLUME_TIMES[1], seed=args.seed, conditional=conditional)
+    else:
+        s.update(cfg_t0=args.cfg_t0, cfg_steps=args.cfg_steps, cfg_t_start="first timestep")
+    return {k: format_value(v) for k, v in s.items()}
+
+
+
+def score_batch(args, model, pixels, names: list[str], captions: Optional[list[str]]):
+    """Scores of one batch of uint8 ``[H, W, C]`` images -> list of floats (the model path)."""
+
+
+    x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    if hasattr(model, "encode_images"):                           # Stable Diffusion: score VAE latents
+        data = model.encode_images(x, max_batch=args.batch_size)
+        cond = model.encode_prompts(captions) if captions is not None else None
+    else:
+        data, cond = x.to(model.device), None
+    seeds = [image_seed(args.seed, n) for n in names]
+    if args.metric == "flipd":
+        out = flipd(model, data, args.t0, args.probes, cond=cond, seed=seeds, max_batch=args.max_rows)
+    elif args.metric == "volume":
+        out = volume_growth(model, data, n_axes=args.axes, radius=args.radius, n_steps=args.steps,
+                            t_start=VOLUME_TIMES[0], t_end=VOLUME_TIMES[1], method="finite", seed=seeds,
+                            cond=cond, max_batch=args.max_rows)[:, -1]
+    else:
+        out = cfg_norm(model, data, cond, t0=args.cfg_t0, n_steps=args.cfg_steps, max_batch=args.max_rows)
+    return [float(v) for v in out]
+
+
+
+@dataclass
+class Job:
+    """A ``score`` run's inputs, resolved and checked before any weight is read."""
+
+    names: list[str]                      # images, relative to --images, sorted
+    paths: dict[str, Path]
+    captions: Optional[dict[str, str]]    # None: unconditional
+    info: Optional[ModelInfo]             # None for png
+    device: Optional[str] = None
+    dtype: object = None
+    size: Optional[int] = None            # image side; None: the files' own pixels (png only)
+
+
+
+def prepare(args) -> Job:
+    """List the images, read the captions, inspect the model and check that the options fit it."""
+    images = list_images(args.images, args.recursive)
+    names = [n for n, _ in images]
+    uses_captions = args.metric != "png" and args.captions is not None
+    if args.captions and not uses_captions:
+        note("note: --metric png does not use --captions.")
+    if args.metric == "png" and args.model:
+        note("note: --metric png reads only the images; --model is not loaded.")
+    job = Job(names, dict(images), read_captions(args.captions, names) if uses_captions else None, None,
+              size=args.image_size)
+    if args.metric == "png":
+        return job
+    info = job.info = inspect_model(args.model)
+    if info.kind != "stable_diffusion":
+        if args.metric == "cfgnorm":
+            raise UserError(f"--metric cfgnorm needs a text-conditional (Stable Diffusion) model; --model "
+                            f"{args.model} is an unconditional pixel-space model.")
+        if job.captions is not None:
+            raise UserError(f"--captions: --model {args.model} is an unconditional pixel-space model; captions "
+                            "apply to Stable Diffusion pipelines only. Leave out --captions.")
+    job.size = job.size or info.native_size
+    info.check_size(job.size)
+    shape = info.data_shape(job.size)
+    if args.metric == "volume" and args.axes > shape[0] * shape[1] * shape[2]:
+        raise UserError(f"--axes {args.axes} exceeds the data dimension D = {shape[0] * shape[1] * shape[2]} "
+                        f"({'x'.join(map(str, shape))}): at most D axes can be orthonormal.")
+
+    try:
+        job.device = resolve_device(args.device)
+    except RuntimeError:
+        raise UserError("--device cuda was asked for, but torch sees no CUDA GPU; use --device cpu or auto.") from None
+    job.dtype = resolve_dtype(args.dtype, info, job.device)
+    return job
+
+
+
+def score_images(args, job: Job, table: ScoreTable, todo: list[str], bad: dict[str, str], model) -> dict:
+    """Score ``todo`` a batch at a time, appending each batch's rows to ``table``; returns counts."""
+
+    column, caps = COLUMN[args.metric], job.captions
+    counts = {"scored": 0, "unreadable": 0, "non_finite": 0}
+    with bar(total=len(todo), desc=args.metric, disable=not todo) as pbar:
+        for start in range(0, len(todo), args.batch_size):
+            batch = todo[start:start + args.batch_size]
+            rows, ok, pixels = [], [], []
+            for n in batch:
+                reason = bad.get(n)
+                if reason is None:
+                    try:
+                        pixels.append(load_pixels(job.paths[n], job.size, job.info.channels if job.info else 3))
+                        ok.append(n)
+                        continue
+                    except Exception as e:          # a body that fails to decode (truncated, corrupt)
+                        reason = error_reason(e)
+                if args.on_error == "fail":
+                    raise UserError(f"--images: {n} cannot be read as an image ({reason}). Fix or remove it, or "
+                                    "pass --on-error skip; the images scored so far are kept in --out.")
+                rows.append({"file": n, column: None, "error": f"unreadable image: {reason}"})
+            if ok and args.metric == "png":
+                values = [int(png_size(p[None])[0]) for p in pixels]
+            elif ok:
+                values = score_batch(args, model, pixels, ok, [caps[n] for n in ok] if caps is not None else None)
+            else:
+                values = []
+            for n, v in zip(ok, values):
+                counts["non_finite"] += not math.isfinite(v)
+                rows.append({"file": n, column: v, "error": None})
+            for r in rows:
+                r["caption"] = caps[r["file"]] if caps is not None else None
+            table.append(sorted(rows, key=lambda r: r["file"]))
+            counts["scored"] += len(ok)
+            counts["unreadable"] += len(batch) - len(ok)
+            pbar.update(len(batch))
+    return counts
+
+
+
+def run_score(args) -> int:
+    """The ``score`` command (options already checked by :func:`check_args`)."""
+    t_begin = time.perf_counter()
+    job = prepare(args)
+    settings = run_settings(args, job.info, job.size, job.dtype, job.captions is not None)
+    columns = (["file", COLUMN[args.metric], "error"] + (["caption"] if job.captions is not None else [])
+               + list(settings))
+    table = ScoreTable(args.out, columns, settings, overwrite=args.overwrite)
+    done = table.done() & set(job.names)
+    if job.captions is not None:
+        changed = sorted(n for n in done if table.rows[n]["caption"] != job.captions[n])
+        if changed:
+            raise UserError(f"--captions gives {len(changed)} image(s) another caption than the one they were scored "
+                            f"with in {table.path} (e.g. {changed[0]}: {table.rows[changed[0]]['caption']!r} there, "
+                            f"{job.captions[changed[0]]!r} now). Write to another --out, or pass --overwrite.")
+    todo = [n for n in job.names if n not in done]
+    if done:
+        note(f"Resuming {table.path}: {len(done)} of {len(job.names)} images already scored, skipped; "
+             f"scoring the other {len(todo)}.")
+    stale = len(set(table.rows) - set(job.names))
+    if stale:
+        note(f"note: {table.path} holds {stale} row(s) for files no longer in --images; they are kept.")
+
+    # files Pillow cannot even identify, found before the model loads (a truncated body shows when decoded)
+    bad = {n: r for n in todo if (r := check_readable(job.paths[n])) is not None}
+    if bad and args.on_error == "fail":
+        shown = "; ".join(f"{n} ({r})" for n, r in list(bad.items())[:3]) + ("; ..." if len(bad) > 3 else "")
+        raise UserError(f"{len(bad)} of {len(job.names)} files in --images cannot be read as images: {shown}. Fix "
+                        "or remove them, or pass --on-error skip to score the rest and record these.")
+
+    model = None
+    if todo and job.info is not None:
+        kind = {"stable_diffusion": "Stable Diffusion", "ddpm": "pixel-space DDPM"}[job.info.kind]
+        note(f"Loading the {kind} model {job.info.source} on {job.device} ({str(job.dtype)[6:]}) ...")
+        if not args.debug:
+            quiet_libraries()
+        model = load_model(job.info, job.device, job.dtype, job.size)
+    t_score = time.perf_counter()
+    counts = score_images(args, job, table, todo, bad, model)
+    table.finish()
+    seconds = time.perf_counter() - t_begin
+
+
+    record = {"command": "python -m mempkg " + shlex.join(args._argv), "settings": settings,
+              "options": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+              "images": dict(folder=str(Path(args.images).expanduser().resolve()), n=len(job.names),
+                             already_scored=len(done), **counts),
+              "seconds": round(seconds, 3), "scoring_seconds": round(time.perf_counter() - t_score, 3),
+              "versions": library_versions()}
+    if job.info is not None:
+        record["model"] = {"kind": job.info.kind, "source": job.info.source, "device": str(job.device),
+                           "data_shape": list(job.info.data_shape(job.size)),
+                           "schedule": model.sde.config() if model is not None else None}
+    write_json_atomic(Path(str(table.path) + ".json"), record)
+
+    parts = [f"{counts['scored']} scored in {seconds:.1f} s"]
+    if done:
+        parts.append(f"{len(done)} already in the file")
+    if counts["unreadable"]:
+        parts.append(f"{counts['unreadable']} unreadable (see the error column)")
+    if counts["non_finite"]:
+        parts.append(f"{counts['non_finite']} non-finite (try --dtype float32)")
+    print(f"{args.metric}: {len(job.names)} images, " + ", ".join(parts) + f" -> {table.path}", flush=True)
+    return EXIT_OK
+
+
+
+def library_versions() -> dict:
+    out = {"mempkg": __version__, "python": sys.version.split()[0]}
+    for mod in ("torch", "diffusers", "transformers", "PIL"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            out[mod] = getattr(m, "__version__", None)
+    return out

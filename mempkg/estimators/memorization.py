@@ -1,0 +1,121 @@
+"""Memorization tests by nearest neighbours (Carlini et al. 2023; Dodson et al.).
+
+A generated sample g copies a training image when its nearest training neighbour is much
+closer than the second nearest:  d_1NN(g) < ratio * d_2NN(g), ratio = 1/3.
+
+Layer: estimators (imports mempkg.core only).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def nearest_neighbours(queries: Tensor, reference: Tensor, k: int = 2, chunk: int = 4096):
+    """Euclidean distances and indices of the k nearest reference rows for every query.
+
+    ``queries`` ``[Q, ...]``, ``reference`` ``[N, ...]`` -> (dist ``[Q, k]``, idx ``[Q, k]``).
+    One matrix product per chunk of queries: |q - r|^2 = |q|^2 - 2 q.r + |r|^2.
+    """
+    if k > reference.shape[0]:
+        raise ValueError(f"k={k} neighbours asked from a reference set of {reference.shape[0]} rows.")
+    q = queries.reshape(queries.shape[0], -1).double()
+    r = reference.reshape(reference.shape[0], -1).double()
+    if q.shape[1] != r.shape[1]:
+        raise ValueError(f"queries have {q.shape[1]} features, reference rows {r.shape[1]}.")
+    r2 = r.pow(2).sum(1)
+    ds, ids = [], []
+    for start in range(0, q.shape[0], chunk):
+        qc = q[start:start + chunk]
+        d2 = (qc.pow(2).sum(1, keepdim=True) - 2 * qc @ r.T + r2).clamp_min(0)
+        d, i = torch.topk(d2, k, dim=1, largest=False)
+        ds.append(d.sqrt())
+        ids.append(i)
+    return torch.cat(ds), torch.cat(ids)
+
+
+def copies(samples: Tensor, train: Tensor, ratio: float = 1 / 3):
+    """Which samples copy a training image: d1 < ratio * d2 -> (bool [Q], nearest index [Q], d1/d2 [Q])."""
+    d, i = nearest_neighbours(samples, train, k=2)
+    r = d[:, 0] / d[:, 1].clamp_min(1e-12)
+    return r < ratio, i[:, 0], r
+
+
+# -- separating two groups of images by a per-image score ------------------------------------
+
+def auroc(pos, neg) -> float:
+    """Area under the ROC curve for "larger score means positive": P(S_pos > S_neg) + 1/2 P(tie),
+    the Mann-Whitney U statistic over n_pos * n_neg (ties by mid-ranks)."""
+    from scipy.stats import rankdata  # heavy: scipy.stats takes about a second to import
+
+    pos = torch.as_tensor(pos, dtype=torch.float64).flatten()
+    neg = torch.as_tensor(neg, dtype=torch.float64).flatten()
+    if len(pos) == 0 or len(neg) == 0:
+        raise ValueError("auroc needs at least one score in each group.")
+    if not (torch.isfinite(pos).all() and torch.isfinite(neg).all()):
+        raise ValueError("auroc got non-finite scores.")
+    ranks = rankdata(torch.cat([pos, neg]).numpy())
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
+    return float(u / (len(pos) * len(neg)))
+
+
+def two_sided_auroc(pos, neg) -> float:
+    """max(AUROC, 1 - AUROC): how well the score separates the groups in either direction
+    (the sign of the volume-growth difference depends on the settings; NOTES.md)."""
+    a = auroc(pos, neg)
+    return max(a, 1 - a)
+
+
+def welch_test(a, b) -> tuple[float, float]:
+    """Welch's two-sample t-test (unequal variances), two-sided -> (t statistic, p-value)."""
+    from scipy.stats import ttest_ind  # heavy: scipy.stats takes about a second to import
+
+    res = ttest_ind(torch.as_tensor(a, dtype=torch.float64).numpy(),
+                    torch.as_tensor(b, dtype=torch.float64).numpy(), equal_var=False)
+    return float(res.statistic), float(res.pvalue)
+
+
+def excess_count_test(k: int, n: int, p: float) -> float:
+    """One-sided exact binomial test: the p-value of seeing ``k`` or more of ``n`` draws in a region
+    whose probability under the baseline is ``p`` (e.g. samples near a training point, against the mass
+    the true density puts there). Small means the count exceeds what the baseline gives."""
+    from scipy.stats import binomtest  # heavy: scipy.stats takes about a second to import
+
+    if not 0 <= k <= n:
+        raise ValueError(f"excess_count_test needs 0 <= k <= n, got k={k}, n={n}.")
+    if not 0 <= p <= 1:
+        raise ValueError(f"excess_count_test needs a probability p in [0, 1], got {p}.")
+    return float(binomtest(int(k), int(n), float(p), alternative="greater").pvalue)
+
+
+@torch.no_grad()
+def denoising_loss(model, x: Tensor, t: float, n_draws: int = 8, seed: int = 0, cond=None) -> Tensor:
+    """Per-image denoising score-matching loss at time t, the cheapest membership signal:
+
+        l(x) = 1/K sum_k | sigma(t) s(psi(t) x + sigma(t) eps_k, t) + eps_k |^2 / D
+
+    (for an eps-network, sigma s = -eps_theta, so this is the eps-prediction error). Lower
+    means "seen in training". ``x`` ``[B, ...]`` -> Tensor[B] (float64, CPU); noise seeded.
+    """
+    model.sde.check_time(t, "t")
+    g = torch.Generator().manual_seed(int(seed))
+    a, s = float(model.sde.alpha(t)), float(model.sde.sigma(t))
+    out = torch.zeros(x.shape[0], dtype=torch.float64)
+    for _ in range(int(n_draws)):
+        eps = torch.randn(x.shape, generator=g).to(x)
+        pred = s * model.score(a * x + s * eps, t, cond=cond)
+        out += (pred + eps).double().flatten(1).pow(2).mean(1).cpu()
+    return out / n_draws
+
+
+def extract_memorized(samples: Tensor, train: Tensor, ratio: float = 1 / 3):
+    """Carlini et al.'s extraction: the training images that some generated sample copies
+    (d1 < ratio * d2 against ``train``, which should hold every distinct image once).
+
+    Returns (positions in ``train`` of the copied images [M] (sorted), number of samples copying
+    each of them [M], the boolean copy flag of every sample [S]).
+    """
+    flag, nearest, _ = copies(samples, train, ratio)
+    found, counts = torch.unique(nearest[flag], return_counts=True)
+    return found, counts, flag
