@@ -19,7 +19,7 @@ import mempkg.cli.scoring as scoring
 from mempkg.cli.args import UserError, build_parser
 from mempkg.cli.main import main
 from mempkg.cli.table import COLUMN
-from mempkg.data.laion import center_crop_resize
+from mempkg.data.fetch import center_crop_resize
 from mempkg.estimators.complexity import png_size
 
 ROOT = Path(__file__).resolve().parents[1]

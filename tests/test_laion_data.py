@@ -24,11 +24,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+import mempkg.data.fetch as fetch  # noqa: E402
 import mempkg.data.laion as laion  # noqa: E402
+from mempkg.data.fetch import cached_image_path, center_crop_resize, fetch_images  # noqa: E402
 from mempkg.data.laion import (  # noqa: E402
-    cached_image_path,
-    center_crop_resize,
-    fetch_images,
     load_coco,
     load_laion_aesthetics,
     load_tuxemon,
@@ -454,7 +453,7 @@ class Interrupted(BaseException):
 
 def test_an_interrupted_write_leaves_no_cached_file(server, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    monkeypatch.setattr(laion, "_CHUNK_BYTES", 256)
+    monkeypatch.setattr(fetch, "_CHUNK_BYTES", 256)
     assert len(GOOD) > 4 * 256
     written = []
 
@@ -463,7 +462,7 @@ def test_an_interrupted_write_leaves_no_cached_file(server, tmp_path, monkeypatc
             raise Interrupted()
         written.append(len(block))
         f.write(block)
-    monkeypatch.setattr(laion, "_write_block", write_then_die)
+    monkeypatch.setattr(fetch, "_write_block", write_then_die)
     recs = records(server.base, ["/good.png"])
     with pytest.raises(Interrupted):
         fetch_images(recs, cache, timeout=2, progress=False)

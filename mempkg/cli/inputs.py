@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from ..data.laion import center_crop_resize, load_image
+from ..data.fetch import center_crop_resize, load_image
 from .args import UserError, error_reason, note
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -55,7 +55,7 @@ def check_readable(path: Path) -> Optional[str]:
 
 def load_pixels(path: Path, size: Optional[int], channels: int = 3):
     """uint8 ``[H, W, C]`` pixels of an image file: RGB (transparency laid over white) or grey for C = 1,
-    centre-cropped and resized to ``size`` x ``size`` as :func:`mempkg.data.laion.center_crop_resize` does
+    centre-cropped and resized to ``size`` x ``size`` as :func:`mempkg.data.fetch.center_crop_resize` does
     (``size=None``: the file's own pixels)."""
 
 

@@ -1,4 +1,5 @@
-"""The command line (layer: cli, the top): ``python -m mempkg score`` gives every image of a folder one memorization score.
+"""The command line (layer: cli, the top): ``python -m mempkg score`` gives every image of a folder one
+memorization score.
 
     python -m mempkg score --model MODEL --images FOLDER --metric flipd|volume|cfgnorm|png --out scores.csv
 

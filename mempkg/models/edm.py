@@ -367,9 +367,9 @@ def train_edm(precond: EDMPrecond, data: Tensor, n_steps: int, *, loss: Optional
 
     # The loop, checkpoints and the forked, seeded global RNG (dropout) are train_dsm's.
     return train_loop(precond, step_loss, data, n_steps, settings=settings, lr=lr, batch_size=batch_size,
-                n_noise=n_noise, lr_schedule=lr_schedule, warmup=warmup, grad_clip=grad_clip, ema_decay=ema_decay,
-                seed=seed, device=device, progress=progress, desc=desc, checkpoint=checkpoint,
-                checkpoint_every=checkpoint_every, callback=callback)
+                      n_noise=n_noise, lr_schedule=lr_schedule, warmup=warmup, grad_clip=grad_clip,
+                      ema_decay=ema_decay, seed=seed, device=device, progress=progress, desc=desc,
+                      checkpoint=checkpoint, checkpoint_every=checkpoint_every, callback=callback)
 
 
 def train_edm_cached(cache, name: str, build: Callable[[], EDMPrecond], net_config: dict, data: Tensor,

@@ -11,7 +11,7 @@ turns a diffusers Stable Diffusion checkpoint into one:
 * :class:`StableDiffusion` -- the latent score s(z, t | c) = -eps_theta(z, t, c) / sigma(t) of the
   UNet, with the VAE encoder (images -> latents) and the CLIP text encoder (captions -> ``cond``).
 * :func:`load_stable_diffusion` -- builds it from a hub id or a local folder in diffusers' layout.
-* images are prepared by :func:`mempkg.data.laion.center_crop_resize` (PIL images -> [-1, 1] tensors,
+* images are prepared by :func:`mempkg.data.fetch.center_crop_resize` (PIL images -> [-1, 1] tensors,
   centre-cropped and resized to SD's 512 px).
 
 Latents are D = 4 x 64 x 64 = 16,384-dimensional at 512 px. ``cond=None`` means the empty-prompt
@@ -221,7 +221,7 @@ class StableDiffusion(ConditionalEpsModel, nn.Module):
         same image always gives the same latent) -> float32 ``[B, 4, H / f, W / f]`` (f = :attr:`vae_scale`).
 
         Args:
-            images: ``[B, 3, H, W]`` in [-1, 1] (:func:`mempkg.data.laion.center_crop_resize` makes them);
+            images: ``[B, 3, H, W]`` in [-1, 1] (:func:`mempkg.data.fetch.center_crop_resize` makes them);
                 H and W multiples of f.
             max_batch: images per VAE call.
         """

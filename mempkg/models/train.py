@@ -73,7 +73,8 @@ def _dropout_seed(seed: int) -> int:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """A training checkpoint written by :func:`train_dsm` or :func:`mempkg.models.edm.train_edm` (tensors on the CPU)."""
+    """A training checkpoint written by :func:`train_dsm` or :func:`mempkg.models.edm.train_edm` (tensors on the
+    CPU)."""
     try:
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as e:                                   # noqa: BLE001 -- any unreadable file
@@ -142,10 +143,10 @@ def train_dsm(net: nn.Module, sde: VPSDE, data: Tensor, n_steps: int, *, lr: flo
             seed=int(seed), sde=sde.config() if hasattr(sde, "config") else repr(sde),
             net=type(net).__name__, time_scale=getattr(net, "time_scale", None))
 
-    return train_loop(net, step_loss, data, n_steps, settings=settings, lr=lr, batch_size=batch_size, n_noise=n_noise,
-                lr_schedule=lr_schedule, warmup=warmup, grad_clip=grad_clip, ema_decay=ema_decay, seed=seed,
-                device=device, progress=progress, desc=desc, checkpoint=checkpoint,
-                checkpoint_every=checkpoint_every, callback=callback)
+    return train_loop(net, step_loss, data, n_steps, settings=settings, lr=lr, batch_size=batch_size,
+                      n_noise=n_noise, lr_schedule=lr_schedule, warmup=warmup, grad_clip=grad_clip,
+                      ema_decay=ema_decay, seed=seed, device=device, progress=progress, desc=desc,
+                      checkpoint=checkpoint, checkpoint_every=checkpoint_every, callback=callback)
 
 
 def train_loop(net: nn.Module, step_loss: Callable[[Tensor, torch.Generator], Tensor], data: Tensor, n_steps: int, *,

@@ -16,7 +16,8 @@ model whose memorized set is known by construction:
   **the interface of** :class:`mempkg.models.stable_diffusion.StableDiffusion` (``sde``, ``eps``, ``score``,
   ``timestep``, ``encode_prompts``, ``null_cond``, ``encode_images``, ``data_shape``), on SD's own
   discrete schedule (:func:`sd_schedule`: "scaled_linear" betas 0.00085 -> 0.012, 1000 steps), so
-  :func:`mempkg.estimators.lid.flipd`, :func:`mempkg.estimators.guidance.cfg_norm`, :func:`~mempkg.estimators.guidance.cfg_norm_generation`
+  :func:`mempkg.estimators.lid.flipd`, :func:`mempkg.estimators.guidance.cfg_norm`,
+  :func:`~mempkg.estimators.guidance.cfg_norm_generation`
   and :func:`mempkg.estimators.complexity.png_size` run on it unchanged.
 * :func:`train_tiny_sd`, :func:`train_tiny_sd_cached` -- SD's training objective (eps-loss at integer
   timesteps, captions dropped with probability ``p_uncond`` for classifier-free guidance) through the
@@ -50,9 +51,9 @@ from ..core.progress import bar as progress_bar
 from ..core.protocol import modules_of
 from ..core.schedules import DiscreteVPSchedule, schedule_of
 from ..core.tensors import bcast, check_choice, tensor_sha256
-from ..data import laion
+from ..data import fetch, laion
+from ..data.fetch import center_crop_resize
 from ..data.images import load_images
-from ..data.laion import center_crop_resize
 from ..estimators.complexity import png_size
 from ..estimators.guidance import cfg_norm, cfg_norm_generation, eps_prediction, generation_times
 from ..estimators.lid import flipd
@@ -410,7 +411,7 @@ class EvalSet:
 
     def images(self, n: Optional[int] = None, size: Optional[int] = None) -> Tensor:
         """The first ``n`` images as a tensor ``[n, C, H, W]`` in [-1, 1]; files are centre-cropped and resized
-        to ``size`` (:func:`mempkg.data.laion.center_crop_resize`)."""
+        to ``size`` (:func:`mempkg.data.fetch.center_crop_resize`)."""
         return _image_batch(self.x, 0, len(self) if n is None else min(int(n), len(self)), size)
 
 
@@ -476,7 +477,7 @@ def laion_evaluation_sets(n_laion: int = 2000, n_coco: int = 2000, n_tuxemon: Op
     wanted = dict(zip(LAION_SETS, (None, n_laion, n_coco, None)))
     sets, reports = {}, {}
     for name, recs in records.items():
-        got = laion.fetch_images(recs, cache_dir=cache_dir, progress=progress)
+        got = fetch.fetch_images(recs, cache_dir=cache_dir, progress=progress)
         kept = got.records if wanted[name] is None else got.records.iloc[: wanted[name]]
         sets[name] = EvalSet(list(kept["path"]), list(kept["caption"]), list(kept["id"]))
         reports[name] = dict(got.report.as_dict(), used=len(kept))
@@ -663,10 +664,10 @@ def train_tiny_sd(model: TinyStableDiffusion, ds: CaptionedDigits, n_steps: int,
                     grad_clip=float(grad_clip) if grad_clip else None,
                     ema_decay=float(ema_decay) if ema_decay else None, seed=int(seed), model=model.config())
 
-    return train_loop(model, step_loss, ds.training_tensor(), int(n_steps), settings=settings, lr=lr, batch_size=batch_size,
-                n_noise=n_noise, lr_schedule=lr_schedule, warmup=warmup, grad_clip=grad_clip, ema_decay=ema_decay,
-                seed=seed, device=device, progress=progress, desc=desc, checkpoint=checkpoint,
-                checkpoint_every=checkpoint_every, callback=callback)
+    return train_loop(model, step_loss, ds.training_tensor(), int(n_steps), settings=settings, lr=lr,
+                      batch_size=batch_size, n_noise=n_noise, lr_schedule=lr_schedule, warmup=warmup,
+                      grad_clip=grad_clip, ema_decay=ema_decay, seed=seed, device=device, progress=progress,
+                      desc=desc, checkpoint=checkpoint, checkpoint_every=checkpoint_every, callback=callback)
 
 
 def train_tiny_sd_cached(cache, name: str, ds: CaptionedDigits, n_steps: int, *, model_kwargs: Optional[dict] = None,
@@ -780,7 +781,7 @@ def memorization_scores(model, images, captions: Sequence[str], *, t0: float = 0
     Works for any model with :class:`~mempkg.models.stable_diffusion.StableDiffusion`'s interface
     (:class:`TinyStableDiffusion`, or SD itself). ``images``: a tensor ``[B, C, H, W]`` in [-1, 1], or
     image files / PIL images, centre-cropped and resized to ``image_size`` one batch at a time
-    (:func:`mempkg.data.laion.center_crop_resize`). The probes of a batch starting at image ``i`` are
+    (:func:`mempkg.data.fetch.center_crop_resize`). The probes of a batch starting at image ``i`` are
     seeded by ``seed + i``. ``metrics`` selects which of :data:`METRICS` to compute.
     """
 

@@ -4,7 +4,8 @@ Each paper of the book measures memorization its own way -- the local intrinsic 
 (Ross, Kamkari et al.), the volume growth L along the probability-flow ODE (Hasegawa & Yasuda),
 the one-step copy rate of the denoiser at the danger-zone noise level (Dodson et al.) -- and none
 sets its measure beside the others on one model. This module holds what that comparison needs
-beyond the estimators themselves (:mod:`mempkg.estimators.lid`, :mod:`mempkg.estimators.volume`, :mod:`mempkg.estimators.regimes`):
+beyond the estimators themselves (:mod:`mempkg.estimators.lid`, :mod:`mempkg.estimators.volume`,
+:mod:`mempkg.estimators.regimes`):
 
 * a training set with a known ground truth: images duplicated 2, 4, ..., 32 times
   (:func:`duplicated_training_set`) and its inverse (:func:`deduplicate`);
