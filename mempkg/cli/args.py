@@ -11,13 +11,10 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 METRICS = ("flipd", "volume", "cfgnorm", "png")
 
 
-
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
-
 VOLUME_TIMES = (1e-3, 1.0)       # the ODE's t_start and t_end, as in the volume-growth chapter
-
 
 
 CFG_T_START = 1e-4               # the earliest start of cfg_norm's Euler steps (continuous schedules; a discrete
@@ -25,15 +22,12 @@ CFG_T_START = 1e-4               # the earliest start of cfg_norm's Euler steps 
                                  # schedule starts at its first timestep: mempkg.estimators.guidance.ode_start_time)
 
 
-
 class UserError(Exception):
     """A problem the user can fix (a bad folder, file, option or model): printed as one message, exit code 1."""
 
 
-
 def note(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
 
 
 def _positive_int(s: str) -> int:
@@ -46,7 +40,6 @@ def _positive_int(s: str) -> int:
     return v
 
 
-
 def _positive_float(s: str) -> float:
     try:
         v = float(s)
@@ -55,7 +48,6 @@ def _positive_float(s: str) -> float:
     if not (v > 0 and v < float("inf")):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
     return v
-
 
 
 def _time(s: str) -> float:
@@ -68,7 +60,6 @@ def _time(s: str) -> float:
     return v
 
 
-
 def _probes(s: str):
     if s.strip().lower() == "exact":
         return None
@@ -76,7 +67,6 @@ def _probes(s: str):
         return _positive_int(s)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected a positive number of probes or 'exact', got {s!r}") from None
-
 
 
 EPILOG = """\
@@ -129,7 +119,6 @@ examples:
   python -m mempkg score --model ./sd_folder --images laion/ --metric cfgnorm --captions captions.csv --out cfg.csv
   python -m mempkg score --images laion/ --metric png --image-size 512 --out png.csv
 """
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,7 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--debug", action="store_true", help="show the full traceback of an error (default: off)")
     parser.score_parser = p
     return parser
-
 
 
 def check_args(parser: argparse.ArgumentParser, args) -> None:

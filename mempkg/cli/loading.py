@@ -23,7 +23,6 @@ from .args import UserError, error_reason
 SD_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 
-
 @dataclass
 class ModelInfo:
     """What a model folder or hub id holds, read from its JSON configs only (no weights)."""
@@ -51,10 +50,8 @@ class ModelInfo:
                             f"{self.levels - 1} times); its native size is {self.native_size}.")
 
 
-
 def _is_local(model_id: str) -> bool:
     return is_local(model_id)
-
 
 
 def _hub_problem(model_id: str, filename: str, e: BaseException) -> UserError:
@@ -76,7 +73,6 @@ def _hub_problem(model_id: str, filename: str, e: BaseException) -> UserError:
     return UserError(f"--model {model_id}: could not fetch {filename} from the Hugging Face Hub ({error_reason(e)}).")
 
 
-
 def _read_config(model_id: str, local: bool, filename: str, required: bool = True) -> Optional[dict]:
     """A JSON file of a model folder or hub repo (from the local cache when offline); a local file that
     is absent gives None unless ``required``."""
@@ -95,7 +91,6 @@ def _read_config(model_id: str, local: bool, filename: str, required: bool = Tru
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise UserError(f"--model {model_id}: {filename} is not readable JSON ({error_reason(e)}).") from None
-
 
 
 def inspect_model(model_id: str) -> ModelInfo:
@@ -162,13 +157,11 @@ def inspect_model(model_id: str) -> ModelInfo:
                      levels=len(unet.get("block_out_channels", [0])), configs={"unet": unet, "index": index})
 
 
-
 def resolve_dtype(name: str, info: ModelInfo, device: str):
 
     if name == "auto":
         return torch.float16 if info.kind == "stable_diffusion" and str(device).startswith("cuda") else torch.float32
     return getattr(torch, name)
-
 
 
 def quiet_libraries() -> None:
@@ -182,7 +175,6 @@ def quiet_libraries() -> None:
             logging.disable_progress_bar()
         except (ImportError, AttributeError):
             pass
-
 
 
 def load_model(info: ModelInfo, device: str, dtype, size: int):

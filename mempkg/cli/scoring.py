@@ -45,7 +45,6 @@ def run_settings(args, info: Optional[ModelInfo], size: Optional[int], dtype, co
     return {k: format_value(v) for k, v in s.items()}
 
 
-
 def score_batch(args, model, pixels, names: list[str], captions: Optional[list[str]]):
     """Scores of one batch of uint8 ``[H, W, C]`` images -> list of floats (the model path)."""
 
@@ -68,7 +67,6 @@ def score_batch(args, model, pixels, names: list[str], captions: Optional[list[s
     return [float(v) for v in out]
 
 
-
 @dataclass
 class Job:
     """A ``score`` run's inputs, resolved and checked before any weight is read."""
@@ -80,7 +78,6 @@ class Job:
     device: Optional[str] = None
     dtype: object = None
     size: Optional[int] = None            # image side; None: the files' own pixels (png only)
-
 
 
 def prepare(args) -> Job:
@@ -117,7 +114,6 @@ def prepare(args) -> Job:
         raise UserError("--device cuda was asked for, but torch sees no CUDA GPU; use --device cpu or auto.") from None
     job.dtype = resolve_dtype(args.dtype, info, job.device)
     return job
-
 
 
 def score_images(args, job: Job, table: ScoreTable, todo: list[str], bad: dict[str, str], model) -> dict:
@@ -158,7 +154,6 @@ def score_images(args, job: Job, table: ScoreTable, todo: list[str], bad: dict[s
             counts["unreadable"] += len(batch) - len(ok)
             pbar.update(len(batch))
     return counts
-
 
 
 def run_score(args) -> int:
@@ -225,7 +220,6 @@ def run_score(args) -> int:
         parts.append(f"{counts['non_finite']} non-finite (try --dtype float32)")
     print(f"{args.metric}: {len(job.names)} images, " + ", ".join(parts) + f" -> {table.path}", flush=True)
     return EXIT_OK
-
 
 
 def library_versions() -> dict:

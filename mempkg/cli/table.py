@@ -13,7 +13,6 @@ from .args import UserError, note
 COLUMN = {"flipd": "flipd", "volume": "log_volume_growth", "cfgnorm": "cfg_norm", "png": "png_size"}
 
 
-
 def format_value(v) -> str:
     """A CSV cell: floats at full precision (repr), booleans as true/false, None empty."""
     if v is None:
@@ -25,12 +24,10 @@ def format_value(v) -> str:
     return str(v)
 
 
-
 def _csv_text(rows: list[list[str]]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     return buf.getvalue()
-
 
 
 class ScoreTable:

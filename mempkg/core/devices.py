@@ -10,7 +10,6 @@ __all__ = ["DEVICES", "resolve_device"]
 DEVICES = ("auto", "cpu", "cuda")
 
 
-
 def resolve_device(device: str = "auto") -> str:
     """``auto`` gives ``cuda`` when a GPU is visible, else ``cpu``."""
     if device not in DEVICES and not str(device).startswith("cuda:"):

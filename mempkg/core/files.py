@@ -38,13 +38,11 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> 
         raise
 
 
-
 def write_json_atomic(path: Path, obj) -> Path:
     """Write ``obj`` as indented JSON, atomically; NaN/inf are refused (summaries must be finite JSON)."""
     text = json.dumps(jsonable(obj), indent=2, sort_keys=True, allow_nan=False)
     atomic_write(Path(path), lambda f: f.write(text + "\n"), mode="w")
     return Path(path)
-
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:

@@ -39,7 +39,6 @@ class ScoreModel(Protocol):
     def score(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor: ...
 
 
-
 def check_score_model(model) -> None:
     """Raise a clear error if ``model`` does not follow the score-model protocol."""
     missing = [a for a in ("sde", "score") if not hasattr(model, a)]
@@ -50,7 +49,6 @@ def check_score_model(model) -> None:
     for a in ("alpha", "sigma", "beta"):
         if not hasattr(model.sde, a):
             raise TypeError(f"{type(model).__name__}.sde lacks `{a}(t)`; use a schedule from mempkg.core.schedules.")
-
 
 
 def check_inputs(model, x, cond=None) -> None:
@@ -66,7 +64,6 @@ def check_inputs(model, x, cond=None) -> None:
         raise ValueError(f"x has per-image shape {tuple(x.shape[1:])} but the model expects {tuple(expected)}.")
     if cond is not None and len(cond) != len(x):
         raise ValueError(f"cond has {len(cond)} rows for {len(x)} images; give one condition per image.")
-
 
 
 @contextlib.contextmanager
@@ -97,7 +94,6 @@ def autodiff_safe_attention(module: Optional[nn.Module] = None):
     finally:
         for h in hooks:
             h.remove()
-
 
 
 def modules_of(model) -> Optional[nn.Module]:

@@ -109,8 +109,6 @@ class VPSDE:
         return -0.5 * b * (x + score)
 
 
-
-
 class EDMSchedule:
     """The variance-exploding schedule in EDM's parametrisation, time t = sigma (Karras eq. 4 with
     s(t) = 1, sigma(t) = t; Song et al. 2021's VE SDE):

@@ -22,10 +22,8 @@ __all__ = ["TimeLike", "as_time", "bcast", "check_choice", "image_seeds", "time_
 TimeLike = Union[float, Tensor]
 
 
-
 def as_time(t: TimeLike) -> Tensor:
     return t if isinstance(t, Tensor) else torch.tensor(float(t), dtype=torch.float64)
-
 
 
 def bcast(v: Tensor, like: Tensor) -> Tensor:
@@ -42,7 +40,6 @@ def check_choice(name: str, value, options) -> None:
         raise ValueError(f"Unknown {name} {value!r}; choose one of {tuple(options)}.")
 
 
-
 def image_seeds(seed, B: int) -> Optional[list[int]]:
     """``None`` when ``seed`` is one int for the whole batch, else its B per-image seeds (a sequence of
     ints, length checked). With per-image seeds an image's random draws (probes, axes) depend only on
@@ -53,7 +50,6 @@ def image_seeds(seed, B: int) -> Optional[list[int]]:
     if len(seeds) != B:
         raise ValueError(f"seed has {len(seeds)} entries for {B} images; give one int, or one seed per image.")
     return seeds
-
 
 
 def time_batch(t, x: Tensor, dtype: Optional[torch.dtype] = None) -> Tensor:

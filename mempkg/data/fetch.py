@@ -43,7 +43,6 @@ def clean_url(u) -> str | None:
     return u or None
 
 
-
 def require_columns(df: pd.DataFrame, required: Iterable[str], what: str) -> None:
     missing = [c for c in required if c not in df.columns]
     if missing:

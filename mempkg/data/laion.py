@@ -497,7 +497,7 @@ def _tuxemon_caption(row: pd.Series, template: str) -> str:
               "category": get("category").replace("_", " "), "shape": get("shape"),
               "description": get("description")}
     text = _clean_caption(template.format(**fields)).replace(" ,", ",")
-    return re.sub(r"\ba ([aeiouAEIOU])", r"an \1", text)          # "an earth-type ..." 
+    return re.sub(r"\ba ([aeiouAEIOU])", r"an \1", text)          # "an earth-type ..."
 
 
 def _export_hf_tuxemon(folder: Path) -> None:

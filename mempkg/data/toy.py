@@ -32,7 +32,6 @@ def circular_gaps(angles: np.ndarray) -> np.ndarray:
     return out
 
 
-
 @dataclass
 class VonMisesCircle:
     """``n`` points on the unit circle in R^2 (D = 2, d = 1) with angles ~ vonMises(mu, kappa).
@@ -59,7 +58,6 @@ class VonMisesCircle:
         return float(np.median(others))
 
 
-
 def von_mises_circle(n: int = 100, kappa: float = 2.0, seed: int = 0, mu: float = 0.0) -> VonMisesCircle:
     """Draw the toy data set with numpy's ``default_rng(seed)``."""
     if n < 3:
@@ -73,7 +71,6 @@ def von_mises_circle(n: int = 100, kappa: float = 2.0, seed: int = 0, mu: float 
     return VonMisesCircle(pts, angles, float(kappa), float(mu), int(seed), gaps, int(np.argmax(gaps)))
 
 
-
 def find_isolated_seed(n: int = 100, kappa: float = 2.0, min_gap: float = 1.0, start: int = 0,
                        max_tries: int = 10_000) -> int:
     """First data seed >= ``start`` whose most isolated point is at least ``min_gap`` radians
@@ -85,12 +82,10 @@ def find_isolated_seed(n: int = 100, kappa: float = 2.0, min_gap: float = 1.0, s
                        f"with n={n}, kappa={kappa}; lower min_gap or raise kappa.")
 
 
-
 def von_mises_density(theta: np.ndarray, kappa: float, mu: float = 0.0) -> np.ndarray:
     """Density of the von Mises distribution in the angle: exp(kappa cos(theta - mu)) / (2 pi I0(kappa))."""
 
     return np.exp(kappa * np.cos(theta - mu)) / (2 * np.pi * i0(kappa))
-
 
 
 def von_mises_draws(n: int, kappa: float, mu: float = 0.0, seed: int = 0) -> Tensor:
@@ -98,7 +93,6 @@ def von_mises_draws(n: int, kappa: float, mu: float = 0.0, seed: int = 0) -> Ten
     what a model-free sampler of the data distribution gives (the baseline of chapter 01)."""
     angles = np.random.default_rng(int(seed)).vonmises(mu, kappa, size=int(n))
     return torch.tensor(np.stack([np.cos(angles), np.sin(angles)], 1), dtype=torch.float32)
-
 
 
 def von_mises_ball_mass(theta: float, radius: float, kappa: float, mu: float = 0.0) -> float:

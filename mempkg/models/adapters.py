@@ -59,9 +59,6 @@ class EpsModel(nn.Module):
         return self.score(x, t, cond)
 
 
-# -- networks -----------------------------------------------------------------------------
-
-
 # -- image eps-networks (diffusers UNet2DModel) -----------------------------------------------
 
 
@@ -128,8 +125,3 @@ class DDPMScoreModel(nn.Module):
 
     def forward(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
         return self.score(x, t, cond)
-
-
-# -- autodiff through attention ---------------------------------------------------------------
-
-

@@ -40,9 +40,6 @@ from ..core.schedules import EDMSchedule
 from ..core.tensors import bcast, tensor_sha256, time_batch
 from .train import TrainResult, train_loop
 
-# -- the schedule -------------------------------------------------------------------------------
-
-
 # -- the preconditioned denoiser ------------------------------------------------------------------
 
 class EDMPrecond(nn.Module):

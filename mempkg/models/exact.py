@@ -42,7 +42,6 @@ class GaussianScore:
         return (-(z * inv) @ self.U.T).reshape(shape)
 
 
-
 class EmpiricalScore:
     """Exact score of the training set itself, p_0 = 1/N sum_i delta(x_i), diffused by ``sde``.
 

@@ -24,7 +24,6 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Ten
     return torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=1) if dim % 2 else emb
 
 
-
 class MLPEps(nn.Module):
     """Small eps-prediction MLP for low-dimensional data: eps_theta(x, t).
 
@@ -58,12 +57,10 @@ class MLPEps(nn.Module):
         return self.net(h).reshape(x.shape)
 
 
-
 # DDPM's time embedding (Ho et al. 2020): sin before cos and frequencies exp(-log(10^4) k / (half - 1)),
 # i.e. diffusers' flip_sin_to_cos=False, freq_shift=1; GroupNorm eps 1e-6; one attention head.
 _DDPM_STYLE = dict(flip_sin_to_cos=False, freq_shift=1, norm_eps=1e-6, attention_head_dim=None,
                    downsample_padding=0, act_fn="silu", time_embedding_type="positional")
-
 
 
 UNET_PRESETS: dict[str, dict] = {
@@ -84,7 +81,6 @@ UNET_PRESETS: dict[str, dict] = {
         down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
         norm_num_groups=8, dropout=0.0),
 }
-
 
 
 def unet_eps(image_shape, preset: str, seed: Optional[int] = None, **overrides):

@@ -39,7 +39,7 @@ SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 
-# -- the noise schedule ---------------------------------------------------------------------------
+# -- readings of the noise schedule ---------------------------------------------------------------
 
 
 def with_schedule(model, schedule: str):
@@ -179,7 +179,6 @@ class StableDiffusion(ConditionalEpsModel, nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.unet.parameters()).dtype
 
-    # -- the score ------------------------------------------------------------------------------
     # -- text -----------------------------------------------------------------------------------
     @torch.no_grad()
     def encode_prompts(self, prompts: Union[str, Sequence[str]], max_batch: int = 64) -> Tensor:

@@ -572,7 +572,6 @@ class TinyStableDiffusion(ConditionalEpsModel, nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
-    # -- the score ------------------------------------------------------------------------------
     # -- text and images ------------------------------------------------------------------------
     @torch.no_grad()
     def encode_prompts(self, prompts) -> Tensor:

@@ -257,9 +257,6 @@ def memorized_by_generation(samples: Tensor, train: Tensor, ratio: float = COPY_
     return n_copies > 0, n_copies
 
 
-# -- the VP clock for an EDM model ---------------------------------------------------------------
-
-
 # -- comparing lenses ----------------------------------------------------------------------------
 
 def base_lens(name: str) -> str:
