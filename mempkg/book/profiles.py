@@ -186,7 +186,6 @@ class Profile:
         """A Markdown block for the top of a chapter: which profile produced it, on what, with which settings."""
         from IPython.display import Markdown  # optional (extra 'book'): only inside a notebook
 
-
         desc = {"tiny": "a smoke test: numbers are not meant to reproduce anything",
                 "quick": "the CPU default of the book", "full": "the papers' settings"}[self.name]
         settings = ", ".join(f"`{k}={v}`" for k, v in self.settings(chapter).items())

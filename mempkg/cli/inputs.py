@@ -58,7 +58,6 @@ def load_pixels(path: Path, size: Optional[int], channels: int = 3):
     centre-cropped and resized to ``size`` x ``size`` as :func:`mempkg.data.fetch.center_crop_resize` does
     (``size=None``: the file's own pixels)."""
 
-
     im = load_image(path)
     if size is not None:
         im = center_crop_resize([im], int(size), output="pil")[0]

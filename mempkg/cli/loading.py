@@ -196,7 +196,6 @@ def load_model(info: ModelInfo, device: str, dtype, size: int):
     import diffusers  # heavy: diffusers takes seconds to import
     from diffusers import DDPMScheduler, UNet2DModel  # heavy: diffusers takes seconds to import
 
-
     try:
         unet = UNet2DModel.from_pretrained(info.source, subfolder="unet", torch_dtype=dtype)
         sched_cfg = DDPMScheduler.load_config(info.source, subfolder="scheduler")

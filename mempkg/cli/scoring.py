@@ -48,7 +48,6 @@ def run_settings(args, info: Optional[ModelInfo], size: Optional[int], dtype, co
 def score_batch(args, model, pixels, names: list[str], captions: Optional[list[str]]):
     """Scores of one batch of uint8 ``[H, W, C]`` images -> list of floats (the model path)."""
 
-
     x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
     if hasattr(model, "encode_images"):                           # Stable Diffusion: score VAE latents
         data = model.encode_images(x, max_batch=args.batch_size)
@@ -197,7 +196,6 @@ def run_score(args) -> int:
     counts = score_images(args, job, table, todo, bad, model)
     table.finish()
     seconds = time.perf_counter() - t_begin
-
 
     record = {"command": "python -m mempkg " + shlex.join(args._argv), "settings": settings,
               "options": {k: v for k, v in vars(args).items() if not k.startswith("_")},

@@ -302,7 +302,6 @@ def detection_power(scores: dict, positive, n_boot: int = 200, seed: int = 0):
     """
     import pandas as pd  # heavy: pandas takes about a second to import
 
-
     positive = np.asarray(positive, dtype=bool)
     n = _check_scores(scores, len(positive))
     if positive.all() or not positive.any():
