@@ -26,6 +26,14 @@
 profile = None      # "tiny", "quick" or "full"; None: $MEMPKG_PROFILE, else "quick"
 seed = 0            # training, sampling and probe seed (the data seed is searched, see below)
 device = "auto"     # "auto" picks CUDA when present
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["von_mises"], e.g. {"kappa": 4.0}
+# the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
+train_steps = None  # training steps of the eps-MLP
+n_samples = None    # samples drawn for the copy count
+sample_steps = None  # reverse-SDE steps per sample
+t0 = None           # FLIPD's fixed read-out time (the knee is found as well)
+n_train_seeds = None  # training seeds the isolated point's verdict is repeated over
+# The chapter trains its own model on its own toy data: it takes no `model`.
 
 # %%
 import time
@@ -50,7 +58,8 @@ from mempkg.models.train import train_cached
 
 NB = "01_von_mises"
 P = mempkg.book.profiles.resolve(profile, device)
-S = P.settings("von_mises")
+S = P.settings("von_mises", settings, train_steps=train_steps, n_samples=n_samples, sample_steps=sample_steps,
+               t0=t0, n_train_seeds=n_train_seeds)
 cache = P.cache(NB)
 plots.style()
 start = time.time()

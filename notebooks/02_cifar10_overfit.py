@@ -27,6 +27,13 @@
 profile = None      # "tiny", "quick" or "full"; None: $MEMPKG_PROFILE, else "quick"
 seed = 0            # training, sampling and axes seed
 device = "auto"     # "auto" picks CUDA when present
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["volume_growth"], e.g. {"radius": 0.1}
+# the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
+n_axes = None       # axes of the small sphere around each image
+n_steps = None      # Euler steps of the probability-flow ODE
+radius = None       # radius r of the sphere
+train_steps = None  # training steps of the chapter's UNet
+n_samples = None    # samples drawn for the extraction test (memorized = copied)
 
 # %%
 import time
@@ -50,7 +57,8 @@ from mempkg.models.train import train_cached
 
 NB = "02_cifar10_overfit"
 P = mempkg.book.profiles.resolve(profile, device)
-S = P.settings("volume_growth")
+S = P.settings("volume_growth", settings, n_axes=n_axes, n_steps=n_steps, radius=radius, train_steps=train_steps,
+               n_samples=n_samples)
 cache = P.cache(NB)
 plots.style()
 start = time.time()

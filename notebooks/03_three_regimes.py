@@ -26,6 +26,15 @@
 profile = None      # "tiny", "quick" or "full"; None: $MEMPKG_PROFILE, else "quick"
 seed = 0            # training and noise seed
 device = "auto"     # "auto" picks CUDA when present
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["three_regimes"], e.g. {"n_sigmas": 20}
+# the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
+train_steps = None  # training steps of the EDM denoiser
+n_sigmas = None     # noise levels of the sweep, log-spaced from sigma_min to sigma_max
+sigma_min = None    # smallest noise level of the sweep
+sigma_max = None    # largest noise level of the sweep
+gap_train_steps = None  # training steps of the gap-trained and baseline models
+n_generations = None  # samples drawn per model for copying and quality
+# The chapter trains its own models (the regimes need the empirical optimum of its training set): it takes no `model`.
 
 # %%
 import time
@@ -54,7 +63,8 @@ from mempkg.models.networks import unet_eps
 
 NB = "03_three_regimes"
 P = mempkg.book.profiles.resolve(profile, device)
-S = P.settings("three_regimes")
+S = P.settings("three_regimes", settings, train_steps=train_steps, n_sigmas=n_sigmas, sigma_min=sigma_min,
+               sigma_max=sigma_max, gap_train_steps=gap_train_steps, n_generations=n_generations)
 cache = P.cache(NB)
 plots.style()
 start = time.time()

@@ -45,6 +45,10 @@ cfg_steps = 3       # ... in cfg_steps steps (A.1: 3)
 t0_reading = "linear_beta"  # ... t0 and cfg_t0 are times of this reading of SD's schedule: "linear_beta" (the
                             # authors' code) or "scheduler" (SD's alphas_cumprod); both are read at that sigma
 n_boot = 1000       # bootstrap resamples for the AUROCs' standard errors
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["laion_verbatims"], e.g. {"n_per_set": 50}
+# the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
+train_steps = None  # training steps of the tiny Stable Diffusion (tiny/quick)
+n_per_set = None    # images per evaluation set (None in the settings: all)
 
 # %%
 import time
@@ -74,7 +78,7 @@ from mempkg.studies.captioned import (
 
 NB = "04_laion_verbatims"
 P = mempkg.book.profiles.resolve(profile, device)
-S = P.settings("laion_verbatims")
+S = P.settings("laion_verbatims", settings, train_steps=train_steps, n_per_set=n_per_set)
 cache = P.cache(NB)
 plots.style()
 start = time.time()

@@ -29,6 +29,14 @@
 profile = None      # "tiny", "quick" or "full"; None: $MEMPKG_PROFILE, else "quick"
 seed = 0            # training, sampling, noise and probe seed
 device = "auto"     # "auto" picks CUDA when present
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["three_lenses"], e.g. {"n_t0": 8}
+# the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
+train_steps = None  # training steps of the EDM denoiser
+volume_axes = None  # volume growth: axes of the sphere
+volume_steps = None  # volume growth: Euler steps of the ODE
+volume_radius = None  # volume growth: radius of the sphere
+flipd_probes = None  # FLIPD's Hutchinson probes (exact trace: settings={"flipd_probes": None})
+n_generations = None  # samples drawn for the memorized-by-generation labels
 
 # %%
 import time
@@ -72,7 +80,9 @@ from mempkg.studies.lenses import (
 
 NB = "05_three_lenses"
 P = mempkg.book.profiles.resolve(profile, device)
-S = P.settings("three_lenses")
+S = P.settings("three_lenses", settings, train_steps=train_steps, volume_axes=volume_axes,
+               volume_steps=volume_steps, volume_radius=volume_radius, flipd_probes=flipd_probes,
+               n_generations=n_generations)
 cache = P.cache(NB)
 plots.style()
 start = time.time()

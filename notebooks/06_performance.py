@@ -52,6 +52,11 @@ seed = 0            # seeds the (untrained) weights, the inputs, the probes and 
 device = "auto"     # "auto" picks CUDA when present
 headline_images = 2     # volume growth on the headline model (3x32x32 in quick): images and Euler steps; per-step
 headline_steps = 1      # costs do not depend on the step count, and a 3x32x32 jvp step takes ~10 s per image on a CPU
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["performance"], e.g. {"repeats": 5}
+# the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
+repeats = None      # timing repeats (the median is kept)
+batch = None        # images per batch in the cost table
+# The chapter times the package's own estimators on untrained networks: it takes no `model`.
 
 # %%
 import time
@@ -66,7 +71,7 @@ from mempkg.book import perf, plots
 
 NB = "06_performance"
 P = mempkg.book.profiles.resolve(profile, device)
-S = P.settings("performance")
+S = P.settings("performance", settings, repeats=repeats, batch=batch)
 cache = P.cache(NB)
 plots.style()
 start = time.time()

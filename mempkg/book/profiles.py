@@ -8,6 +8,12 @@ A notebook picks its profile from its papermill parameter ``profile``, else the 
 variable ``MEMPKG_PROFILE``, else ``quick``. Each chapter's settings per profile live in
 ``CHAPTERS`` so that a reader sees every choice in one place.
 
+A reader overrides any of them without editing code: every chapter's parameters cell takes
+``settings = {}`` (papermill ``-y "settings: {n_axes: 5}"``) and names its main knobs as parameters
+of their own (``-p n_axes 5``); :meth:`Profile.settings` merges both over the profile's values,
+refuses a key the chapter does not have (naming the valid ones), and the banner and the summary
+list what was overridden.
+
 Layer: book (imports every layer but the CLI).
 """
 
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -164,16 +170,48 @@ CHAPTERS: dict[str, dict[str, dict]] = {
 
 @dataclass(frozen=True)
 class Profile:
-    """A resolved profile: its name, the torch device, and where a notebook's results go."""
+    """A resolved profile: its name, the torch device, where a notebook's results go, and the settings a
+    reader overrode (per chapter, filled by :meth:`settings`)."""
 
     name: str
     device: str
+    overridden: dict = field(default_factory=dict, compare=False)
 
-    def settings(self, chapter: str) -> dict:
-        """A copy of the chapter's settings under this profile."""
+    def settings(self, chapter: str, overrides: dict | None = None, **knobs) -> dict:
+        """A copy of the chapter's settings under this profile, with a reader's overrides merged in.
+
+        Args:
+            overrides: the parameters cell's ``settings`` dict: any key of ``CHAPTERS[chapter]``.
+            **knobs: the cell's named knobs (``n_axes=n_axes, ...``); ``None`` keeps the profile's value.
+        An unknown key, a knob that contradicts ``overrides``, or a value of the wrong kind (a string for
+        a number, a list for a number, ...) is a ``ValueError`` that names the valid keys.
+        """
         if chapter not in CHAPTERS:
             raise ValueError(f"Unknown chapter {chapter!r}; known: {sorted(CHAPTERS)}.")
-        return copy.deepcopy(CHAPTERS[chapter][self.name])
+        base = copy.deepcopy(CHAPTERS[chapter][self.name])
+        if overrides is None:
+            overrides = {}
+        if not isinstance(overrides, dict):
+            raise ValueError(f"settings must be a dict of setting -> value (papermill: -y \"settings: {{key: value}}\"), "
+                             f"got {type(overrides).__name__}.")
+        given = {k: v for k, v in knobs.items() if v is not None}
+        for k, v in given.items():
+            if k in overrides and overrides[k] != v:
+                raise ValueError(f"Setting {k!r} is given twice with different values: settings[{k!r}] = "
+                                 f"{overrides[k]!r} and the parameter {k} = {v!r}; give it once.")
+        merged = dict(overrides, **given)
+        unknown = sorted(set(merged) - set(base))
+        if unknown:
+            raise ValueError(
+                f"Unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for chapter "
+                f"{chapter!r}. Valid settings: {', '.join(sorted(base))}. Each is documented in "
+                f"mempkg/book/profiles.py (CHAPTERS[{chapter!r}] and the dict it starts from) and the main ones in "
+                "the chapter's parameters cell.")
+        for k, v in merged.items():
+            base[k] = _coerce(chapter, k, v, base[k])
+        changed = {k: base[k] for k in merged if base[k] != CHAPTERS[chapter][self.name][k]}
+        self.overridden[chapter] = changed
+        return base
 
     def results(self, notebook: str) -> Path:
         """``results/<profile>/<notebook>/``."""
@@ -188,17 +226,52 @@ class Profile:
 
         desc = {"tiny": "a smoke test: numbers are not meant to reproduce anything",
                 "quick": "the CPU default of the book", "full": "the papers' settings"}[self.name]
-        settings = ", ".join(f"`{k}={v}`" for k, v in self.settings(chapter).items())
-        return Markdown(
-            f"> **Produced with profile `{self.name}`** ({desc}) on device `{self.device}`, "
-            f"torch {torch.__version__}, mempkg {__version__}. Re-execute with another profile: "
-            f"`papermill ... -p profile full`.\n>\n> Settings of this profile: {settings}.\n")
+        changed = self.overridden.get(chapter, {})
+        defaults = CHAPTERS[chapter][self.name]
+        settings = ", ".join(f"`{k}={v}`" for k, v in defaults.items() if k not in changed)
+        text = (f"> **Produced with profile `{self.name}`** ({desc}) on device `{self.device}`, "
+                f"torch {torch.__version__}, mempkg {__version__}. Re-execute with another profile: "
+                f"`papermill ... -p profile full`.\n>\n")
+        if changed:
+            text += ("> **Settings overridden by the reader:** "
+                     + ", ".join(f"`{k}={v}` (profile: `{defaults[k]}`)" for k, v in changed.items())
+                     + ". Numbers below are not the profile's.\n>\n> Other settings of this profile: ")
+        else:
+            text += "> Settings of this profile: "
+        return Markdown(text + settings + ".\n")
 
     def write_summary(self, notebook: str, summary: dict, seed: int) -> Path:
         """Write ``results/<profile>/<notebook>/summary.json`` with ``profile`` and ``seed`` added."""
-        out = dict(summary, profile=self.name, seed=int(seed), device=self.device)
+        out = dict(summary, profile=self.name, seed=int(seed), device=self.device,
+                   settings_overridden={c: dict(v) for c, v in self.overridden.items() if v})
         check_finite_summary(out)
         return write_json_atomic(self.results(notebook) / "summary.json", out)
+
+
+def _coerce(chapter: str, key: str, value, default):
+    """``value`` in the kind of the profile's ``default`` (YAML gives lists for tuples, ints for floats)."""
+    where = f"setting {key!r} of chapter {chapter!r}"
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} is true or false; got {value!r}.")
+        return value
+    if isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where} is a number (profile: {default!r}); got {value!r}.")
+        if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{where} is a whole number (profile: {default!r}); got {value!r}.")
+        return type(default)(value) if isinstance(default, int) else float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"{where} is a string (profile: {default!r}); got {value!r}.")
+        return value
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where} is a list (profile: {list(default)!r}); got {value!r}.")
+        return type(default)(value)
+    return value
 
 
 def resolve(profile: str | None = None, device: str = "auto") -> Profile:
