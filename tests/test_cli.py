@@ -262,6 +262,73 @@ def test_other_settings_are_refused_unless_overwrite(models, images, reference, 
     assert {r["t0"] for r in read(out)} == {"0.05"} and len(read(out)) == 5
 
 
+def test_a_table_made_with_other_weights_is_not_resumed(images, tmp_path, capsys):
+    folder = save_tiny_ddpm(tmp_path / "m")
+    out = tmp_path / "w.csv"
+    args = ["--model", folder, "--images", images, "--metric", "flipd", "--probes", "1", "--out", out]
+    assert run(*args) == 0
+    first = {r["weights"] for r in read(out)}
+    assert len(first) == 1 and len(first.pop()) == 16
+    before = out.read_bytes()
+    save_tiny_ddpm(tmp_path / "m", seed=1)                 # same folder, same configs, other weights
+    assert run(*args) == 1
+    err = capsys.readouterr().err
+    assert "other settings" in err and "weights:" in err
+    assert out.read_bytes() == before, "nothing may be written into a table made with other weights"
+    assert run(*args, "--overwrite") == 0
+    assert len({r["weights"] for r in read(out)}) == 1 and read(out)[0]["weights"] not in before.decode()
+
+
+def test_a_second_run_on_the_same_out_fails_at_once(models, images, tmp_path, capsys):
+    from mempkg.cli.table import exclusive
+
+    out = tmp_path / "locked.csv"
+    with exclusive(out):
+        assert (tmp_path / "locked.csv.lock").read_text().startswith(f"pid {os.getpid()}")
+        assert _ddpm_flipd(models, images, out) == 1
+        err = capsys.readouterr().err
+        assert "being written by another run" in err and f"pid {os.getpid()}" in err
+        assert not out.exists()
+    assert not (tmp_path / "locked.csv.lock").exists(), "the lock file is removed when the run ends"
+    assert _ddpm_flipd(models, images, out) == 0
+
+
+def test_a_hub_id_is_read_from_the_local_cache_and_keyed_by_its_revision(models, images, tmp_path, monkeypatch):
+    """A hub id offline: the configs and weights come from the Hugging Face cache (the layout hf download
+    writes), and the table records the snapshot's commit as the weights' identity."""
+    import shutil
+
+    import huggingface_hub.constants as hub_constants
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--org--tiny-ddpm"
+    shutil.copytree(models["ddpm"], repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    out = tmp_path / "hub.csv"
+    assert run("--model", "org/tiny-ddpm", "--images", images, "--metric", "flipd", "--probes", "2",
+               "--batch-size", "2", "--out", out) == 0
+    assert {r["weights"] for r in read(out)} == {f"hub@{commit}"}
+    assert {r["model"] for r in read(out)} == {"org/tiny-ddpm"}
+
+
+def test_an_unreachable_hub_fails_in_seconds_not_after_retries(images, tmp_path):
+    """No HF_HUB_OFFLINE and no network (the endpoint is a closed local port): one connection attempt, then
+    the local cache only; huggingface_hub's own retries would take about 25 s."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_CACHE=str(tmp_path / "empty_cache"))
+    import time
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "mempkg", "score", "--model", "org/not-cached", "--images", str(images),
+                        "--metric", "flipd", "--out", str(tmp_path / "x.csv")], capture_output=True, text=True,
+                       env=env, timeout=120)
+    seconds = time.perf_counter() - t
+    assert r.returncode == 1 and "not in the local Hugging Face cache" in r.stderr, r.stderr
+    assert "Retrying" not in r.stderr
+    assert seconds < 15, f"took {seconds:.1f} s"
+
+
 def test_a_changed_caption_is_refused(models, images, captions, tmp_path, capsys):
     args = ["--model", models["sd"], "--images", images, "--metric", "cfgnorm", "--out", tmp_path / "c.csv"]
     assert run(*args, "--captions", captions) == 0

@@ -60,7 +60,10 @@ def imports_of(path: Path) -> list[Import]:
     lines = text.splitlines()
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    top = {id(n) for n in tree.body}
+    in_function = set()                  # imports inside a def (top-level try/if blocks count as top level)
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            in_function.update(id(n) for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom)))
     out = []
     for node in ast.walk(tree):
         if not isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -80,7 +83,7 @@ def imports_of(path: Path) -> list[Import]:
         else:
             targets = [(a.name, ()) for a in node.names]
         for target, names in targets:
-            out.append(Import(name, target, names, node.lineno, id(node) not in top, comment))
+            out.append(Import(name, target, names, node.lineno, id(node) in in_function, comment))
     return out
 
 

@@ -66,13 +66,13 @@ def save_tiny_sd(root: Path) -> Path:
     return root / "sd"
 
 
-def save_tiny_ddpm(root: Path, channels: int = 3, size: int = 8) -> Path:
+def save_tiny_ddpm(root: Path, channels: int = 3, size: int = 8, seed: int = 0) -> Path:
     """A tiny unconditional pixel-space DDPMPipeline (UNet2DModel with attention + DDPMScheduler, 1000 steps)
-    saved under ``root / "ddpm"``; returns that folder."""
+    with weights drawn from ``seed``, saved under ``root / "ddpm"``; returns that folder."""
     from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         unet = UNet2DModel(
             sample_size=size, in_channels=channels, out_channels=channels, block_out_channels=(16, 32),
             down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),

@@ -186,7 +186,6 @@ def bench_model(name: str, batch: int, device: str = "cpu", seed: int = 0) -> Be
     g = torch.Generator().manual_seed(int(seed))
     cond = None
     if name == "tiny_sd":
-
         model = TinyStableDiffusion(seed=seed).to(device).eval()
         shape = model.data_shape
         tokens = torch.randint(1, len(model.vocab), (int(batch), model.vocab.max_len), generator=g)

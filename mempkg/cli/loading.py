@@ -7,6 +7,7 @@ Diffusion or a pixel DDPM pipeline through the package's adapters.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 from dataclasses import dataclass, field
@@ -16,11 +17,14 @@ from typing import Optional
 import torch
 from huggingface_hub import hf_hub_download
 
+from ..core.files import file_digest
+from ..core.hub import local_only
 from ..models.adapters import DDPMScoreModel
 from ..models.stable_diffusion import is_local, load_stable_diffusion
-from .args import UserError, error_reason
+from .args import UserError, error_reason, note
 
 SD_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".msgpack", ".onnx")
 
 
 @dataclass
@@ -36,6 +40,7 @@ class ModelInfo:
     latent_channels: int
     levels: int                # UNet resolution levels: the latent side must be a multiple of 2^(levels - 1)
     configs: dict = field(default_factory=dict, repr=False)
+    revision: Optional[str] = None   # hub ids: the commit of the cached snapshot the configs were read from
 
     def data_shape(self, size: int) -> tuple[int, int, int]:
         s = size // self.latent_factor
@@ -73,6 +78,33 @@ def _hub_problem(model_id: str, filename: str, e: BaseException) -> UserError:
     return UserError(f"--model {model_id}: could not fetch {filename} from the Hugging Face Hub ({error_reason(e)}).")
 
 
+def weight_files(folder: Path) -> list[Path]:
+    """The weight files of a model folder (any depth, by suffix), sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+
+
+def weights_digest(info: ModelInfo) -> str:
+    """What identifies the weights a run scores with: 16 hex digits of sha256 over every weight file of a
+    local folder (its path in the folder, size and bytes); for a hub id, ``hub@<commit>`` of the snapshot
+    the configs were read from (the Hub names a revision's files by their content)."""
+    if not info.local:
+        return f"hub@{info.revision or 'unknown'}"
+    files = weight_files(Path(info.source))
+    if not files:
+        raise UserError(f"--model {info.source} holds no weight file ({', '.join(WEIGHT_SUFFIXES)}); was it written "
+                        "by save_pretrained?")
+    size = sum(f.stat().st_size for f in files)
+    if size > 500e6:
+        note(f"Hashing the model's weights ({size / 1e9:.1f} GB) to tie the table to them ...")
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.relative_to(info.source).as_posix()}|{f.stat().st_size}|{file_digest(f)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+_SNAPSHOT: dict[str, str] = {}      # hub id -> commit of the snapshot its configs came from
+
+
 def _read_config(model_id: str, local: bool, filename: str, required: bool = True) -> Optional[dict]:
     """A JSON file of a model folder or hub repo (from the local cache when offline); a local file that
     is absent gives None unless ``required``."""
@@ -84,9 +116,10 @@ def _read_config(model_id: str, local: bool, filename: str, required: bool = Tru
             return None
     else:
         try:
-            path = Path(hf_hub_download(model_id, filename))
+            path = Path(hf_hub_download(model_id, filename, local_files_only=local_only()))
         except Exception as e:
             raise _hub_problem(model_id, filename, e) from None
+        _SNAPSHOT[model_id] = path.parents[len(Path(filename).parts) - 1].name    # .../snapshots/<commit>/file
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
@@ -154,11 +187,11 @@ def inspect_model(model_id: str) -> ModelInfo:
         size = size[0]
     return ModelInfo(kind=kind, source=source, local=local, native_size=int(size) * f, channels=channels,
                      latent_factor=f, latent_channels=latent_channels,
-                     levels=len(unet.get("block_out_channels", [0])), configs={"unet": unet, "index": index})
+                     levels=len(unet.get("block_out_channels", [0])), configs={"unet": unet, "index": index},
+                     revision=None if local else _SNAPSHOT.get(source))
 
 
 def resolve_dtype(name: str, info: ModelInfo, device: str):
-
     if name == "auto":
         return torch.float16 if info.kind == "stable_diffusion" and str(device).startswith("cuda") else torch.float32
     return getattr(torch, name)
@@ -180,7 +213,6 @@ def quiet_libraries() -> None:
 def load_model(info: ModelInfo, device: str, dtype, size: int):
     """The score model of an inspected folder or hub id, on ``device`` in ``dtype``, for images of side ``size``."""
     if info.kind == "stable_diffusion":
-
         try:
             model = load_stable_diffusion(info.source, device=device, dtype=dtype)
         except (OSError, ValueError) as e:
@@ -197,8 +229,9 @@ def load_model(info: ModelInfo, device: str, dtype, size: int):
     from diffusers import DDPMScheduler, UNet2DModel  # heavy: diffusers takes seconds to import
 
     try:
-        unet = UNet2DModel.from_pretrained(info.source, subfolder="unet", torch_dtype=dtype)
-        sched_cfg = DDPMScheduler.load_config(info.source, subfolder="scheduler")
+        offline = not info.local and local_only()
+        unet = UNet2DModel.from_pretrained(info.source, subfolder="unet", torch_dtype=dtype, local_files_only=offline)
+        sched_cfg = DDPMScheduler.load_config(info.source, subfolder="scheduler", local_files_only=offline)
         scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_config(sched_cfg)
     except (OSError, ValueError, KeyError, AttributeError) as e:
         raise UserError(f"--model {info.source}: could not load the UNet and scheduler ({error_reason(e)}).") from e

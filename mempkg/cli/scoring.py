@@ -23,17 +23,19 @@ from ..estimators.lid import flipd
 from ..estimators.volume import volume_growth
 from .args import EXIT_OK, VOLUME_TIMES, UserError, error_reason, note
 from .inputs import check_readable, image_seed, list_images, load_pixels, read_captions
-from .loading import ModelInfo, inspect_model, load_model, quiet_libraries, resolve_dtype
-from .table import COLUMN, ScoreTable, format_value
+from .loading import ModelInfo, inspect_model, load_model, quiet_libraries, resolve_dtype, weights_digest
+from .table import COLUMN, ScoreTable, exclusive, format_value
 
 
-def run_settings(args, info: Optional[ModelInfo], size: Optional[int], dtype, conditional: bool) -> dict:
-    """The settings that change the numbers, as CSV cells; every row repeats them."""
+def run_settings(args, info: Optional[ModelInfo], size: Optional[int], dtype, conditional: bool,
+                 weights: Optional[str] = None) -> dict:
+    """The settings that change the numbers, as CSV cells; every row repeats them. ``weights`` identifies the
+    model's weights (:func:`~mempkg.cli.loading.weights_digest`): a table is resumed only with the same ones."""
     s = {"metric": args.metric}
     if args.metric == "png":
         s["image_size"] = size if size is not None else "original"
         return {k: format_value(v) for k, v in s.items()}
-    s.update(model=info.source, image_size=size, dtype=str(dtype).replace("torch.", ""))
+    s.update(model=info.source, weights=weights, image_size=size, dtype=str(dtype).replace("torch.", ""))
     if args.metric == "flipd":
         s.update(t0=args.t0, probes="exact" if args.probes is None else args.probes, seed=args.seed,
                  conditional=conditional)
@@ -156,10 +158,17 @@ def score_images(args, job: Job, table: ScoreTable, todo: list[str], bad: dict[s
 
 
 def run_score(args) -> int:
-    """The ``score`` command (options already checked by :func:`check_args`)."""
+    """The ``score`` command (options already checked by :func:`check_args`), holding ``--out``'s lock."""
     t_begin = time.perf_counter()
     job = prepare(args)
-    settings = run_settings(args, job.info, job.size, job.dtype, job.captions is not None)
+    with exclusive(args.out):
+        return score_job(args, job, t_begin)
+
+
+def score_job(args, job: Job, t_begin: float) -> int:
+    """Open (or resume) the table, load the model, score what is missing, write the record."""
+    weights = weights_digest(job.info) if job.info is not None else None
+    settings = run_settings(args, job.info, job.size, job.dtype, job.captions is not None, weights)
     columns = (["file", COLUMN[args.metric], "error"] + (["caption"] if job.captions is not None else [])
                + list(settings))
     table = ScoreTable(args.out, columns, settings, overwrite=args.overwrite)

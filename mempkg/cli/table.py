@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
+import socket
 from pathlib import Path
 
 from ..core.files import atomic_write
+
+try:
+    import fcntl  # POSIX: an advisory lock on --out
+except ImportError:                   # Windows: no lock, said once when a run starts
+    fcntl = None
 from .args import UserError, note
 
 COLUMN = {"flipd": "flipd", "volume": "log_volume_growth", "cfgnorm": "cfg_norm", "png": "png_size"}
@@ -98,9 +105,40 @@ class ScoreTable:
             self.rows[c[0]] = dict(zip(self.columns, c))
 
     def _rewrite(self) -> None:
-
         body = [self.columns] + [[self.rows[f][c] for c in self.columns] for f in sorted(self.rows)]
         atomic_write(self.path, lambda f: f.write(_csv_text(body)), mode="w")
         self.created = True
 
     finish = _rewrite
+
+
+@contextlib.contextmanager
+def exclusive(out):
+    """Hold ``<out>.lock`` for the run (``flock``, released by the kernel if the process dies): a second run
+    on the same ``--out`` fails at once with a message instead of redoing the work and interleaving rows."""
+    path = Path(out).expanduser()
+    lock = path.with_name(path.name + ".lock")
+    if fcntl is None:
+        note(f"note: no file locking on this system; do not start two runs on {path}.")
+        yield
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    f = open(lock, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise UserError(f"--out {path} is being written by another run ({holder}). Wait for it to finish, or write "
+                        "to another --out.") from None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        f.flush()
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()

@@ -6,8 +6,9 @@
 * :mod:`~mempkg.core.files` -- atomic writes, finite JSON, file digests.
 * :mod:`~mempkg.core.devices` -- device resolution.
 * :mod:`~mempkg.core.progress` -- progress bars for long loops.
+* :mod:`~mempkg.core.hub` -- is the Hugging Face Hub reachable: offline mode at once when not.
 
-Modules here import only the standard library, numpy, torch and each other.
+Modules here import only the standard library, numpy, torch (huggingface_hub in ``hub``) and each other.
 """
 
 __version__ = "0.1.0"

@@ -176,7 +176,6 @@ def _load_digits(split: str) -> ImageSet:
 
 
 def _torchvision_available() -> bool:
-
     return importlib.util.find_spec("torchvision") is not None
 
 
@@ -234,7 +233,6 @@ def read_cifar10_batches(files) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _md5(path: Path) -> str:
-
     return file_digest(path, "md5")
 
 

@@ -59,6 +59,7 @@ import pandas as pd
 from huggingface_hub import hf_hub_download
 
 from ..core.files import atomic_write, file_digest
+from ..core.hub import local_only
 from ..core.progress import bar as progress_bar
 from .fetch import clean_url, require_columns
 from .images import default_data_root
@@ -190,7 +191,7 @@ def _hub_file(repo_id: str, filename: str, *, download: bool, cache_dir, what: s
     try:
         return Path(hf_hub_download(repo_id, filename, repo_type="dataset",
                                     cache_dir=None if cache_dir is None else str(cache_dir),
-                                    local_files_only=not download))
+                                    local_files_only=not download or local_only()))
     except OSError as e:      # every hub failure (offline, HTTP, missing entry) is an OSError subclass
         if not download:
             raise FileNotFoundError(

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.devices import resolve_device
+from ..core.hub import local_only
 from ..core.schedules import SCHEDULES, schedule_of
 from ..core.tensors import TimeLike, as_time, bcast, check_choice, times64
 
@@ -303,14 +304,16 @@ def load_stable_diffusion(model_id: Union[str, Path] = SD15, device: str = "auto
 
     src = str(model_id)
     try:
-        kw = dict(torch_dtype=dtype, variant=variant)
+        offline = not is_local(model_id) and local_only()        # no network: the local cache, at once
+        kw = dict(torch_dtype=dtype, variant=variant, local_files_only=offline)
         unet = UNet2DConditionModel.from_pretrained(src, subfolder="unet", **kw)
         vae = AutoencoderKL.from_pretrained(src, subfolder="vae", **kw)
         text_encoder = CLIPTextModel.from_pretrained(src, subfolder="text_encoder", **kw)
-        tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer")
+        tokenizer = CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", local_files_only=offline)
         import diffusers  # heavy: diffusers takes seconds to import
 
-        sched_cfg = DDPMScheduler.load_config(src, subfolder="scheduler")      # any ConfigMixin reads it
+        sched_cfg = DDPMScheduler.load_config(src, subfolder="scheduler",      # any ConfigMixin reads it
+                                              local_files_only=offline)
         scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_config(sched_cfg)
     except (OSError, ValueError) as e:
         if is_local(model_id):

@@ -279,7 +279,6 @@ class CaptionedDigits:
 
 
 def _png_sizes(x: Tensor) -> np.ndarray:
-
     return png_size(x)
 
 
@@ -345,7 +344,6 @@ OOD_PHOTOS = ("astronaut", "brick", "camera", "chelsea", "clock", "coffee", "coi
 
 
 def _to_8x8(img: np.ndarray, size: int) -> np.ndarray:
-
     img = np.asarray(img)
     if img.ndim == 3 and img.shape[-1] == 4:
         img = rgba2rgb(img)
