@@ -139,7 +139,7 @@ t0s = np.logspace(-3, 0, S["n_curve"])
 x_train = ds.points.to(P.device)
 others = np.delete(np.arange(len(ds.points)), ds.isolated)
 curve = cache.get("flipd_curve_all", dict(S, data_seed=data_seed, seed=seed, t0s=t0s.tolist()),
-                  lambda: lid.flipd_curve(model, x_train, t0s))
+                  lambda: lid.flipd_curve(model, x_train, t0s), inputs={"model": model, "x": x_train})
 knee = lid.find_knee(t0s, curve[:, others].median(1).values)
 t0, t0_fixed = float(t0s[knee]), S["t0"]
 lid_train = curve[knee]
@@ -195,7 +195,7 @@ iso_point = ds.points[ds.isolated]
 samples = cache.get(
     "samples", dict(S, data_seed=data_seed, seed=seed),
     lambda: sample(model, S["n_samples"], 2, n_steps=S["sample_steps"], t_end=S["t_end"],
-                   method=S["sampler"], seed=seed, device=P.device))
+                   method=S["sampler"], seed=seed, device=P.device), inputs={"model": model})
 true_draws = toy.von_mises_draws(len(samples), ds.kappa, ds.mu, seed=data_seed + 1)
 lid_samples = lid.flipd(model, samples.to(P.device), t0)
 dist_to_iso = (samples - iso_point).norm(dim=1)
@@ -252,10 +252,12 @@ rows = []
 for s in range(seed, seed + S["n_train_seeds"]):
     m = EpsModel(train_model(s)[0], sde)
     c = curve if s == seed else cache.get("flipd_curve_all", dict(S, data_seed=data_seed, seed=s, t0s=t0s.tolist()),
-                                          lambda: lid.flipd_curve(m, x_train, t0s))
+                                          lambda: lid.flipd_curve(m, x_train, t0s),
+                                          inputs={"model": m, "x": x_train})
     k = lid.find_knee(t0s, c[:, others].median(1).values)
     smp = samples if s == seed else cache.get("samples", dict(S, data_seed=data_seed, seed=s), lambda: sample(
-        m, S["n_samples"], 2, n_steps=S["sample_steps"], t_end=S["t_end"], method=S["sampler"], seed=s, device=P.device))
+        m, S["n_samples"], 2, n_steps=S["sample_steps"], t_end=S["t_end"], method=S["sampler"], seed=s, device=P.device),
+        inputs={"model": m})
     n_near = int(((smp - iso_point).norm(dim=1) < copy_radius).sum())
     rows.append({"train seed": s, "knee t0": float(t0s[k]), "FLIPD isolated": float(c[k, ds.isolated]),
                  "median FLIPD others": float(c[k, others].median()), "copies of the isolated point": n_near,

@@ -98,7 +98,7 @@ def train(name, images, steps, train_seed, batch_size=S["batch_size"]):
 
 model = train("overfit", sub.trained.x, S["train_steps"], seed)
 gen = cache.get("samples_overfit", dict(S, seed=seed), lambda: sample(
-    model, S["n_samples"], shape, n_steps=S["sample_steps"], seed=seed, device=P.device))
+    model, S["n_samples"], shape, n_steps=S["sample_steps"], seed=seed, device=P.device), inputs={"model": model})
 is_copy, nearest, ratio = copies(gen, sub.trained.x)
 copy_rate = float(is_copy.float().mean())
 
@@ -136,7 +136,8 @@ display(Markdown(f"The `{S['preset']}` UNet has {n_params / 1e6:.2f} M parameter
 both, member = sub.combined()
 vg = dict(n_axes=S["n_axes"], radius=S["radius"], n_steps=S["n_steps"], t_start=S["t_start"],
           t_end=S["t_end"], method=S["method"], seed=seed)
-L = cache.get("L_overfit", dict(S, seed=seed), lambda: volume_growth(model, both.x.to(P.device), **vg))[:, -1]
+L = cache.get("L_overfit", dict(S, seed=seed), lambda: volume_growth(model, both.x.to(P.device), **vg),
+              inputs={"model": model, "x": both.x})[:, -1]
 per_image = lambda v, m: v[m].view(2, -1).mean(0)   # noqa: E731  rows are the images, then their flips
 L_tr, L_ho = per_image(L, member), per_image(L, ~member)
 t_stat, p_main = welch_test(L_tr, L_ho)
@@ -154,7 +155,7 @@ display(Markdown(
 
 # %%
 L_vol = cache.get("L_overfit_volume", dict(S, seed=seed), lambda: volume_growth(
-    model, both.x.to(P.device), measure="volume", **vg))[:, -1]
+    model, both.x.to(P.device), measure="volume", **vg), inputs={"model": model, "x": both.x})[:, -1]
 gap = (L - L_vol)
 display(Markdown(
     f"The log-volume measure gives mean {float(L_vol[member].mean()):.1f} (trained) and "
@@ -175,7 +176,8 @@ display(Markdown(
 
 # %%
 swap = train("swap", sub.heldout.x, S["train_steps"], seed)
-L_swap = cache.get("L_swap", dict(S, seed=seed), lambda: volume_growth(swap, both.x.to(P.device), **vg))[:, -1]
+L_swap = cache.get("L_swap", dict(S, seed=seed), lambda: volume_growth(swap, both.x.to(P.device), **vg),
+                   inputs={"model": swap, "x": both.x})[:, -1]
 auc_swap = auroc(per_image(L_swap, member), per_image(L_swap, ~member))
 n_loss_draws = 8                                          # noise draws per evaluation of the loss
 loss = denoising_loss(model, both.x.to(P.device), S["loss_t"], n_draws=n_loss_draws, seed=seed)
@@ -216,7 +218,8 @@ pool = load_images(S["data"], "train", download=S["download"]).subset(range(S["n
 planted = plant_duplicates(pool, S["n_planted"], S["n_copies"], seed=S["planted_seed"])
 model_p = train("planted", planted.train.x, S["planted_steps"], seed, batch_size=S["batch_size_planted"])
 gen_p = cache.get("samples_planted", dict(S, seed=seed), lambda: sample(
-    model_p, S["n_samples"], shape, n_steps=S["sample_steps"], seed=seed + 1, device=P.device))
+    model_p, S["n_samples"], shape, n_steps=S["sample_steps"], seed=seed + 1, device=P.device),
+    inputs={"model": model_p})
 found, counts, flags = extract_memorized(gen_p, planted.unique.x)
 n_found = len(found)
 n_planted_found = int(np.isin(found.numpy(), planted.planted.numpy()).sum())
@@ -228,7 +231,7 @@ others = (~is_found).nonzero().flatten()
 others = others[torch.randperm(len(others), generator=g)[:max(n_found, 1)]]
 group = torch.cat([found, others])
 L_mem = cache.get("L_memorized", dict(S, seed=seed), lambda: volume_growth(
-    model_p, planted.unique.x[group].to(P.device), **vg))[:, -1]
+    model_p, planted.unique.x[group].to(P.device), **vg), inputs={"model": model_p, "x": planted.unique.x[group]})[:, -1]
 L_m, L_o = L_mem[:n_found], L_mem[n_found:]
 p_mem = welch_test(L_m, L_o)[1] if n_found >= 2 else None
 auc_mem = auroc(L_m, L_o) if n_found >= 2 else None
@@ -270,7 +273,8 @@ groups = {"trained vs held-out": (model, both.x[idx].to(P.device), member[idx]),
 def separation(name, **kw):
     model_, x_, m_ = groups[name]
     Lk = cache.get("ablation", dict(S, seed=seed, group=name, **kw), lambda: volume_growth(
-        model_, x_, t_start=S["t_start"], t_end=S["t_end"], method=S["method"], seed=seed, **kw))[:, -1]
+        model_, x_, t_start=S["t_start"], t_end=S["t_end"], method=S["method"], seed=seed, **kw),
+        inputs={"model": model_, "x": x_})[:, -1]
     return (auroc(Lk[m_], Lk[~m_]), welch_test(Lk[m_], Lk[~m_])[1]) if 1 < m_.sum() < len(m_) - 1 else (nan, nan)
 
 

@@ -118,7 +118,8 @@ for name, D in denoisers.items():
     tr = train_sets[name]
     sweeps[name] = cache.get(f"sweep_{name}", dict(S, seed=seed, per_image=True), lambda: {
         "test": vars(noise_sweep(D, test.x.to(P.device), tr, sigmas, seed=seed)),
-        "train": vars(noise_sweep(D, tr[: S["n_test"]].to(P.device), tr, sigmas, seed=seed + 1))})
+        "train": vars(noise_sweep(D, tr[: S["n_test"]].to(P.device), tr, sigmas, seed=seed + 1))},
+        inputs={"denoiser": D, "test": test.x, "train": tr})
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
 for name, sw in sweeps.items():
@@ -175,8 +176,8 @@ display(Markdown(
 
 # %%
 regimes = {f"{len(tr)} training images": cache.get(f"regimes_{len(tr)}", dict(S, seed=seed), lambda: vars(
-    weight_and_coverage(test.x.to(P.device), tr.to(P.device), sigmas, alpha=S["alpha"], seed=seed)))
-    for tr in (small, whole)}
+    weight_and_coverage(test.x.to(P.device), tr.to(P.device), sigmas, alpha=S["alpha"], seed=seed)),
+    inputs={"test": test.x, "train": tr}) for tr in (small, whole)}
 zones = {name: danger_zone(sigmas, r["W"], r["C"], S["threshold"]) for name, r in regimes.items()}
 
 fig, ax = plt.subplots(figsize=(8, 3.8))
@@ -253,7 +254,8 @@ cls_train = train.x[train.labels == S["gap_class"]][: S["gap_n_train"]]
 cls_test = load_images(S["data"], "test", download=S["download"])
 cls_test = cls_test.x[cls_test.labels == S["gap_class"]]
 cls_regimes = cache.get("regimes_class", dict(S, seed=seed), lambda: vars(
-    weight_and_coverage(cls_test.to(P.device), cls_train.to(P.device), sigmas, alpha=S["alpha"], seed=seed)))
+    weight_and_coverage(cls_test.to(P.device), cls_train.to(P.device), sigmas, alpha=S["alpha"], seed=seed)),
+    inputs={"test": cls_test, "train": cls_train})
 gap_band = danger_zone(sigmas, cls_regimes["W"], cls_regimes["C"], S["threshold"])
 if not np.isfinite(gap_band[0]):
     raise RuntimeError("W and C of the class subset never exceed the threshold together: no danger zone to skip; "
@@ -277,7 +279,7 @@ display(Markdown(
 gap_models = {name: edm(f"class_{name.split(' ')[0]}_{i}", cls_train, loss=L, steps=S["gap_train_steps"],
                         batch_size=S["gap_batch_size"]) for i, (name, L) in enumerate(gap_losses.items())}
 generations = {name: cache.get(f"generations_{i}", dict(S, seed=seed, model=name), lambda: sample_edm(
-    M, S["n_generations"], shape, S["sample_steps"], seed=seed + 1, device=P.device))
+    M, S["n_generations"], shape, S["sample_steps"], seed=seed + 1, device=P.device), inputs={"model": M})
     for i, (name, M) in enumerate(gap_models.items())}
 mem_rate = {name: float(copies(g, cls_train)[0].float().mean()) for name, g in generations.items()}
 mem_se = {name: (p * (1 - p) / S["n_generations"]) ** 0.5 for name, p in mem_rate.items()}     # binomial
@@ -301,7 +303,8 @@ else:
     display(Markdown(f"The feature classifier reaches {100 * classifier_accuracy(clf, test_all.x, test_all.labels):.1f}% "
                      "accuracy on the held-out digits."))
 baseline_sweep = cache.get("sweep_class_baseline", dict(S, seed=seed), lambda: vars(
-    noise_sweep(gap_models["baseline"], cls_test.to(P.device), cls_train, sigmas, seed=seed)))
+    noise_sweep(gap_models["baseline"], cls_test.to(P.device), cls_train, sigmas, seed=seed)),
+    inputs={"model": gap_models["baseline"], "test": cls_test, "train": cls_train})
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))

@@ -213,7 +213,8 @@ scores = {name: cache.get(f"scores_{i}", dict(score_params, set=name), lambda: m
     model, s.x, s.captions, t0=t0_flipd, n_probes=n_probes, cfg_t0=cfg_t0_model, cfg_steps=cfg_steps,
     cfg_t_start=cfg_t_start, gen_steps=S["gen_steps"],
     gen_samples=S["gen_samples"], guidance_scale=S["guidance_scale"], seed=seed, batch_size=S["eval_batch_size"],
-    image_size=image_size)) for i, (name, s) in enumerate(sets.items())}
+    image_size=image_size), inputs={"model": model, "x": s.x, "captions": list(s.captions)})
+    for i, (name, s) in enumerate(sets.items())}
 scores = {name: {m: np.asarray(v) for m, v in sc.items()} for name, sc in scores.items()}
 
 colors = dict(zip(sets, ["tab:red", "tab:blue", "tab:green", "tab:purple"]))
@@ -252,7 +253,8 @@ def chance(m):      # the pooled AUROC against 0.5, at two bootstrap standard er
 # %%
 mem = sets[memorized].head(S["n_show"])
 gen = cache.get("generations", dict(S, seed=seed, set=memorized), lambda: generate(
-    model, model.encode_prompts(mem.captions), S["sample_steps"], S["sample_guidance"], seed=seed))
+    model, model.encode_prompts(mem.captions), S["sample_steps"], S["sample_guidance"], seed=seed),
+    inputs={"model": model, "captions": list(mem.captions)})
 gen_images = model.decode_latents(gen.to(model.device)).cpu() if image_size else gen
 if image_size:                                    # SD: compare at 128 px against the memorized set itself
     gen_images = torch.nn.functional.interpolate(gen_images, size=128, mode="area")
@@ -289,7 +291,8 @@ display(Markdown(
 sweep_sets = {name: s.head(S["n_sweep"]) for name, s in sets.items()}
 sweep = {name: cache.get(f"sweep_{i}", dict(score_params, set=name), lambda: t0_sweep(
     model, s.x, s.captions, S["sweep_t0s"], n_probes=n_probes, cfg_steps=cfg_steps, cfg_t_start=cfg_t_start, seed=seed,
-    batch_size=S["eval_batch_size"], image_size=image_size)) for i, (name, s) in enumerate(sweep_sets.items())}
+    batch_size=S["eval_batch_size"], image_size=image_size), inputs={"model": model, "x": s.x, "captions": list(s.captions)})
+    for i, (name, s) in enumerate(sweep_sets.items())}
 t0s = S["sweep_t0s"]
 sweep_auroc = {m: pd.DataFrame([auroc_table({name: {m: np.asarray(sw[m])[k]} for name, sw in sweep.items()},
                                             memorized, [m]).iloc[0] for k in range(len(t0s))], index=t0s)
@@ -358,7 +361,8 @@ sweep_lb = {name: cache.get(f"sweep_linear_beta_{i}", dict(score_params, set=nam
                                                           cfg_t_start_linear_beta=cfg_t_start),
                             lambda: t0_sweep(authors, s.x, s.captions, t0s, n_probes=n_probes, cfg_steps=cfg_steps,
                                              cfg_t_start=cfg_t_start, seed=seed,
-                                             batch_size=S["eval_batch_size"], image_size=image_size))
+                                             batch_size=S["eval_batch_size"], image_size=image_size),
+                            inputs={"model": authors, "x": s.x, "captions": list(s.captions)})
             for i, (name, s) in enumerate(sweep_sets.items())}
 sched_rows, auroc_change = [], 0.0
 for k, t0_k in enumerate(t0s):
@@ -418,7 +422,8 @@ control_sets = {name: s.head(S["n_sweep"]) for name, s in sets.items()}
 shuffled = {name: cache.get(f"cfg_shuffled_{i}", dict(score_params, set=name), lambda: memorization_scores(
     model, s.x, [s.captions[j] for j in np.random.default_rng([seed, i]).permutation(len(s))], cfg_t0=cfg_t0_model,
     cfg_steps=cfg_steps, cfg_t_start=cfg_t_start, seed=seed, batch_size=S["eval_batch_size"], image_size=image_size,
-    metrics=["cfg_norm"], progress=False)["cfg_norm"]) for i, (name, s) in enumerate(control_sets.items())}
+    metrics=["cfg_norm"], progress=False)["cfg_norm"], inputs={"model": model, "x": s.x, "captions": list(s.captions)})
+    for i, (name, s) in enumerate(control_sets.items())}
 mem_cfg = scores[memorized]["cfg_norm"]
 rows = []
 for name, s in control_sets.items():

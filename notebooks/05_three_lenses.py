@@ -146,7 +146,7 @@ display(Markdown(f"{len(U)} distinct training images, {len(dup.train)} training 
 
 # %%
 generation = cache.get("generations", dict(S, seed=seed), lambda: timed(lambda: sample_edm(
-    model, S["n_generations"], shape, S["sample_steps"], seed=seed + 1, device=P.device)))
+    model, S["n_generations"], shape, S["sample_steps"], seed=seed + 1, device=P.device)), inputs={"model": model})
 samples = generation["value"]
 memorized, n_copying = memorized_by_generation(samples, U)
 memorized, n_copying = memorized.numpy(), n_copying.numpy()
@@ -213,7 +213,8 @@ display(Markdown(
 # %%
 sigmas = np.geomspace(S["sigma_min"], S["sigma_max"], S["n_sigmas"])
 regimes = cache.get("regimes", dict(S, seed=seed), lambda: vars(weight_and_coverage(
-    heldout.x[: S["n_test"]].to(P.device), U.to(P.device), sigmas, alpha=S["alpha"], seed=seed)))
+    heldout.x[: S["n_test"]].to(P.device), U.to(P.device), sigmas, alpha=S["alpha"], seed=seed)),
+    inputs={"test": heldout.x[: S["n_test"]], "train": U})
 lo, hi = danger_zone(sigmas, regimes["W"], regimes["C"], S["threshold"])
 if not np.isfinite(lo):
     raise RuntimeError(f"W and C never both exceed threshold={S['threshold']} on sigma in [{S['sigma_min']}, "
@@ -223,7 +224,8 @@ sigma_dz = float(np.sqrt(lo * hi))
 
 t0s = np.geomspace(S["t0_min"], S["t0_max"], S["n_t0"])
 curve = np.asarray(cache.get("flipd_curve", dict(S, seed=seed), lambda: flipd_curve(
-    model, U[: S["n_curve"]].to(P.device), t0s, n_probes=S["curve_probes"], seed=seed)))
+    model, U[: S["n_curve"]].to(P.device), t0s, n_probes=S["curve_probes"], seed=seed),
+    inputs={"model": model, "x": U[: S["n_curve"]]}))
 median_curve = np.median(curve, axis=1)
 knee = find_knee(t0s, median_curve)
 t0 = float(t0s[knee])
@@ -270,27 +272,29 @@ scored_heldout = heldout.subset(range(S["n_heldout_scored"]))
 x_all = torch.cat([U, scored_heldout.x])
 own = torch.cat([torch.arange(len(U)), -torch.ones(len(scored_heldout), dtype=torch.long)])
 image_seed = per_image_seeds(seed, [(0, i) for i in range(len(U))] + [(1, i) for i in range(len(scored_heldout))])
-settings = dict(t0=t0, n_probes=S["flipd_probes"], sigma=sigma_dz, onestep_draws=S["onestep_draws"],
+lens_settings = dict(t0=t0, n_probes=S["flipd_probes"], sigma=sigma_dz, onestep_draws=S["onestep_draws"],
                 sigma_start=sigma_dz, reproduction_steps=S["reproduction_steps"],
                 reproduction_draws=S["reproduction_draws"], volume_axes=S["volume_axes"],
                 volume_steps=S["volume_steps"], volume_radius=S["volume_radius"],
                 volume_t_start=S["volume_t_start"], volume_t_end=S["volume_t_end"])
-result = cache.get("lens_scores", dict(S, seed=seed, seeding="per image", **settings), lambda: dict(
-    lens_scores(model, x_all.to(P.device), U.to(P.device), own, seed=image_seed, **settings),
-    forward_seconds=forward_seconds(model, x_all.to(P.device), sigma_dz)))
+result = cache.get("lens_scores", dict(S, seed=seed, seeding="per image", **lens_settings), lambda: dict(
+    lens_scores(model, x_all.to(P.device), U.to(P.device), own, seed=image_seed, **lens_settings),
+    forward_seconds=forward_seconds(model, x_all.to(P.device), sigma_dz)), inputs={"model": model, "x": x_all, "train": U})
 variants = {"flipd:1 probe": dict(n_probes=1), "volume:N=1, K=1": dict(volume_axes=1, volume_steps=1),
             "volume:t_start=1e-3": dict(volume_t_start=1e-3)}
 variant_keys = {"flipd:1 probe": "flipd_1probe", "volume:N=1, K=1": "volume_1axis_1step",
                 "volume:t_start=1e-3": "volume_authors_start"}        # their names in summary.json
-variant_key = dict(S, seed=seed, seeding="per image", variants=variants, **settings)
+variant_key = dict(S, seed=seed, seeding="per image", variants=variants, **lens_settings)
 variant_result = cache.get("variant_scores", variant_key, lambda: {
     name: lens_scores(model, U.to(P.device), U.to(P.device), torch.arange(len(U)), seed=image_seed[: len(U)],
-                      lenses=(base_lens(name),), **dict(settings, **change)) for name, change in variants.items()})
+                      lenses=(base_lens(name),), **dict(lens_settings, **change)) for name, change in variants.items()},
+    inputs={"model": model, "train": U})
 scores = {k: np.asarray(result[k], dtype=float)[: len(U)] for k in LENSES}
 scores_heldout = {k: np.asarray(result[k], dtype=float)[len(U):] for k in LENSES}
 all_scores = scores | {name: np.asarray(v[base_lens(name)], dtype=float) for name, v in variant_result.items()}
 seconds = result["seconds"] | {name: v["seconds"][base_lens(name)] for name, v in variant_result.items()}
-evaluations = {name: network_evaluations(base_lens(name), dict(settings, **variants.get(name, {})), int(np.prod(shape)))
+evaluations = {name: network_evaluations(base_lens(name), dict(lens_settings, **variants.get(name, {})),
+                                         int(np.prod(shape)))
                for name in all_scores}
 
 # %% [markdown]
@@ -367,7 +371,7 @@ display(auroc_table.round(3))
 sweep_sigmas = np.geomspace(S["sweep_sigma_min"], S["sweep_sigma_max"], S["n_sweep"])
 sweep = np.asarray(cache.get("onestep_sweep", dict(S, seed=seed, seeding="per image"), lambda: one_step_sweep(
     model, U.to(P.device), U.to(P.device), torch.arange(len(U)), sweep_sigmas, S["onestep_draws"],
-    seed=image_seed[: len(U)])))
+    seed=image_seed[: len(U)]), inputs={"model": model, "train": U}))
 sweep_auroc = {name: [auroc(r[pos], r[~pos]) for r in sweep] for name, pos in
                ((positive_class, positive), ("memorized by generation", memorized))
                if 0 < pos.sum() < len(pos)}

@@ -152,3 +152,50 @@ def test_parameters_with_infinity_are_cached(tmp_path):
     assert cache.get("band", params, lambda: torch.ones(2)).sum() == 2
     assert cache.get("band", params, lambda: torch.zeros(2)).sum() == 2 and cache.hits == 1
     assert cache.paths("band", params)[0] != cache.paths("band", {"gap": [[0.85, 1e9]]})[0]
+
+
+# -- keys that know their inputs -----------------------------------------------------------------------
+
+def _model(seed: int, beta_max: float = 20.0):
+    from mempkg import VPSDE, EpsModel
+    from mempkg.models.networks import MLPEps
+    torch.manual_seed(seed)
+    return EpsModel(MLPEps(2, hidden=8, depth=1, t_dim=4), VPSDE(beta_max=beta_max))
+
+
+def test_a_cached_result_is_served_only_to_the_same_weights_and_data(tmp_path):
+    cache, calls = Cache(tmp_path), []
+
+    def compute():
+        calls.append(1)
+        return torch.tensor(float(len(calls)))
+
+    a, x = _model(0), torch.randn(4, 2)
+    cache.get("score", {"k": 1}, compute, inputs={"model": a, "x": x})
+    cache.get("score", {"k": 1}, compute, inputs={"model": _model(0), "x": x.clone()})   # same content
+    assert len(calls) == 1, "equal weights and equal images are the same inputs, whatever the object"
+    cache.get("score", {"k": 1}, compute, inputs={"model": _model(1), "x": x})           # other weights
+    cache.get("score", {"k": 1}, compute, inputs={"model": a, "x": x + 1})               # other images
+    cache.get("score", {"k": 1}, compute, inputs={"model": _model(0, beta_max=10.0), "x": x})   # other schedule
+    assert len(calls) == 4
+    with torch.no_grad():
+        next(a.parameters()).add_(0.5)                                                     # trained in place
+    cache.get("score", {"k": 1}, compute, inputs={"model": a, "x": x})
+    assert len(calls) == 5, "a network changed in place must not be served its old results"
+    recs = [json.loads(p.read_text()) for p in tmp_path.glob("score-*.json")]
+    assert all(set(r["params"]["inputs"]) == {"model", "x"} for r in recs), "the record names the inputs' digests"
+
+
+def test_content_digests_of_the_package_objects():
+    from mempkg import VPSDE
+    from mempkg.core.digests import content_digest
+    from mempkg.estimators.regimes import EmpiricalDenoiser
+    from mempkg.models.exact import EmpiricalScore
+    x = torch.randn(6, 2)
+    assert content_digest(EmpiricalDenoiser(x)) == content_digest(EmpiricalDenoiser(x.clone()))
+    assert content_digest(EmpiricalDenoiser(x)) != content_digest(EmpiricalDenoiser(x * 2))
+    assert content_digest(EmpiricalScore(x, VPSDE())) != content_digest(EmpiricalScore(x, VPSDE(beta_max=5.0)))
+    assert content_digest(["a", "b"]) != content_digest(["b", "a"])
+    assert content_digest(x.float()) != content_digest(x.double())
+    with pytest.raises(TypeError, match="Cannot identify"):
+        content_digest(lambda: 0)

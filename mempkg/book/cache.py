@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ..core import __version__
+from ..core.digests import content_digest
 from ..core.files import atomic_write, file_digest, jsonable, write_json_atomic
 from ..models.train import TrainResult
 
@@ -70,6 +71,15 @@ def param_key(name: str, params: dict) -> str:
     blob = json.dumps({"name": name, "params": jsonable(params), "mempkg": __version__},
                       sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def with_inputs(params: dict, inputs: dict | None) -> dict:
+    """``params`` with the content digests of ``inputs`` under the key ``"inputs"`` (unchanged when None)."""
+    if not inputs:
+        return params
+    if "inputs" in params:
+        raise ValueError("params may not hold a key 'inputs': it is where the inputs' digests go.")
+    return dict(params, inputs={k: content_digest(v) for k, v in sorted(inputs.items())})
 
 
 class Cache:
@@ -112,7 +122,14 @@ class Cache:
         })
         return data
 
-    def get(self, name: str, params: dict, compute: Callable[[], Any]):
+    def get(self, name: str, params: dict, compute: Callable[[], Any], *, inputs: dict | None = None):
+        """The cached value of ``compute()`` under ``name`` and ``params``, computed and stored when absent.
+
+        ``inputs`` names what ``compute`` reads -- ``{"model": model, "x": images}`` -- and their content
+        digests (:func:`mempkg.core.digests.content_digest`: weights and schedule of a model, bytes of a
+        tensor) join the key: another model or other images are never served a cached result.
+        """
+        params = with_inputs(params, inputs)
         value = self.load(name, params)
         if value is not None:
             self.hits += 1

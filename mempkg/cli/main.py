@@ -29,6 +29,7 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
+from ..models.pretrained import PretrainedError
 from .args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UserError, build_parser, check_args, error_reason, note
 from .scoring import run_score
 
@@ -50,7 +51,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         note(f"\nInterrupted. Complete batches are saved in {args.out}; run the same command again to resume.")
         return EXIT_INTERRUPTED
-    except UserError as e:
+    except (UserError, PretrainedError) as e:      # a plain message: what is wrong and what to do
         if args.debug:
             raise
         note(f"error: {e}")

@@ -21,16 +21,23 @@ from ..estimators.complexity import png_size
 from ..estimators.guidance import cfg_norm
 from ..estimators.lid import flipd
 from ..estimators.volume import volume_growth
+from ..models.pretrained import (
+    ModelInfo,
+    inspect_model,
+    load_model,
+    quiet_libraries,
+    resolve_dtype,
+    weights_digest,
+)
 from .args import EXIT_OK, VOLUME_TIMES, UserError, error_reason, note
 from .inputs import check_readable, image_seed, list_images, load_pixels, read_captions
-from .loading import ModelInfo, inspect_model, load_model, quiet_libraries, resolve_dtype, weights_digest
 from .table import COLUMN, ScoreTable, exclusive, format_value
 
 
 def run_settings(args, info: Optional[ModelInfo], size: Optional[int], dtype, conditional: bool,
                  weights: Optional[str] = None) -> dict:
     """The settings that change the numbers, as CSV cells; every row repeats them. ``weights`` identifies the
-    model's weights (:func:`~mempkg.cli.loading.weights_digest`): a table is resumed only with the same ones."""
+    model's weights (:func:`~mempkg.models.pretrained.weights_digest`): a table is resumed only with the same ones."""
     s = {"metric": args.metric}
     if args.metric == "png":
         s["image_size"] = size if size is not None else "original"

@@ -3,6 +3,8 @@
 * :mod:`~mempkg.models.adapters` -- eps-prediction networks and diffusers DDPM pipelines as score models.
 * :mod:`~mempkg.models.stable_diffusion` -- Stable Diffusion as a latent score model (VAE, CLIP text encoder,
   schedule), loaded from the hub or a folder.
+* :mod:`~mempkg.models.pretrained` -- pretrained diffusers pipelines by hub id or folder: inspect, identify
+  the weights, load as score models.
 * :mod:`~mempkg.models.edm` -- EDM preconditioning, the loss with gap bands, the Heun sampler (Karras et al.).
 * :mod:`~mempkg.models.views` -- an EDM model read on a VP-SDE's clock.
 * :mod:`~mempkg.models.exact` -- exact scores of known densities (Gaussian, the empirical distribution).

@@ -1,8 +1,13 @@
-"""Which model a ``--model`` names, and loading it (layer: cli).
+"""Pretrained diffusers pipelines by hub id or folder: what they are, what identifies their weights, and
+loading them as score models (layer: models).
 
 :func:`inspect_model` reads the folder's (or the hub repository's) ``model_index.json`` and configs before any
-weight, so a wrong model fails in a second with a plain message; :func:`load_model` then loads Stable
-Diffusion or a pixel DDPM pipeline through the package's adapters.
+weight, so a wrong model fails in a second with a plain message (:class:`PretrainedError`); :func:`load_model`
+then loads a Stable Diffusion pipeline (:class:`~mempkg.models.stable_diffusion.StableDiffusion`) or an
+unconditional pixel-space DDPM pipeline (:class:`~mempkg.models.adapters.DDPMScoreModel`);
+:func:`load_pretrained` does both in one call. The command line and the chapters that take a reader's
+``model`` read models through here. :func:`weights_digest` identifies the weights by content (a hub id by its
+snapshot's commit).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -17,13 +23,22 @@ from typing import Optional
 import torch
 from huggingface_hub import hf_hub_download
 
+from ..core.devices import resolve_device
 from ..core.files import file_digest
 from ..core.hub import local_only
-from ..models.adapters import DDPMScoreModel
-from ..models.stable_diffusion import is_local, load_stable_diffusion
-from .args import UserError, error_reason, note
+from .adapters import DDPMScoreModel
+from .stable_diffusion import is_local, load_stable_diffusion
 
 SD_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+class PretrainedError(ValueError):
+    """A model id or folder that is not a pipeline this package reads, or cannot be reached: the message
+    says what is wrong and what to do."""
+
+
+def _reason(e: BaseException) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".msgpack", ".onnx")
 
 
@@ -50,7 +65,7 @@ class ModelInfo:
         s, f = size, self.latent_factor
         m = 2 ** (self.levels - 1)
         if s % f or (s // f) % m:
-            raise UserError(f"--image-size {size} does not fit this model: the side must be a multiple of {f * m} "
+            raise PretrainedError(f"image size {size} does not fit this model: the side must be a multiple of {f * m} "
                             f"({'the VAE divides it by ' + str(f) + ', then ' if f > 1 else ''}the UNet halves it "
                             f"{self.levels - 1} times); its native size is {self.native_size}.")
 
@@ -59,23 +74,22 @@ def _is_local(model_id: str) -> bool:
     return is_local(model_id)
 
 
-def _hub_problem(model_id: str, filename: str, e: BaseException) -> UserError:
+def _hub_problem(model_id: str, filename: str, e: BaseException) -> PretrainedError:
     names = {c.__name__ for c in type(e).__mro__}
     if "LocalEntryNotFoundError" in names or "ConnectionError" in names or "OfflineModeIsEnabled" in names:
-        return UserError(
-            f"--model {model_id}: {filename} is not in the local Hugging Face cache and the Hub cannot be reached "
+        return PretrainedError(
+            f"model {model_id}: {filename} is not in the local Hugging Face cache and the Hub cannot be reached "
             "(offline, or HF_HUB_OFFLINE=1). Fill the cache once with internet (`hf download "
             f"{model_id}`, or run this command online; it lands in ~/.cache/huggingface), or pass a local folder "
             "(pipeline.save_pretrained(folder)).")
     if "RepositoryNotFoundError" in names or "GatedRepoError" in names:
-        return UserError(f"--model {model_id}: no such model on the Hugging Face Hub, or it is private or gated "
+        return PretrainedError(f"model {model_id}: no such model on the Hugging Face Hub, or it is private or gated "
                          "(log in with `hf auth login`); a local folder must exist.")
     if "HFValidationError" in names:
-        return UserError(f"--model {model_id} is neither an existing folder nor a valid Hub id ('org/name').")
+        return PretrainedError(f"model {model_id} is neither an existing folder nor a valid Hub id ('org/name').")
     if "EntryNotFoundError" in names or "RemoteEntryNotFoundError" in names:
-        return UserError(f"--model {model_id} has no {filename}: it is not a diffusers pipeline folder "
-                         "(see 'models' in --help).")
-    return UserError(f"--model {model_id}: could not fetch {filename} from the Hugging Face Hub ({error_reason(e)}).")
+        return PretrainedError(f"model {model_id} has no {filename}: it is not a diffusers pipeline folder.")
+    return PretrainedError(f"model {model_id}: could not fetch {filename} from the Hugging Face Hub ({_reason(e)}).")
 
 
 def weight_files(folder: Path) -> list[Path]:
@@ -91,11 +105,11 @@ def weights_digest(info: ModelInfo) -> str:
         return f"hub@{info.revision or 'unknown'}"
     files = weight_files(Path(info.source))
     if not files:
-        raise UserError(f"--model {info.source} holds no weight file ({', '.join(WEIGHT_SUFFIXES)}); was it written "
+        raise PretrainedError(f"model {info.source} holds no weight file ({', '.join(WEIGHT_SUFFIXES)}); was it written "
                         "by save_pretrained?")
     size = sum(f.stat().st_size for f in files)
     if size > 500e6:
-        note(f"Hashing the model's weights ({size / 1e9:.1f} GB) to tie the table to them ...")
+        print(f"Hashing the model's weights ({size / 1e9:.1f} GB) to identify them ...", file=sys.stderr, flush=True)
     h = hashlib.sha256()
     for f in files:
         h.update(f"{f.relative_to(info.source).as_posix()}|{f.stat().st_size}|{file_digest(f)}\n".encode())
@@ -112,7 +126,7 @@ def _read_config(model_id: str, local: bool, filename: str, required: bool = Tru
         path = Path(model_id).expanduser() / filename
         if not path.is_file():
             if required:
-                raise UserError(f"--model {model_id} lacks {filename}; was it written by save_pretrained?")
+                raise PretrainedError(f"model {model_id} lacks {filename}; was it written by save_pretrained?")
             return None
     else:
         try:
@@ -123,7 +137,7 @@ def _read_config(model_id: str, local: bool, filename: str, required: bool = Tru
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise UserError(f"--model {model_id}: {filename} is not readable JSON ({error_reason(e)}).") from None
+        raise PretrainedError(f"model {model_id}: {filename} is not readable JSON ({_reason(e)}).") from None
 
 
 def inspect_model(model_id: str) -> ModelInfo:
@@ -133,10 +147,10 @@ def inspect_model(model_id: str) -> ModelInfo:
     if local:
         folder = Path(model_id).expanduser()
         if not folder.exists():
-            raise UserError(f"--model {model_id}: no such folder (a local path must exist; a hub id looks like "
+            raise PretrainedError(f"model {model_id}: no such folder (a local path must exist; a hub id looks like "
                             "'org/name').")
         if not folder.is_dir():
-            raise UserError(f"--model {model_id} is a file; give the pipeline's folder (the one holding "
+            raise PretrainedError(f"model {model_id} is a file; give the pipeline's folder (the one holding "
                             "model_index.json, unet/, scheduler/, ...).")
         source = str(folder.resolve())
     else:
@@ -149,9 +163,9 @@ def inspect_model(model_id: str) -> ModelInfo:
     else:
         components = {p.name for p in Path(source).iterdir() if p.is_dir()}
     pipeline = (index or {}).get("_class_name", "")
-    what = f"--model {model_id}" + (f" (a {pipeline})" if pipeline else "")
+    what = f"model {model_id}" + (f" (a {pipeline})" if pipeline else "")
     if "unet" not in components:
-        raise UserError(f"{what} has no unet/ subfolder. Expected a Stable Diffusion pipeline "
+        raise PretrainedError(f"{what} has no unet/ subfolder. Expected a Stable Diffusion pipeline "
                         f"({', '.join(SD_COMPONENTS)}) or a pixel-space DDPM pipeline (unet/ with a UNet2DModel "
                         "and scheduler/), as save_pretrained writes them.")
     unet = _read_config(source, local, "unet/config.json")
@@ -161,28 +175,28 @@ def inspect_model(model_id: str) -> ModelInfo:
         missing = [c for c in SD_COMPONENTS if c not in components]
         if missing:
             lacks = ", ".join(m + "/" for m in missing)
-            raise UserError(f"{what} looks like a Stable Diffusion pipeline but lacks {lacks}: it needs "
+            raise PretrainedError(f"{what} looks like a Stable Diffusion pipeline but lacks {lacks}: it needs "
                             f"{', '.join(SD_COMPONENTS)} (StableDiffusionPipeline.save_pretrained writes them).")
         vae = _read_config(source, local, "vae/config.json")
         f = 2 ** (len(vae.get("block_out_channels", [0] * 4)) - 1)
         channels, latent_channels, kind = 3, int(unet.get("in_channels", 4)), "stable_diffusion"
     elif unet_class == "UNet2DModel":
         if "scheduler" not in components:
-            raise UserError(f"{what} has a UNet2DModel but no scheduler/: the noise schedule it was trained with "
+            raise PretrainedError(f"{what} has a UNet2DModel but no scheduler/: the noise schedule it was trained with "
                             "(alphas_cumprod) comes from there; save the pipeline (unet + scheduler), not the UNet "
                             "alone.")
         f, channels, kind = 1, int(unet.get("in_channels", 3)), "ddpm"
         latent_channels = channels
         if channels not in (1, 3):
-            raise UserError(f"{what}: its UNet2DModel reads {channels}-channel images; images can be given as "
+            raise PretrainedError(f"{what}: its UNet2DModel reads {channels}-channel images; images can be given as "
                             "grey (1) or RGB (3) only.")
     else:
-        raise UserError(f"{what}: its unet is a {unet_class or 'model of unknown class'}; this command scores "
+        raise PretrainedError(f"{what}: its unet is a {unet_class or 'model of unknown class'}; the package reads "
                         "UNet2DConditionModel (Stable Diffusion) and UNet2DModel (pixel-space DDPM) networks.")
     size = unet.get("sample_size", 64)
     if isinstance(size, (list, tuple)):
         if len(set(size)) != 1:
-            raise UserError(f"{what}: its UNet works on non-square {size[0]}x{size[1]} inputs; this command "
+            raise PretrainedError(f"{what}: its UNet works on non-square {size[0]}x{size[1]} inputs; this command "
                             "centre-crops images to squares.")
         size = size[0]
     return ModelInfo(kind=kind, source=source, local=local, native_size=int(size) * f, channels=channels,
@@ -216,11 +230,11 @@ def load_model(info: ModelInfo, device: str, dtype, size: int):
         try:
             model = load_stable_diffusion(info.source, device=device, dtype=dtype)
         except (OSError, ValueError) as e:
-            raise UserError(f"--model {info.source}: could not load the Stable Diffusion pipeline "
-                            f"({error_reason(e)}).") from e
+            raise PretrainedError(f"model {info.source}: could not load the Stable Diffusion pipeline "
+                            f"({_reason(e)}).") from e
         prediction = getattr(model.scheduler.config, "prediction_type", "epsilon")
         if prediction != "epsilon":
-            raise UserError(f"--model {info.source} predicts {prediction!r} (e.g. SD 2's v-prediction); the scores "
+            raise PretrainedError(f"model {info.source} predicts {prediction!r} (e.g. SD 2's v-prediction); the scores "
                             "here read an eps-prediction network.")
         model.data_shape = info.data_shape(size)
         return model
@@ -234,11 +248,25 @@ def load_model(info: ModelInfo, device: str, dtype, size: int):
         sched_cfg = DDPMScheduler.load_config(info.source, subfolder="scheduler", local_files_only=offline)
         scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_config(sched_cfg)
     except (OSError, ValueError, KeyError, AttributeError) as e:
-        raise UserError(f"--model {info.source}: could not load the UNet and scheduler ({error_reason(e)}).") from e
+        raise PretrainedError(f"model {info.source}: could not load the UNet and scheduler ({_reason(e)}).") from e
     try:
         model = DDPMScoreModel(unet, scheduler)
     except (TypeError, ValueError) as e:
-        raise UserError(f"--model {info.source}: {e}") from None
+        raise PretrainedError(f"model {info.source}: {e}") from None
     model.unet.to(device)
     model.data_shape = info.data_shape(size)
     return model
+
+
+def load_pretrained(model_id: str, device: str = "auto", dtype: str = "auto", size: Optional[int] = None):
+    """A pretrained pipeline (hub id or folder) as a score model, in one call: :func:`inspect_model`, then
+    :func:`load_model` at image side ``size`` (default: the model's own), on ``device`` (``"auto"``: CUDA when
+    present) in ``dtype`` (``"auto"``: float16 for Stable Diffusion on CUDA, else float32; or ``"float32"``,
+    ...). Returns a :class:`~mempkg.models.adapters.DDPMScoreModel` (pixel space) or a
+    :class:`~mempkg.models.stable_diffusion.StableDiffusion` (latent space) with ``data_shape`` set, and the
+    :class:`ModelInfo`."""
+    info = inspect_model(str(model_id))
+    size = int(size or info.native_size)
+    info.check_size(size)
+    device = resolve_device(device)
+    return load_model(info, device, resolve_dtype(dtype, info, device), size), info
