@@ -33,7 +33,11 @@ n_axes = None       # axes of the small sphere around each image
 n_steps = None      # Euler steps of the probability-flow ODE
 radius = None       # radius r of the sphere
 train_steps = None  # training steps of the chapter's UNet
-n_samples = None    # samples drawn for the extraction test (memorized = copied)
+n_samples = None    # samples drawn for the extraction test; a copied training image counts as memorized
+# a reader's own model (None: the chapter trains its own on the profile's data)
+model = None        # a diffusers DDPMPipeline (unconditional, pixel space): hub id or folder
+train_images = None  # with model: a folder of the images it was trained on (the "trained" group, and extraction)
+heldout_images = None  # with model: a folder of images it never saw (the "held-out" group)
 
 # %%
 import time
@@ -46,6 +50,7 @@ from IPython.display import Markdown, display
 
 import mempkg.book.profiles
 from mempkg.book import plots, scorecard
+from mempkg.core.digests import content_digest
 from mempkg.core.schedules import VPSDE
 from mempkg.data.images import load_images, overfit_subset, plant_duplicates
 from mempkg.estimators.memorization import auroc, copies, denoising_loss, extract_memorized, two_sided_auroc, welch_test
@@ -54,6 +59,7 @@ from mempkg.models.adapters import image_score_model
 from mempkg.models.networks import unet_eps
 from mempkg.models.sampling import sample
 from mempkg.models.train import train_cached
+from mempkg.studies.readers import describe_model, reader_pixel_inputs
 
 NB = "02_cifar10_overfit"
 P = mempkg.book.profiles.resolve(profile, device)
@@ -84,22 +90,34 @@ display(P.banner("volume_growth"))
 
 # %%
 sde = VPSDE()
-sub = overfit_subset(S["data"], S["n_subset"], download=S["download"])
-shape = sub.trained.image_shape
-arch = dict(preset=S["preset"], image_shape=list(shape))
 recipe = dict(lr=S["lr"], warmup=S["warmup"], batch_size=S["batch_size"], ema_decay=S["ema_decay"])
 
 
 def train(name, images, steps, train_seed, batch_size=S["batch_size"]):
-    build = lambda: image_score_model(unet_eps(shape, S["preset"], seed=train_seed), sde)  # noqa: E731
-    return train_cached(cache, name, build, dict(arch, seed=train_seed), sde, images, steps, seed=train_seed,
-                        device=P.device, weights=S["weights"], **dict(recipe, batch_size=batch_size))[0]
+    shape_ = tuple(images.shape[1:])
+    build = lambda: image_score_model(unet_eps(shape_, S["preset"], seed=train_seed), sde)  # noqa: E731
+    return train_cached(cache, name, build, dict(preset=S["preset"], image_shape=list(shape_), seed=train_seed),
+                        sde, images, steps, seed=train_seed, device=P.device, weights=S["weights"],
+                        **dict(recipe, batch_size=batch_size))[0]
 
 
-model = train("overfit", sub.trained.x, S["train_steps"], seed)
+if model is None:                     # the chapter's own model, overfit to the first n_subset training images
+    sub = overfit_subset(S["data"], S["n_subset"], download=S["download"])
+    net = train("overfit", sub.trained.x, S["train_steps"], seed)
+    about = describe_model(net, f"trained here: the `{S['preset']}` UNet on {sub.n} {S['data']} images")
+else:                                 # the reader's model and images, read as `python -m mempkg score` reads them
+    given = reader_pixel_inputs(model, train_images, heldout_images, S["n_subset"], P.device, "Chapter 02")
+    net, sub = given.model, given.subset
+    about = describe_model(net, model)
+    display(Markdown(f"> **This run reads the reader's model `{model}`** ({about['n_parameters'] / 1e6:.2f} M "
+                     f"parameters, weights `{about['weights_digest']}`), its training images `{train_images}` "
+                     f"({len(given.train)}; the first {sub.n} are the trained group) and `{heldout_images}` "
+                     f"({len(given.heldout)}; the first {sub.n} are held out). The sections that retrain the "
+                     "chapter's own network (the role swap, the planted duplicates) are skipped."))
+shape = sub.trained.image_shape
 gen = cache.get("samples_overfit", dict(S, seed=seed), lambda: sample(
-    model, S["n_samples"], shape, n_steps=S["sample_steps"], seed=seed, device=P.device), inputs={"model": model})
-is_copy, nearest, ratio = copies(gen, sub.trained.x)
+    net, S["n_samples"], shape, n_steps=S["sample_steps"], seed=seed, device=P.device), inputs={"model": net})
+is_copy, nearest, ratio = copies(gen, sub.trained.x if model is None else given.train.x)
 copy_rate = float(is_copy.float().mean())
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.6))
@@ -107,8 +125,8 @@ plots.image_grid(axes[0], sub.trained.x[:32], n_cols=16, title="training images 
 plots.image_grid(axes[1], gen[:32], n_cols=16, title="samples of the overfit model")
 plots.savefig(fig, P.name, NB, "overfit_samples")
 plt.show()
-n_params = sum(p.numel() for p in model.parameters())
-display(Markdown(f"The `{S['preset']}` UNet has {n_params / 1e6:.2f} M parameters. "
+n_params = sum(p.numel() for p in net.parameters())
+display(Markdown(f"The model ({about['source']}) has {n_params / 1e6:.2f} M parameters. "
                  f"**{100 * copy_rate:.0f}%** of {len(gen)} samples are near-copies of a training image "
                  f"(nearest training image closer than a third of the second nearest)"
                  + (": the model reproduces its training images." if copy_rate >= 0.5 else
@@ -136,8 +154,8 @@ display(Markdown(f"The `{S['preset']}` UNet has {n_params / 1e6:.2f} M parameter
 both, member = sub.combined()
 vg = dict(n_axes=S["n_axes"], radius=S["radius"], n_steps=S["n_steps"], t_start=S["t_start"],
           t_end=S["t_end"], method=S["method"], seed=seed)
-L = cache.get("L_overfit", dict(S, seed=seed), lambda: volume_growth(model, both.x.to(P.device), **vg),
-              inputs={"model": model, "x": both.x})[:, -1]
+L = cache.get("L_overfit", dict(S, seed=seed), lambda: volume_growth(net, both.x.to(P.device), **vg),
+              inputs={"model": net, "x": both.x})[:, -1]
 per_image = lambda v, m: v[m].view(2, -1).mean(0)   # noqa: E731  rows are the images, then their flips
 L_tr, L_ho = per_image(L, member), per_image(L, ~member)
 t_stat, p_main = welch_test(L_tr, L_ho)
@@ -155,7 +173,7 @@ display(Markdown(
 
 # %%
 L_vol = cache.get("L_overfit_volume", dict(S, seed=seed), lambda: volume_growth(
-    model, both.x.to(P.device), measure="volume", **vg), inputs={"model": model, "x": both.x})[:, -1]
+    net, both.x.to(P.device), measure="volume", **vg), inputs={"model": net, "x": both.x})[:, -1]
 gap = (L - L_vol)
 display(Markdown(
     f"The log-volume measure gives mean {float(L_vol[member].mean()):.1f} (trained) and "
@@ -175,18 +193,26 @@ display(Markdown(
 # per draw, the cheapest membership signal.
 
 # %%
-swap = train("swap", sub.heldout.x, S["train_steps"], seed)
-L_swap = cache.get("L_swap", dict(S, seed=seed), lambda: volume_growth(swap, both.x.to(P.device), **vg),
-                   inputs={"model": swap, "x": both.x})[:, -1]
-auc_swap = auroc(per_image(L_swap, member), per_image(L_swap, ~member))
+swap_reason = None if model is None else "skipped: the role swap retrains the chapter's own network, not the reader's"
+if swap_reason is None:
+    swap = train("swap", sub.heldout.x, S["train_steps"], seed)
+    L_swap = cache.get("L_swap", dict(S, seed=seed), lambda: volume_growth(swap, both.x.to(P.device), **vg),
+                       inputs={"model": swap, "x": both.x})[:, -1]
+    auc_swap = auroc(per_image(L_swap, member), per_image(L_swap, ~member))
+else:
+    auc_swap = None
 n_loss_draws = 8                                          # noise draws per evaluation of the loss
-loss = denoising_loss(model, both.x.to(P.device), S["loss_t"], n_draws=n_loss_draws, seed=seed)
+loss = denoising_loss(net, both.x.to(P.device), S["loss_t"], n_draws=n_loss_draws, seed=seed)
 auc_loss = auroc(-per_image(loss, member), -per_image(loss, ~member))          # lower loss means trained
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3))
-plots.two_groups(axes[0], L_swap[member], L_swap[~member],
-                 labels=("the 2^7 training images", "held-out images (the swap model's training set)"),
-                 xlabel="L under the swap model")
+if swap_reason is None:
+    plots.two_groups(axes[0], L_swap[member], L_swap[~member],
+                     labels=("the 2^7 training images", "held-out images (the swap model's training set)"),
+                     xlabel="L under the swap model")
+else:
+    axes[0].set_axis_off()
+    axes[0].text(0.5, 0.5, "role swap: " + swap_reason, ha="center", va="center", wrap=True)
 plots.two_groups(axes[1], loss[member], loss[~member], xlabel=f"denoising loss at t = {S['loss_t']}")
 plots.savefig(fig, P.name, NB, "controls")
 plt.show()
@@ -196,9 +222,10 @@ display(pd.DataFrame([
     {"score": "denoising loss (smaller = trained)", "model": "trained on the 2^7 set", "AUROC": auc_loss},
 ]).round(3))
 display(Markdown(
-    f"Swapping the roles moves the AUROC from {auc_main:.3f} to {auc_swap:.3f}: "
-    + ("the effect follows membership, not the images. " if (auc_main - 0.5) * (auc_swap - 0.5) < 0 else
-       "the sign does not flip, so part of the effect belongs to the images themselves. ")
+    (f"Role swap {swap_reason}. " if swap_reason else
+     f"Swapping the roles moves the AUROC from {auc_main:.3f} to {auc_swap:.3f}: "
+     + ("the effect follows membership, not the images. " if (auc_main - 0.5) * (auc_swap - 0.5) < 0 else
+        "the sign does not flip, so part of the effect belongs to the images themselves. "))
     + f"The denoising loss, at {2 * n_loss_draws} forward passes per image (two evaluations of {n_loss_draws} draws) "
     f"against {2 * S['n_steps'] * (S['n_axes'] + 1)} for L, reaches AUROC {auc_loss:.3f}"
     + (": at this degree of overfitting volume growth adds no detection power over it."
@@ -214,24 +241,28 @@ display(Markdown(
 # duplicates: `n_planted` training images appear `n_copies` times each, the rest once.
 
 # %%
-pool = load_images(S["data"], "train", download=S["download"]).subset(range(S["n_memorized_train"]))
-planted = plant_duplicates(pool, S["n_planted"], S["n_copies"], seed=S["planted_seed"])
-model_p = train("planted", planted.train.x, S["planted_steps"], seed, batch_size=S["batch_size_planted"])
-gen_p = cache.get("samples_planted", dict(S, seed=seed), lambda: sample(
-    model_p, S["n_samples"], shape, n_steps=S["sample_steps"], seed=seed + 1, device=P.device),
-    inputs={"model": model_p})
-found, counts, flags = extract_memorized(gen_p, planted.unique.x)
+if model is None:                     # a model trained on a set with planted duplicates: the truth is known
+    pool = load_images(S["data"], "train", download=S["download"]).subset(range(S["n_memorized_train"]))
+    planted = plant_duplicates(pool, S["n_planted"], S["n_copies"], seed=S["planted_seed"])
+    model_p, candidates = train("planted", planted.train.x, S["planted_steps"], seed,
+                                batch_size=S["batch_size_planted"]), planted.unique.x
+    gen_p = cache.get("samples_planted", dict(S, seed=seed), lambda: sample(
+        model_p, S["n_samples"], shape, n_steps=S["sample_steps"], seed=seed + 1, device=P.device),
+        inputs={"model": model_p})
+else:                                 # the reader's model: its samples against its whole training folder
+    model_p, candidates, gen_p = net, given.train.x, gen
+found, counts, flags = extract_memorized(gen_p, candidates)
 n_found = len(found)
-n_planted_found = int(np.isin(found.numpy(), planted.planted.numpy()).sum())
+n_planted_found = int(np.isin(found.numpy(), planted.planted.numpy()).sum()) if model is None else None
 
 g = torch.Generator().manual_seed(seed)
-is_found = torch.zeros(len(planted.unique), dtype=torch.bool)
+is_found = torch.zeros(len(candidates), dtype=torch.bool)
 is_found[found] = True
 others = (~is_found).nonzero().flatten()
 others = others[torch.randperm(len(others), generator=g)[:max(n_found, 1)]]
 group = torch.cat([found, others])
 L_mem = cache.get("L_memorized", dict(S, seed=seed), lambda: volume_growth(
-    model_p, planted.unique.x[group].to(P.device), **vg), inputs={"model": model_p, "x": planted.unique.x[group]})[:, -1]
+    model_p, candidates[group].to(P.device), **vg), inputs={"model": model_p, "x": candidates[group]})[:, -1]
 L_m, L_o = L_mem[:n_found], L_mem[n_found:]
 p_mem = welch_test(L_m, L_o)[1] if n_found >= 2 else None
 auc_mem = auroc(L_m, L_o) if n_found >= 2 else None
@@ -239,15 +270,16 @@ mem_reason = None if n_found >= 2 else (f"only {n_found} training image(s) extra
                                         f"profile {P.name}: too few to compare groups")
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3), gridspec_kw={"width_ratios": [1, 1.2]})
-plots.image_grid(axes[0], planted.unique.x[found[:32]] if n_found else torch.zeros(1, *shape), n_cols=8,
-                 title=f"extracted: {n_found} images ({n_planted_found} planted)")
+plots.image_grid(axes[0], candidates[found[:32]] if n_found else torch.zeros(1, *shape), n_cols=8,
+                 title=f"extracted: {n_found} images" + (f" ({n_planted_found} planted)" if model is None else ""))
 if n_found:
     plots.two_groups(axes[1], L_m, L_o, labels=("memorized (extracted)", "other training images"), xlabel="L")
 plots.savefig(fig, P.name, NB, "memorized_vs_other")
 plt.show()
 display(Markdown(
     f"{int(flags.sum())} of {len(gen_p)} samples copy a training image; they cover **{n_found}** distinct "
-    f"training images, **{n_planted_found} of the {S['n_planted']} planted** duplicates among them. "
+    + (f"training images, **{n_planted_found} of the {S['n_planted']} planted** duplicates among them. "
+       if model is None else f"images of the {len(candidates)} in `{train_images}`. ")
     + (f"Mean L {float(L_m.mean()):.1f} (memorized) against {float(L_o.mean()):.1f} (as many other "
        f"training images); Welch p = {p_mem:.1e}, AUROC {auc_mem:.3f}." if mem_reason is None else
        f"Undecided: {mem_reason}.")))
@@ -265,8 +297,8 @@ display(Markdown(
 
 # %%
 idx = torch.cat([torch.arange(S["n_ablation"]), len(sub.trained) + torch.arange(S["n_ablation"])])
-groups = {"trained vs held-out": (model, both.x[idx].to(P.device), member[idx]),
-          "memorized vs other": (model_p, planted.unique.x[group].to(P.device),
+groups = {"trained vs held-out": (net, both.x[idx].to(P.device), member[idx]),
+          "memorized vs other": (model_p, candidates[group].to(P.device),
                                  torch.arange(len(group)) < n_found)}
 
 
@@ -338,7 +370,7 @@ summary = {
     "copy_rate_overfit": copy_rate,
     "n_memorized_found": n_found,
     "n_planted_found": n_planted_found,
-    "n_planted": S["n_planted"],
+    "n_planted": S["n_planted"] if model is None else None,
     "p_memorized_vs_other": p_mem,
     "auroc_memorized_vs_other": auc_mem,
     "p_one_axis_one_step": finite(p_11),
@@ -347,7 +379,12 @@ summary = {
     "auroc_one_axis_one_step_memorized": finite(auc_11_mem),
     "n_axes": S["n_axes"],
     "n_steps": S["n_steps"],
+    "model": about,
+    "data_digest": content_digest(both.x),
 }
+summary.update({f"{k}_reason": swap_reason for k in ("auroc_swap",) if swap_reason})
+summary.update({f"{k}_reason": "the reader's model has no planted duplicates" for k in ("n_planted_found", "n_planted")
+                if model is not None})
 summary.update({f"{k}_reason": mem_reason for k in ("p_memorized_vs_other", "auroc_memorized_vs_other") if mem_reason})
 summary.update({f"{k}_reason": "fewer than two images in a group of the ablation"
                 for k in ("p_one_axis_one_step", "auroc_one_axis_one_step", "p_one_axis_one_step_memorized",
@@ -366,8 +403,9 @@ rows = [
     ("one axis, one step suffice", "p < 0.01 (Fig. 3)",
      f"p = {p_11:.1e}, AUROC {auc_11:.3f} (memorized: p = {p_11_mem:.1e}, AUROC {auc_11_mem:.3f})",
      verdict["one_axis_one_step"]),
-    ("role swap flips the AUROC", "(not tested)", f"{auc_main:.3f} -> {auc_swap:.3f}",
-     "control: the effect follows membership" if (auc_main - 0.5) * (auc_swap - 0.5) < 0 else "control: no flip"),
+    ("role swap flips the AUROC", "(not tested)", f"{auc_main:.3f} -> {show(auc_swap, '.3f')}",
+     swap_reason or ("control: the effect follows membership" if (auc_main - 0.5) * (auc_swap - 0.5) < 0 else
+                     "control: no flip")),
     ("denoising-loss baseline AUROC", "(not tested)", f"{auc_loss:.3f}",
      "baseline: " + ("at least as good as L" if auc_loss >= auc_main else "below L")),
 ]

@@ -35,7 +35,7 @@ train_steps = None  # training steps of the EDM denoiser
 volume_axes = None  # volume growth: axes of the sphere
 volume_steps = None  # volume growth: Euler steps of the ODE
 volume_radius = None  # volume growth: radius of the sphere
-flipd_probes = None  # FLIPD's Hutchinson probes (exact trace: settings={"flipd_probes": None})
+flipd_probes = None  # FLIPD's Hutchinson probes; the exact trace: -y 'settings: {flipd_probes: null}'
 n_generations = None  # samples drawn for the memorized-by-generation labels
 
 # %%

@@ -30,7 +30,8 @@ def test_every_chapter_has_every_profile():
 def test_summary_is_written_with_profile_and_seed(results_tmp):
     p = profiles.resolve("tiny", "cpu").write_summary("nb", {"x": 1.5}, seed=3)
     import json
-    assert json.loads(p.read_text()) == {"x": 1.5, "profile": "tiny", "seed": 3, "device": "cpu"}
+    assert json.loads(p.read_text()) == {"x": 1.5, "profile": "tiny", "seed": 3, "device": "cpu",
+                                         "settings_overridden": {}}
     assert p.parent == results_tmp / "tiny" / "nb"
 
 

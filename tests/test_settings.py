@@ -99,6 +99,15 @@ def test_every_chapter_takes_settings_and_passes_each_knob_it_names(notebook):
     assert not missing, f"{notebook.name}: knobs named in the cell but not passed to P.settings: {missing}"
 
 
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter_of_the_cell(notebook):
+    """`papermill --help-notebook` lists each parameter; a comment it cannot parse hides the parameter."""
+    translators = pytest.importorskip("papermill.translators")
+    cell = parameters_cell(notebook)
+    names = [n.targets[0].id for n in ast.parse(cell).body if isinstance(n, ast.Assign)]
+    assert [p.name for p in translators.PythonTranslator.inspect({"source": cell})] == names
+
+
 def run_chapter(notebook: str, tmp_path: Path, **parameters):
     jupytext = pytest.importorskip("jupytext")
     papermill = pytest.importorskip("papermill")

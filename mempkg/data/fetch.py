@@ -33,7 +33,12 @@ from PIL import Image
 
 from ..core.files import write_json_atomic
 from ..core.progress import bar as progress_bar
-from .images import default_data_root
+
+
+def default_data_root() -> Path:
+    """Where downloaded data sets live: ``$MEMPKG_DATA`` if set, else ``~/.cache/mempkg/data``."""
+    env = os.environ.get("MEMPKG_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "mempkg" / "data"
 
 
 def clean_url(u) -> str | None:

@@ -41,6 +41,7 @@ from torch import Tensor
 
 from ..core.files import file_digest
 from ..core.progress import bar as progress_bar
+from .fetch import center_crop_resize, default_data_root, load_image
 
 # -- image data sets ------------------------------------------------------------------------
 
@@ -135,12 +136,6 @@ class ImageSet:
 def with_flips(x: Tensor) -> Tensor:
     """``[N, ..., W]`` -> ``[2N, ..., W]``: the images, then their horizontal flips ``x.flip(-1)``."""
     return torch.cat([x, x.flip(-1)], dim=0)
-
-
-def default_data_root() -> Path:
-    """Where downloaded data sets live: ``$MEMPKG_DATA`` if set, else ``~/.cache/mempkg/data``."""
-    env = os.environ.get("MEMPKG_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "mempkg" / "data"
 
 
 def load_images(name: str, split: str = "train", root: str | Path | None = None,
@@ -319,6 +314,55 @@ class OverfitSubset:
                         t.name, "train+test", torch.cat([t.flipped, h.flipped]))
         member = torch.cat([torch.ones(len(t), dtype=torch.bool), torch.zeros(len(h), dtype=torch.bool)])
         return both, member
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def load_image_folder(folder: str | Path, size: int, channels: int = 3, n: Optional[int] = None) -> ImageSet:
+    """The images of a folder (not its subfolders), sorted by file name, as an :class:`ImageSet`.
+
+    Each image is converted to RGB (transparency over white), centre-cropped to a square and resized to
+    ``size`` x ``size`` as for the command line and Stable Diffusion (:func:`mempkg.data.fetch.center_crop_resize`),
+    then made grey when ``channels`` is 1. ``n`` keeps the first ``n`` files. ``indices`` number the files in
+    name order; ``labels`` are all 0; ``name`` is the folder and ``split`` ``"folder"``; the file names are
+    in ``files``. An empty folder or an unreadable image is a ``ValueError`` that names it.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"No folder {folder}: give a folder of images ({', '.join(IMAGE_SUFFIXES)}).")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if n is not None:
+        files = files[: int(n)]
+    if not files:
+        raise ValueError(f"{folder} holds no image ({', '.join(IMAGE_SUFFIXES)}).")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}.")
+    images = []
+    for f in files:
+        try:
+            images.append(load_image(f))
+        except Exception as e:          # Pillow raises OSError, SyntaxError, ValueError, ...
+            raise ValueError(f"{f} cannot be read as an image ({type(e).__name__}: {e}); remove or fix it.") from None
+    x = center_crop_resize(images, int(size))                            # [N, 3, S, S] in [-1, 1]
+    if channels == 1:                                                    # ITU-R 601 luma, as PIL's "L"
+        x = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    out = ImageSet(x.float().contiguous(), torch.zeros(len(files), dtype=torch.long),
+                   torch.arange(len(files), dtype=torch.long), str(folder), "folder")
+    out.files = [f.name for f in files]
+    return out
+
+
+def overfit_subset_of(train: ImageSet, heldout: ImageSet, n: int) -> OverfitSubset:
+    """:func:`overfit_subset` of two given image sets: the first ``n`` of each, each with its flips (a
+    reader's model: its training images and images it never saw)."""
+    if n < 1:
+        raise ValueError(f"overfit_subset_of needs n >= 1 images, got {n}.")
+    if train.image_shape != heldout.image_shape:
+        raise ValueError(f"The trained and held-out images differ in shape: {train.image_shape} and "
+                         f"{heldout.image_shape}.")
+    n = min(int(n), len(train), len(heldout))
+    return OverfitSubset(train.subset(range(n)).with_flips(), heldout.subset(range(n)).with_flips(), n)
 
 
 def overfit_subset(name: str, n: int = 64, root: str | Path | None = None, download: bool = False) -> OverfitSubset:

@@ -61,8 +61,7 @@ from huggingface_hub import hf_hub_download
 from ..core.files import atomic_write, file_digest
 from ..core.hub import local_only
 from ..core.progress import bar as progress_bar
-from .fetch import clean_url, require_columns
-from .images import default_data_root
+from .fetch import clean_url, default_data_root, require_columns
 
 # -- names of the sources --------------------------------------------------------------------
 
