@@ -42,7 +42,7 @@ from .estimators.volume import volume_growth
 from .models.adapters import DDPMScoreModel, EpsModel
 from .models.edm import EDMPrecond
 from .models.stable_diffusion import StableDiffusion, load_stable_diffusion
-from .models.views import VPView
+from .models.views import EDMView, VPView
 
 __all__ = [
     "__version__",
@@ -53,7 +53,7 @@ __all__ = [
     "weight_and_coverage", "danger_zone", "noise_sweep", "nearest_neighbours", "copies", "extract_memorized",
     "auroc",
     # adapters
-    "EpsModel", "DDPMScoreModel", "StableDiffusion", "load_stable_diffusion", "EDMPrecond", "VPView",
+    "EpsModel", "DDPMScoreModel", "StableDiffusion", "load_stable_diffusion", "EDMPrecond", "VPView", "EDMView",
 ]
 
 # diffusers imports tqdm.auto, which warns inside executed notebooks that ipywidgets is missing;

@@ -1,7 +1,9 @@
 """Views that read a score model on another schedule's clock (layer: models).
 
 :class:`VPView` reads an EDM model (time = sigma) as a VP-SDE model, so estimators written on
-VP time (volume growth's Euler grid, FLIPD's t0) apply to EDM networks unchanged.
+VP time (volume growth's Euler grid, FLIPD's t0) apply to EDM networks unchanged; :class:`EDMView` reads a
+VP model (a DDPM pipeline included) on EDM's clock, so the EDM lenses (Heun sampling, the one-step
+denoiser) apply to VP networks.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import torch
 from torch import Tensor
 
 from ..core.protocol import modules_of
-from ..core.schedules import VPSDE
+from ..core.schedules import VPSDE, EDMSchedule
 from ..core.tensors import bcast, time_batch
 
-__all__ = ["VPView"]
+__all__ = ["EDMView", "VPView"]
 
 
 class VPView:
@@ -66,3 +69,50 @@ class VPView:
         sigma_ve = (self.sde.sigma(tb) / a).to(x.dtype)
         ab = bcast(a, x)
         return self._score(x / ab, sigma_ve, cond=cond) / ab
+
+
+class EDMView:
+    """A VP score model (a DDPM pipeline, :class:`~mempkg.core.schedules.VPSDE` or a discrete schedule) read on
+    EDM's clock, time = sigma = sigma_vp(t) / alpha(t): the converse of :class:`VPView`.
+
+    With x_ve = x_vp / alpha(t) the same probability flow is read as a variance-exploding one, and
+
+        s_ve(x, sigma) = alpha s_vp(alpha x, t(sigma)),   alpha = 1 / sqrt(1 + sigma^2),
+        D(x; sigma) = x + sigma^2 s_ve(x, sigma)          (the denoiser, Karras et al. eq. 3),
+
+    where t(sigma) solves sigma_vp(t) = sigma / sqrt(1 + sigma^2) on the model's own schedule. ``sde`` is an
+    :class:`~mempkg.core.schedules.EDMSchedule` from the model's noise range: sigma_min at its first time
+    (a discrete schedule's first timestep, else ``t_min``), sigma_max at its end T. The EDM lenses (Heun
+    sampling, the one-step denoiser, FLIPD at a sigma) then apply to VP models unchanged.
+    """
+
+    def __init__(self, model, t_min: float = 1e-3):
+        if not hasattr(model, "score") or not hasattr(model, "sde"):
+            raise TypeError(f"EDMView wraps a VP score model (score(x, t) and sde); got {type(model).__name__}.")
+        self.vp = model
+        self.model = modules_of(model) if modules_of(model) is not None else model
+        vp = model.sde
+        first = 1.0 / vp.N if hasattr(vp, "N") else float(t_min)     # a discrete schedule: its first timestep
+        ratio = lambda t: float(vp.sigma(t) / vp.alpha(t))           # noqa: E731   sigma_vp / alpha at VP time t
+        self.sde = EDMSchedule(sigma_min=ratio(first), sigma_max=ratio(float(vp.T)))
+        self.data_shape = getattr(model, "data_shape", None)
+
+    def time_of(self, sigma) -> Tensor:
+        """The VP time at which the model is read for the EDM noise level ``sigma`` (float64)."""
+        s = torch.as_tensor(sigma, dtype=torch.float64)
+        return self.vp.sde.t_from_sigma(s / torch.sqrt(1 + s ** 2))
+
+    def score(self, x: Tensor, sigma, cond: Optional[Tensor] = None) -> Tensor:
+        sb = time_batch(sigma, x).double()
+        if float(sb.max()) > self.sde.sigma_max * (1 + 1e-9):
+            raise ValueError(f"EDMView read at sigma {float(sb.max()):.4g}, past the model's sigma_max = "
+                             f"{self.sde.sigma_max:.4g} (the end of its schedule).")
+        a = 1 / torch.sqrt(1 + sb ** 2)
+        ab = bcast(a, x)
+        return self.vp.score(x * ab, self.time_of(sb), cond=cond) * ab
+
+    def denoise(self, x: Tensor, sigma, cond: Optional[Tensor] = None) -> Tensor:
+        """D(x; sigma) = x + sigma^2 s_ve(x, sigma)."""
+        return x + bcast(time_batch(sigma, x), x) ** 2 * self.score(x, sigma, cond=cond)
+
+    __call__ = denoise
