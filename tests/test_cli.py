@@ -191,9 +191,9 @@ def _spy(monkeypatch):
     """Record which images each call of the scoring step receives."""
     scored, real = [], scoring.score_batch
 
-    def spy(args, model, pixels, names, captions):
+    def spy(args, model, pixels, names, captions, **kw):
         scored.extend(names)
-        return real(args, model, pixels, names, captions)
+        return real(args, model, pixels, names, captions, **kw)
     monkeypatch.setattr(scoring, "score_batch", spy)
     return scored
 
@@ -203,11 +203,11 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_file(models, images, re
     out = tmp_path / "s.csv"
     calls, real = [], scoring.score_batch
 
-    def interrupted(*a):
+    def interrupted(*a, **kw):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(*a)
+        return real(*a, **kw)
     monkeypatch.setattr(scoring, "score_batch", interrupted)
     assert _ddpm_flipd(models, images, out) == 130
     assert "run the same command again to resume" in capsys.readouterr().err
@@ -222,6 +222,22 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_file(models, images, re
     assert scored == NAMES[2:]
     assert "0 scored" in capsys.readouterr().out
     assert out.read_bytes() == reference.read_bytes()
+
+
+def test_an_interrupt_before_the_first_batch_says_nothing_was_saved(models, images, tmp_path, monkeypatch, capsys):
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(scoring, "score_batch", interrupted)
+    assert _ddpm_flipd(models, images, tmp_path / "none.csv") == 130
+    assert "nothing was saved" in capsys.readouterr().err
+    assert not (tmp_path / "none.csv").exists()
+
+
+def test_within_batch_progress_is_shown_per_step(models, images, tmp_path, capsys):
+    assert run("--model", models["ddpm"], "--images", images, "--metric", "volume", "--axes", "2", "--steps", "3",
+               "--batch-size", "5", "--out", tmp_path / "v.csv") == 0
+    err = capsys.readouterr().err
+    assert "volume, batch 1 of 1" in err and "3/3" in err
 
 
 def test_a_truncated_file_with_a_partial_row_is_repaired_and_completed(models, images, reference, tmp_path,

@@ -152,3 +152,14 @@ def test_a_sampler_of_the_true_density_does_not_pass_the_copy_test_but_a_memoriz
     assert excess_count_test(k, n, p0) < 1e-6
     with pytest.raises(ValueError):
         excess_count_test(5, 3, 0.1)
+
+
+def test_a_long_run_announces_its_time_and_a_short_one_does_not(capsys):
+    from mempkg.core.progress import announce_eta
+    announce_eta("volume growth", 2.0, 1, 100)                 # 200 s expected
+    err = capsys.readouterr().err
+    assert "volume growth: about 3 min in all (3 min left), from the first 1 of 100 steps." in err
+    announce_eta("FLIPD", 0.1, 1, 100)                         # 10 s: no line
+    announce_eta("score", 30.0, 8, 100, unit="image")          # 375 s
+    err = capsys.readouterr().err
+    assert "FLIPD" not in err and "from the first 8 of 100 images" in err

@@ -49,7 +49,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return run_score(args)
     except KeyboardInterrupt:
-        note(f"\nInterrupted. Complete batches are saved in {args.out}; run the same command again to resume.")
+        if getattr(args, "_batches_saved", 0):
+            note(f"\nInterrupted. {args._batches_saved} complete batch(es) are saved in {args.out}; run the same "
+                 "command again to resume.")
+        else:
+            note(f"\nInterrupted before the first batch was complete: nothing was saved in {args.out}.")
         return EXIT_INTERRUPTED
     except (UserError, PretrainedError) as e:      # a plain message: what is wrong and what to do
         if args.debug:

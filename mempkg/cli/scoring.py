@@ -16,7 +16,7 @@ import torch
 from ..core import __version__
 from ..core.devices import resolve_device
 from ..core.files import write_json_atomic
-from ..core.progress import bar
+from ..core.progress import announce_eta, bar
 from ..estimators.complexity import png_size
 from ..estimators.guidance import cfg_norm
 from ..estimators.lid import flipd
@@ -54,8 +54,9 @@ def run_settings(args, info: Optional[ModelInfo], size: Optional[int], dtype, co
     return {k: format_value(v) for k, v in s.items()}
 
 
-def score_batch(args, model, pixels, names: list[str], captions: Optional[list[str]]):
-    """Scores of one batch of uint8 ``[H, W, C]`` images -> list of floats (the model path)."""
+def score_batch(args, model, pixels, names: list[str], captions: Optional[list[str]], progress=False):
+    """Scores of one batch of uint8 ``[H, W, C]`` images -> list of floats (the model path). ``progress``
+    (a label) shows the estimator's own bar within the batch: per Euler step, per block of probes."""
 
     x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
     if hasattr(model, "encode_images"):                           # Stable Diffusion: score VAE latents
@@ -65,11 +66,12 @@ def score_batch(args, model, pixels, names: list[str], captions: Optional[list[s
         data, cond = x.to(model.device), None
     seeds = [image_seed(args.seed, n) for n in names]
     if args.metric == "flipd":
-        out = flipd(model, data, args.t0, args.probes, cond=cond, seed=seeds, max_batch=args.max_rows)
+        out = flipd(model, data, args.t0, args.probes, cond=cond, seed=seeds, max_batch=args.max_rows,
+                    progress=progress)
     elif args.metric == "volume":
         out = volume_growth(model, data, n_axes=args.axes, radius=args.radius, n_steps=args.steps,
                             t_start=VOLUME_TIMES[0], t_end=VOLUME_TIMES[1], method="finite", seed=seeds,
-                            cond=cond, max_batch=args.max_rows)[:, -1]
+                            cond=cond, max_batch=args.max_rows, progress=progress)[:, -1]
     else:
         out = cfg_norm(model, data, cond, t0=args.cfg_t0, n_steps=args.cfg_steps, max_batch=args.max_rows)
     return [float(v) for v in out]
@@ -129,8 +131,11 @@ def score_images(args, job: Job, table: ScoreTable, todo: list[str], bad: dict[s
 
     column, caps = COLUMN[args.metric], job.captions
     counts = {"scored": 0, "unreadable": 0, "non_finite": 0}
+    n_batches = -(-len(todo) // args.batch_size)
+    t_begin = time.perf_counter()
+    args._batches_saved = 0
     with bar(total=len(todo), desc=args.metric, disable=not todo) as pbar:
-        for start in range(0, len(todo), args.batch_size):
+        for i, start in enumerate(range(0, len(todo), args.batch_size)):
             batch = todo[start:start + args.batch_size]
             rows, ok, pixels = [], [], []
             for n in batch:
@@ -149,7 +154,8 @@ def score_images(args, job: Job, table: ScoreTable, todo: list[str], bad: dict[s
             if ok and args.metric == "png":
                 values = [int(png_size(p[None])[0]) for p in pixels]
             elif ok:
-                values = score_batch(args, model, pixels, ok, [caps[n] for n in ok] if caps is not None else None)
+                values = score_batch(args, model, pixels, ok, [caps[n] for n in ok] if caps is not None else None,
+                                     progress=f"{args.metric}, batch {i + 1} of {n_batches}")
             else:
                 values = []
             for n, v in zip(ok, values):
@@ -158,9 +164,13 @@ def score_images(args, job: Job, table: ScoreTable, todo: list[str], bad: dict[s
             for r in rows:
                 r["caption"] = caps[r["file"]] if caps is not None else None
             table.append(sorted(rows, key=lambda r: r["file"]))
+            args._batches_saved += 1
             counts["scored"] += len(ok)
             counts["unreadable"] += len(batch) - len(ok)
             pbar.update(len(batch))
+            if i == 0:
+                announce_eta(f"{args.metric}, {len(todo)} images", time.perf_counter() - t_begin, len(batch),
+                             len(todo), unit="image")
     return counts
 
 

@@ -23,3 +23,24 @@ def bar(iterable=None, *, total=None, desc: str = "", disable: bool = False):
     interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
     return tqdm(iterable, total=total, desc=desc, disable=disable, mininterval=2.0 if interactive else 10.0,
                 ascii=not interactive, ncols=80, file=sys.stderr)
+
+
+def announce_eta(desc: str, first_seconds: float, done: int, total: int, threshold: float = 60.0,
+                 unit: str = "step") -> None:
+    """Print (to stderr) the time a run is expected to take, from the ``done`` of ``total`` units timed so far
+    (``first_seconds``), when that is more than ``threshold`` seconds: a long run says so before the wait."""
+    if done <= 0 or total <= done:
+        return
+    expected = first_seconds / done * total
+    if expected > threshold:
+        left = expected - first_seconds
+        print(f"{desc}: about {_duration(expected)} in all ({_duration(left)} left), from the first "
+              f"{done} of {total} {unit}s.", file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

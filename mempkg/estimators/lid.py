@@ -19,12 +19,14 @@ Layer: estimators (imports mempkg.core only).
 
 from __future__ import annotations
 
+import time
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..core.progress import announce_eta, bar
 from ..core.protocol import autodiff_safe_attention, check_inputs, modules_of
 from ..core.tensors import check_choice, image_seeds
 
@@ -56,7 +58,7 @@ def _score_and_quadratic(model, y: Tensor, v: Tensor, t0: float, cond, method: s
 
 
 def flipd(model, x: Tensor, t0: float, n_probes: Optional[int] = None, cond: Optional[Tensor] = None,
-          seed=0, probe: str = "rademacher", method: str = "vjp", max_batch: int = 4096) -> Tensor:
+          seed=0, probe: str = "rademacher", method: str = "vjp", max_batch: int = 4096, progress=False) -> Tensor:
     """FLIPD(x, t0) for every image of a batch -> Tensor[B] (float64, on the CPU).
 
     Args:
@@ -75,6 +77,8 @@ def flipd(model, x: Tensor, t0: float, n_probes: Optional[int] = None, cond: Opt
             ``torch.func.jvp`` with the math attention kernel; slower on CPU, see
             ``benchmarks/flipd_cost.py``). Both give the same numbers.
         max_batch: most (image, tangent) rows sent through the model at once.
+        progress: ``True`` (or a label) shows a bar that moves once per block of ``max_batch`` rows, on
+            stderr, and prints the expected time after the first block when it will take more than a minute.
     """
     check_inputs(model, x, cond)
     check_choice("probe", probe, PROBES)
@@ -106,7 +110,12 @@ def flipd(model, x: Tensor, t0: float, n_probes: Optional[int] = None, cond: Opt
     if mod is not None:
         mod.eval()
     try:
-        for start in range(0, B * K, max_batch):
+        starts = range(0, B * K, max_batch)
+        desc = progress if isinstance(progress, str) else "FLIPD"
+        t_begin = time.perf_counter()
+        for i, start in enumerate(bar(starts, desc=desc, disable=not progress)):
+            if i == 1 and progress:
+                announce_eta(desc, time.perf_counter() - t_begin, 1, len(starts))
             rows = torch.arange(start, min(start + max_batch, B * K), device=x.device)
             img = rows // K
             v = tangents[rows % K] if n_probes is None else tangents[rows]

@@ -36,11 +36,13 @@ Layer: estimators (imports mempkg.core only).
 
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 import torch
 from torch import Tensor
 
+from ..core.progress import announce_eta, bar
 from ..core.protocol import autodiff_safe_attention, check_inputs, modules_of
 from ..core.tensors import check_choice, image_seeds
 
@@ -85,7 +87,7 @@ def _velocity(model, u: Tensor, t: float, cond) -> Tensor:
 def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_steps: int = 1000,
                   t_start: float = 1e-3, t_end: float = 1.0, method: str = "finite", measure: str = "axes",
                   seed=0, cond: Optional[Tensor] = None, max_batch: int = 8192,
-                  return_axes: bool = False):
+                  return_axes: bool = False, progress=False):
     """Cumulative log volume growth of every image -> Tensor[B, n_steps] (float64, CPU).
 
     Column k holds the growth after k + 1 Euler steps; the last column is the score L (the
@@ -107,6 +109,8 @@ def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_s
         cond: optional condition ``[B, ...]``, repeated for every axis.
         max_batch: most rows (image x axis) sent through the model at once.
         return_axes: also return the final unit axes ``[B, N, D]`` (for checks).
+        progress: ``True`` (or a label) shows a bar that moves once per Euler step, on stderr, and prints
+            the expected time after the first step when the run will take more than a minute.
     """
     check_inputs(model, x, cond)
     B, shape = x.shape[0], tuple(x.shape[1:])
@@ -136,7 +140,11 @@ def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_s
     growth = torch.zeros(B, n_steps, dtype=torch.float64)
     per_chunk = max(1, max_batch // (N + 1))                    # images per model call
 
-    for k in range(n_steps):
+    desc = progress if isinstance(progress, str) else "volume growth"
+    t_begin = time.perf_counter()
+    for k in bar(range(n_steps), desc=desc, disable=not progress):
+        if k == 1 and progress:
+            announce_eta(desc, time.perf_counter() - t_begin, 1, n_steps)
         t = t_start + k * dt
         new_centre = torch.empty_like(centre)
         W = torch.empty(B, N, D, dtype=torch.float64, device=device)
