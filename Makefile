@@ -14,6 +14,8 @@ TORCH_INDEX ?=
 VENV ?= .venv
 PYTEST_ARGS ?=
 MATHJAX_VERSION ?= 3
+# papermill mirrors each cell's printed output (training, sampling and estimator progress) to the terminal
+PAPERMILL_LOG ?= --log-output
 
 PROFILES := tiny quick full
 ifeq ($(filter $(PROFILE),$(PROFILES)),)
@@ -72,6 +74,8 @@ Variables (current value in brackets):
   VENV             environment to install into and run from [$(VENV)];
                    conda users: make book VENV=$$CONDA_PREFIX
   PYTEST_ARGS      extra pytest arguments for make test, e.g. PYTEST_ARGS="-m slow" [$(PYTEST_ARGS)]
+  PAPERMILL_LOG    papermill's output options; --log-output shows each notebook's own progress in the
+                   terminal as it runs, PAPERMILL_LOG= keeps only the cell counter [$(PAPERMILL_LOG)]
   MATHJAX_VERSION  npm version of mathjax for make vendor-mathjax [$(MATHJAX_VERSION)]
 
 Outputs: executed notebooks in build/PROFILE/src/notebooks/ (failed runs in build/PROFILE/failed/),
@@ -110,13 +114,14 @@ $(SRC)/notebooks/%.ipynb: notebooks/%.py | $(STAMP)
 	@mkdir -p $(@D) $(BUILD)/tmp $(BUILD)/failed
 	@rm -f $(BUILD)/failed/$*.ipynb
 	@echo "Executing $< under PROFILE=$(PROFILE)"
-	@if ! $(BIN)/jupytext --to ipynb --set-kernel python3 -o - $< \
+	@SECONDS=0; if ! $(BIN)/jupytext --to ipynb --set-kernel python3 -o - $< \
 	    | PYTHONWARNINGS=ignore::UserWarning:papermill.iorw \
-	      $(BIN)/papermill - $(BUILD)/tmp/$*.ipynb -p profile $(PROFILE) --cwd "$(CURDIR)"; then \
+	      $(BIN)/papermill - $(BUILD)/tmp/$*.ipynb -p profile $(PROFILE) --cwd "$(CURDIR)" $(PAPERMILL_LOG); then \
 	  mv -f $(BUILD)/tmp/$*.ipynb $(BUILD)/failed/$*.ipynb 2>/dev/null || true; \
-	  echo "FAILED: $< under PROFILE=$(PROFILE); the partly executed notebook is $(BUILD)/failed/$*.ipynb" >&2; \
+	  echo "FAILED: $< under PROFILE=$(PROFILE) after $${SECONDS} s; the partly executed notebook is $(BUILD)/failed/$*.ipynb" >&2; \
 	  exit 1; \
-	fi
+	fi; \
+	echo "Executed $< under PROFILE=$(PROFILE) in $$((SECONDS / 60)) min $$((SECONDS % 60)) s"
 	@mv -f $(BUILD)/tmp/$*.ipynb $@
 
 # ---- book --------------------------------------------------------------------------------
