@@ -37,6 +37,10 @@ volume_steps = None  # volume growth: Euler steps of the ODE
 volume_radius = None  # volume growth: radius of the sphere
 flipd_probes = None  # FLIPD's Hutchinson probes; the exact trace: -y 'settings: {flipd_probes: null}'
 n_generations = None  # samples drawn for the memorized-by-generation labels
+# a reader's own model (None: the chapter trains its own on a training set with planted duplicates)
+model = None        # a diffusers DDPMPipeline (unconditional, pixel space): hub id or folder, read on EDM's clock
+train_images = None  # with model: a folder of the images it was trained on (the images every lens scores)
+heldout_images = None  # with model: a folder of images it never saw (the danger zone, membership)
 
 # %%
 import time
@@ -49,13 +53,14 @@ from IPython.display import Markdown, display
 
 import mempkg.book.profiles
 from mempkg.book import plots
+from mempkg.core.digests import content_digest
 from mempkg.data.images import load_images
 from mempkg.estimators.lid import find_knee, flipd_curve
 from mempkg.estimators.memorization import auroc
 from mempkg.estimators.regimes import danger_zone, weight_and_coverage
 from mempkg.models.edm import EDMLoss, EDMPrecond, sample_edm, train_edm_cached
 from mempkg.models.networks import unet_eps
-from mempkg.models.views import VPView
+from mempkg.models.views import EDMView, VPView
 from mempkg.studies.lenses import (
     LENS_LABELS,
     LENSES,
@@ -77,6 +82,7 @@ from mempkg.studies.lenses import (
     spearman_matrix,
     timed,
 )
+from mempkg.studies.readers import describe_model, reader_pixel_inputs
 
 NB = "05_three_lenses"
 P = mempkg.book.profiles.resolve(profile, device)
@@ -112,22 +118,38 @@ display(P.banner("three_lenses"))
 # own copy, at distance 0, and nothing could ever count as a copy of it.
 
 # %%
-train_split = load_images(S["data"], "train", download=S["download"])
-heldout = load_images(S["data"], "test", download=S["download"])
-dup = duplicated_training_set(train_split, S["n_singletons"], S["n_per_count"], S["counts"], seed=S["dup_seed"])
-U, copies = dup.unique.x, dup.copies.numpy()
-shape = train_split.image_shape
-build = lambda: EDMPrecond(unet_eps(shape, S["preset"], seed=seed), sigma_data=S["sigma_data"])  # noqa: E731
-model, history = train_edm_cached(cache, "edm", build, dict(preset=S["preset"], shape=list(shape), seed=seed),
-                                  dup.train.x, S["train_steps"], loss=EDMLoss(sigma_data=S["sigma_data"]), seed=seed,
-                                  device=P.device, lr=S["lr"], batch_size=S["batch_size"])
-counts_table = pd.DataFrame([{"copies k": k, "distinct images": int((copies == k).sum()),
-                              "training rows": int(k * (copies == k).sum())} for k in np.unique(copies)])
-display(counts_table.set_index("copies k").T)
-display(Markdown(f"{len(U)} distinct training images, {len(dup.train)} training rows, {len(heldout)} held-out "
-                 f"images; the `{S['preset']}` UNet has {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M "
-                 f"parameters and ends training at a loss of {np.mean(history['losses'][-100:]):.3f} "
-                 "(mean of the last 100 steps)."))
+if model is None:           # the chapter's own EDM model on a training set with planted duplicates
+    train_split = load_images(S["data"], "train", download=S["download"])
+    heldout = load_images(S["data"], "test", download=S["download"])
+    dup = duplicated_training_set(train_split, S["n_singletons"], S["n_per_count"], S["counts"], seed=S["dup_seed"])
+    U, copies = dup.unique.x, dup.copies.numpy()
+    shape = train_split.image_shape
+    build = lambda: EDMPrecond(unet_eps(shape, S["preset"], seed=seed), sigma_data=S["sigma_data"])  # noqa: E731
+    net, history = train_edm_cached(cache, "edm", build, dict(preset=S["preset"], shape=list(shape), seed=seed),
+                                    dup.train.x, S["train_steps"], loss=EDMLoss(sigma_data=S["sigma_data"]), seed=seed,
+                                    device=P.device, lr=S["lr"], batch_size=S["batch_size"])
+    counts_table = pd.DataFrame([{"copies k": k, "distinct images": int((copies == k).sum()),
+                                  "training rows": int(k * (copies == k).sum())} for k in np.unique(copies)])
+    display(counts_table.set_index("copies k").T)
+    display(Markdown(f"{len(U)} distinct training images, {len(dup.train)} training rows, {len(heldout)} held-out "
+                     f"images; the `{S['preset']}` UNet has {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M "
+                     f"parameters and ends training at a loss of {np.mean(history['losses'][-100:]):.3f} "
+                     "(mean of the last 100 steps)."))
+    about = describe_model(net, f"trained here: the EDM `{S['preset']}` UNet on {len(dup.train)} {S['data']} rows")
+else:                       # the reader's model (read on EDM's clock) and folders; no planted truth
+    given = reader_pixel_inputs(model, train_images, heldout_images, device=P.device, chapter="Chapter 05")
+    if given.heldout is None:
+        raise ValueError("Chapter 05 with model= needs heldout_images too: the danger zone and the membership test "
+                         "read images the model never saw.")
+    net, about = EDMView(given.model), describe_model(given.model, model)
+    U, heldout, shape, dup = given.train.x, given.heldout, given.model.data_shape, None
+    copies = np.ones(len(U), dtype=int)        # no duplication counts are known for a reader's training set
+    display(Markdown(f"> **This run reads the reader's model `{model}`** ({about['n_parameters'] / 1e6:.2f} M "
+                     f"parameters, weights `{about['weights_digest']}`) on EDM's clock (sigma from "
+                     f"{net.sde.sigma_min:.3g} to {net.sde.sigma_max:.3g}), its {len(U)} training images "
+                     f"`{train_images}` and {len(heldout)} held-out images `{heldout_images}`. No duplication counts "
+                     "are known: the lenses are judged against the images its own samples copy (the reference by "
+                     "generation), and the sections about the planted duplicates say so."))
 
 # %% [markdown]
 # ## Which training images does the model memorize? The reference answer
@@ -146,11 +168,15 @@ display(Markdown(f"{len(U)} distinct training images, {len(dup.train)} training 
 
 # %%
 generation = cache.get("generations", dict(S, seed=seed), lambda: timed(lambda: sample_edm(
-    model, S["n_generations"], shape, S["sample_steps"], seed=seed + 1, device=P.device)), inputs={"model": model})
+    net, S["n_generations"], shape, S["sample_steps"], seed=seed + 1, device=P.device)), inputs={"model": net})
 samples = generation["value"]
 memorized, n_copying = memorized_by_generation(samples, U)
 memorized, n_copying = memorized.numpy(), n_copying.numpy()
 copy_rate = float((n_copying.sum()) / len(samples))
+if model is not None and not 0 < memorized.sum() < len(U):
+    raise ValueError(f"Chapter 05 on {model}: its {len(samples)} samples copy {int(memorized.sum())} of its {len(U)} "
+                     "training images, so there is no memorized class (or no other class) to judge the lenses "
+                     "against; draw more samples (-p n_generations N) or give the images the model was trained on.")
 by_count = pd.DataFrame([{"copies k": k, "images": int((copies == k).sum()),
                           "memorized (found by generation)": float(memorized[copies == k].mean()),
                           "samples copying it, mean": float(n_copying[copies == k].mean())}
@@ -165,10 +191,10 @@ plots.savefig(fig, P.name, NB, "generations")
 plt.show()
 display(Markdown(
     f"{100 * copy_rate:.0f}% of the {len(samples)} samples copy a training image; they cover "
-    f"**{int(memorized.sum())} of the {len(U)}** distinct training images: "
-    f"{100 * memorized[copies == 1].mean():.0f}% of the images seen once and "
-    f"{100 * memorized[copies > 1].mean():.0f}% of the duplicated ones. "
-    f"{int((n_copying == 1).sum())} of the memorized images were copied by a single sample: the reference is a "
+    f"**{int(memorized.sum())} of the {len(U)}** distinct training images" + (": " if model is None else ". ")
+    + (f"{100 * memorized[copies == 1].mean():.0f}% of the images seen once and "
+       f"{100 * memorized[copies > 1].mean():.0f}% of the duplicated ones. " if model is None else "")
+    + f"{int((n_copying == 1).sum())} of the memorized images were copied by a single sample: the reference is a "
     "finite-sample one, and more samples would find more of the rarely generated images."))
 
 # %% [markdown]
@@ -224,12 +250,12 @@ sigma_dz = float(np.sqrt(lo * hi))
 
 t0s = np.geomspace(S["t0_min"], S["t0_max"], S["n_t0"])
 curve = np.asarray(cache.get("flipd_curve", dict(S, seed=seed), lambda: flipd_curve(
-    model, U[: S["n_curve"]].to(P.device), t0s, n_probes=S["curve_probes"], seed=seed),
-    inputs={"model": model, "x": U[: S["n_curve"]]}))
+    net, U[: S["n_curve"]].to(P.device), t0s, n_probes=S["curve_probes"], seed=seed),
+    inputs={"model": net, "x": U[: S["n_curve"]]}))
 median_curve = np.median(curve, axis=1)
 knee = find_knee(t0s, median_curve)
 t0 = float(t0s[knee])
-view = VPView(model)
+view = VPView(net)
 edm_loss = EDMLoss(sigma_data=S["sigma_data"])
 sigma_authors = float(view.sde.sigma(1e-3) / view.sde.alpha(1e-3))      # EDM noise level at the authors' VP start
 
@@ -252,9 +278,10 @@ display(Markdown(
     f"Danger zone of this training set: **sigma in [{lo:.3g}, {hi:.3g}]** (threshold {S['threshold']}); the one-step "
     f"rate and the reproduction start at its centre, **sigma = {sigma_dz:.3g}**. The knee of the median FLIPD curve "
     f"puts **t0 = {t0:.3g}**, so volume growth starts at VP time {view.time_of(t0):.3g} (the authors': 0.001, where "
-    f"the model is read at sigma = {sigma_authors:.3g}; EDM training draws a "
-    f"noise level that small {100 * float(edm_loss.sigma_cdf(sigma_authors)):.2f}% "
-    f"of the time, against {100 * float(edm_loss.sigma_cdf(t0)):.1f}% at or below t0)."))
+    f"the model is read at sigma = {sigma_authors:.3g}"
+    + (f"; EDM training draws a noise level that small {100 * float(edm_loss.sigma_cdf(sigma_authors)):.2f}% "
+       f"of the time, against {100 * float(edm_loss.sigma_cdf(t0)):.1f}% at or below t0)." if model is None else
+       "; the reader's model was trained on its own schedule's noise levels).")))
 
 # %% [markdown]
 # Every lens is run once over all scored images, timed, and stored with its timing; in the same
@@ -268,7 +295,7 @@ display(Markdown(
 # Yasuda's efficiency claim), and volume growth from the **authors' start** $t = 10^{-3}$.
 
 # %%
-scored_heldout = heldout.subset(range(S["n_heldout_scored"]))
+scored_heldout = heldout.subset(range(min(S["n_heldout_scored"], len(heldout))))
 x_all = torch.cat([U, scored_heldout.x])
 own = torch.cat([torch.arange(len(U)), -torch.ones(len(scored_heldout), dtype=torch.long)])
 image_seed = per_image_seeds(seed, [(0, i) for i in range(len(U))] + [(1, i) for i in range(len(scored_heldout))])
@@ -278,17 +305,17 @@ lens_settings = dict(t0=t0, n_probes=S["flipd_probes"], sigma=sigma_dz, onestep_
                 volume_steps=S["volume_steps"], volume_radius=S["volume_radius"],
                 volume_t_start=S["volume_t_start"], volume_t_end=S["volume_t_end"])
 result = cache.get("lens_scores", dict(S, seed=seed, seeding="per image", **lens_settings), lambda: dict(
-    lens_scores(model, x_all.to(P.device), U.to(P.device), own, seed=image_seed, **lens_settings),
-    forward_seconds=forward_seconds(model, x_all.to(P.device), sigma_dz)), inputs={"model": model, "x": x_all, "train": U})
+    lens_scores(net, x_all.to(P.device), U.to(P.device), own, seed=image_seed, **lens_settings),
+    forward_seconds=forward_seconds(net, x_all.to(P.device), sigma_dz)), inputs={"model": net, "x": x_all, "train": U})
 variants = {"flipd:1 probe": dict(n_probes=1), "volume:N=1, K=1": dict(volume_axes=1, volume_steps=1),
             "volume:t_start=1e-3": dict(volume_t_start=1e-3)}
 variant_keys = {"flipd:1 probe": "flipd_1probe", "volume:N=1, K=1": "volume_1axis_1step",
                 "volume:t_start=1e-3": "volume_authors_start"}        # their names in summary.json
 variant_key = dict(S, seed=seed, seeding="per image", variants=variants, **lens_settings)
 variant_result = cache.get("variant_scores", variant_key, lambda: {
-    name: lens_scores(model, U.to(P.device), U.to(P.device), torch.arange(len(U)), seed=image_seed[: len(U)],
+    name: lens_scores(net, U.to(P.device), U.to(P.device), torch.arange(len(U)), seed=image_seed[: len(U)],
                       lenses=(base_lens(name),), **dict(lens_settings, **change)) for name, change in variants.items()},
-    inputs={"model": model, "train": U})
+    inputs={"model": net, "train": U})
 scores = {k: np.asarray(result[k], dtype=float)[: len(U)] for k in LENSES}
 scores_heldout = {k: np.asarray(result[k], dtype=float)[len(U):] for k in LENSES}
 all_scores = scores | {name: np.asarray(v[base_lens(name)], dtype=float) for name, v in variant_result.items()}
@@ -325,9 +352,10 @@ for ax, lens in zip(axes, LENSES):
         ax.axhline(1 / 3, color="k", ls=":", lw=0.8)
 plots.savefig(fig, P.name, NB, "lenses_by_count")
 plt.show()
-trend = {k: rank_correlation(copies, oriented(k, scores[k])) for k in LENSES}
+trend = {k: rank_correlation(copies, oriented(k, scores[k])) for k in LENSES} if model is None else None
 display(Markdown("Spearman correlation of each oriented score with the duplication count over the training images: "
-                 + ", ".join(f"{LENS_LABELS[k]} {v:.2f}" for k, v in trend.items()) + "."))
+                 + ", ".join(f"{LENS_LABELS[k]} {v:.2f}" for k, v in trend.items()) + "." if trend else
+                 "No duplication counts are known for the reader's training set: every image is shown once above."))
 
 # %% [markdown]
 # ## Detection power
@@ -342,7 +370,8 @@ display(Markdown("Spearman correlation of each oriented score with the duplicati
 # run on the training images only.
 
 # %%
-positive, positive_class = copies >= S["planted_k"], f"duplicated {S['planted_k']}+ times"
+positive, positive_class = ((copies >= S["planted_k"], f"duplicated {S['planted_k']}+ times") if model is None else
+                            (memorized.astype(bool), "memorized by generation"))        # the reader: no planted truth
 gen_reason = None if 0 < memorized.sum() < len(U) else (
     f"the reference found {int(memorized.sum())} memorized images of {len(U)} under profile {P.name}: one class only")
 power = detection_power(all_scores, positive, n_boot=S["n_boot"], seed=seed)
@@ -370,8 +399,8 @@ display(auroc_table.round(3))
 # %%
 sweep_sigmas = np.geomspace(S["sweep_sigma_min"], S["sweep_sigma_max"], S["n_sweep"])
 sweep = np.asarray(cache.get("onestep_sweep", dict(S, seed=seed, seeding="per image"), lambda: one_step_sweep(
-    model, U.to(P.device), U.to(P.device), torch.arange(len(U)), sweep_sigmas, S["onestep_draws"],
-    seed=image_seed[: len(U)]), inputs={"model": model, "train": U}))
+    net, U.to(P.device), U.to(P.device), torch.arange(len(U)), sweep_sigmas, S["onestep_draws"],
+    seed=image_seed[: len(U)]), inputs={"model": net, "train": U}))
 sweep_auroc = {name: [auroc(r[pos], r[~pos]) for r in sweep] for name, pos in
                ((positive_class, positive), ("memorized by generation", memorized))
                if 0 < pos.sum() < len(pos)}
@@ -458,7 +487,7 @@ ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
 plots.savefig(fig, P.name, NB, "cost_vs_power")
 plt.show()
 display(Markdown(
-    f"The best detector of the planted duplicates is **{lens_label(best)}** (AUROC {power.loc[best, 'auroc']:.3f} "
+    f"The best detector of the images {positive_class} is **{lens_label(best)}** (AUROC {power.loc[best, 'auroc']:.3f} "
     f"+- {power.loc[best, 'se']:.3f}, {seconds[best] / unit:.3g} forward passes per image); within two standard errors "
     f"of it: {', '.join(lens_label(k) for k in ties)}. The cheapest of these is **{lens_label(cheapest)}**, at "
     f"{seconds[cheapest] / unit:.3g} forward passes per image. Labelling the images by generation cost "
@@ -523,7 +552,8 @@ main = power.loc[list(LENSES)].sort_values("auroc", ascending=False)
 geometric = min(power_member.loc["flipd", "auroc"], power_member.loc["volume", "auroc"])
 copy_based = max(power_member.loc["onestep", "auroc"], power_member.loc["reproduction", "auroc"])
 points = [
-    f"**Detection power** against the planted truth ({positive_class} vs not, the headline): "
+    f"**Detection power** against the {'planted truth' if model is None else 'reference by generation'} "
+    f"({positive_class} vs not, the headline): "
     + ", ".join(f"{LENS_LABELS[k]} {main.loc[k, 'auroc']:.3f}" for k in main.index) + "; against the reference by "
     "generation: " + (", ".join(f"{LENS_LABELS[k]} {power_gen.loc[k, 'auroc']:.3f}" for k in LENSES)
                       + " (the one-step and reproduction lenses share its copy test)" if power_gen is not None
@@ -539,8 +569,9 @@ points = [
     "over the training images.",
     f"**Cost**: the cheapest lens as good as the best is {lens_label(cheapest)}; the cost/power front runs "
     + " -> ".join(lens_label(k) for k in front) + ".",
-    f"**PNG size** reaches AUROC {power.loc['png', 'auroc']:.3f}: the duplicated images were drawn at random, so "
-    "it could only inform through a model that prefers simple images.",
+    f"**PNG size** reaches AUROC {power.loc['png', 'auroc']:.3f}"
+    + (": the duplicated images were drawn at random, so it could only inform through a model that prefers simple "
+       "images." if model is None else ": the complexity of the images themselves, with no model involved."),
 ]
 display(Markdown("\n".join(f"- {line}" for line in points)))
 
@@ -571,7 +602,7 @@ summary = {
     **{f"auroc_se_{k}": float(power.loc[k, "se"]) for k in LENSES},
     **{f"auroc_generation_{k}": None if power_gen is None else float(power_gen.loc[k, "auroc"]) for k in LENSES},
     **({f"auroc_generation_{k}_reason": gen_reason for k in LENSES} if gen_reason else {}),
-    "planted_k": S["planted_k"],
+    "planted_k": S["planted_k"] if model is None else None,
     **{f"auroc_member_{k}": float(power_member.loc[k, "auroc"]) for k in LENSES},
     **{f"spearman_{a}_{b}": float(rho.loc[a, b]) for i, a in enumerate(LENSES) for b in LENSES[i + 1:]},
     "spearman_oriented": True,
@@ -584,14 +615,18 @@ summary = {
     "positive_class": positive_class,
     "cheapest_as_good_as_best": variant_keys.get(cheapest, cheapest),
     "best_lens": variant_keys.get(best, best),
-    "n_unique": len(U), "n_rows": len(dup.train), "n_memorized": int(memorized.sum()),
+    "n_unique": len(U), "n_rows": len(dup.train) if dup is not None else len(U), "n_memorized": int(memorized.sum()),
     "memorized_fraction_singletons": float(memorized[copies == 1].mean()),
-    "memorized_fraction_duplicated": float(memorized[copies > 1].mean()),
+    "memorized_fraction_duplicated": float(memorized[copies > 1].mean()) if model is None else None,
     "generation_copy_rate": copy_rate,
     "danger_zone_low": lo, "danger_zone_high": hi, "sigma_onestep": sigma_dz, "t0": t0,
     "onestep_best_sweep_sigma": best_sweep, "onestep_best_sweep_auroc": float(max(sweep_auroc[positive_class])),
     "onestep_best_sweep_auroc_in_zone": float(zone_best) if np.isfinite(zone_best) else None,
+    "model": about,
+    "data_digest": content_digest(x_all),
     "seconds": time.time() - start,
 }
+summary.update({f"{k}_reason": "the reader's training set has no planted duplicates" for k in
+                ("planted_k", "memorized_fraction_duplicated") if model is not None})
 P.write_summary(NB, summary, seed=seed)
 summary

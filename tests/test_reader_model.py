@@ -62,3 +62,49 @@ def test_a_model_without_its_images_is_refused_with_a_message(reader, tmp_path, 
     monkeypatch.setenv("MEMPKG_RESULTS", str(tmp_path / "results"))
     with pytest.raises(papermill.PapermillExecutionError, match="needs train_images"):
         run_chapter("02_cifar10_overfit", tmp_path / "02.ipynb", model=str(reader["model"]))
+
+
+@pytest.fixture(scope="module")
+def memorizing(tmp_path_factory):
+    """A reader's DDPMPipeline that memorizes: the book's digits UNet trained (denoising score matching, 800
+    full-batch steps, ~15 s) on 4 digits, saved with save_pretrained; its training folder holds those 4 and 4
+    other digits it never saw, its held-out folder 8 more."""
+    from diffusers import DDPMPipeline, DDPMScheduler
+
+    from mempkg import VPSDE
+    from mempkg.data.images import load_images
+    from mempkg.models.adapters import image_score_model
+    from mempkg.models.networks import unet_eps
+    from mempkg.models.train import train_dsm
+    root = tmp_path_factory.mktemp("memorizing")
+    digits = load_images("digits", "train").x[:16]
+    unet = unet_eps((1, 8, 8), "digits", seed=0)
+    train_dsm(image_score_model(unet, VPSDE()), VPSDE(), digits[:4], 800, lr=2e-3, batch_size=None, seed=0,
+              progress=False)
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(root / "pipe")
+    folders = {}
+    for name, rows in (("train", range(0, 8)), ("heldout", range(8, 16))):
+        (root / name).mkdir()
+        for i in rows:
+            pixels = ((digits[i, 0].clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+            Image.fromarray(pixels, "L").save(root / name / f"{i:02d}.png")
+        folders[name] = root / name
+    return {"model": root / "pipe", "train_images": folders["train"], "heldout_images": folders["heldout"]}
+
+
+def test_chapter_05_runs_on_a_saved_ddpm_pipeline_read_on_edm_s_clock(memorizing, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMPKG_RESULTS", str(tmp_path / "results"))
+    run_chapter("05_three_lenses", tmp_path / "05.ipynb", **{k: str(v) for k, v in memorizing.items()})
+    summary = json.loads((tmp_path / "results" / "tiny" / "05_three_lenses" / "summary.json").read_text())
+    assert summary["model"]["source"] == str(memorizing["model"]) and summary["model"]["class"] == "DDPMScoreModel"
+    assert summary["positive_class"] == "memorized by generation"
+    assert summary["n_unique"] == 8 and 1 <= summary["n_memorized"] <= 7
+    assert summary["planted_k"] is None and "no planted duplicates" in summary["planted_k_reason"]
+    assert all(0.0 <= summary[f"auroc_{k}"] <= 1.0 for k in ("flipd", "volume", "onestep", "reproduction", "png"))
+
+
+def test_chapter_05_says_plainly_when_the_model_copies_nothing(reader, tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill")
+    monkeypatch.setenv("MEMPKG_RESULTS", str(tmp_path / "results"))
+    with pytest.raises(papermill.PapermillExecutionError, match="no memorized class"):
+        run_chapter("05_three_lenses", tmp_path / "05.ipynb", **{k: str(v) for k, v in reader.items()})

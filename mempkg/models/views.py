@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..core.protocol import modules_of
 from ..core.schedules import VPSDE, EDMSchedule
-from ..core.tensors import bcast, time_batch
+from ..core.tensors import bcast, time_batch, times64
 
 __all__ = ["EDMView", "VPView"]
 
@@ -103,8 +103,8 @@ class EDMView:
         return self.vp.sde.t_from_sigma(s / torch.sqrt(1 + s ** 2))
 
     def score(self, x: Tensor, sigma, cond: Optional[Tensor] = None) -> Tensor:
-        sb = time_batch(sigma, x).double()
-        if float(sb.max()) > self.sde.sigma_max * (1 + 1e-9):
+        sb = times64(sigma, x)
+        if float(sb.max()) > self.sde.sigma_max * (1 + 1e-6):          # float32 sigmas round up by ~1e-7
             raise ValueError(f"EDMView read at sigma {float(sb.max()):.4g}, past the model's sigma_max = "
                              f"{self.sde.sigma_max:.4g} (the end of its schedule).")
         a = 1 / torch.sqrt(1 + sb ** 2)
