@@ -49,6 +49,11 @@ settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["laion_ver
 # the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
 train_steps = None  # training steps of the tiny Stable Diffusion (tiny/quick)
 n_per_set = None    # images per evaluation set (None in the settings: all)
+# a reader's own text-conditional model (None: the profile's; tiny_sd under tiny/quick, SD v1.5 under full)
+model = None        # a Stable Diffusion-family pipeline: hub id or folder
+memorized_images = None  # with model: a folder of images it memorized
+nonmemorized_images = None  # with model: a folder of images it did not (or, with -y, a dict of set name: folder)
+captions = None     # with model: a CSV "file,caption" with one caption for every image of those folders
 
 # %%
 import time
@@ -63,6 +68,7 @@ import mempkg.book.profiles
 from mempkg.book import plots
 from mempkg.estimators.guidance import ode_start_time
 from mempkg.estimators.memorization import copies, nearest_neighbours
+from mempkg.models.pretrained import load_pretrained
 from mempkg.models.stable_diffusion import equal_sigma_time
 from mempkg.studies import captioned
 from mempkg.studies.captioned import (
@@ -75,6 +81,7 @@ from mempkg.studies.captioned import (
     memorization_scores,
     t0_sweep,
 )
+from mempkg.studies.readers import describe_model, reader_captioned_sets
 
 NB = "04_laion_verbatims"
 P = mempkg.book.profiles.resolve(profile, device)
@@ -105,12 +112,25 @@ display(P.banner("laion_verbatims"))
 # the simpler half of the training digits by PNG size (`planted_pool`).
 
 # %%
-if S["model"] == "tiny_sd":
+if model is not None:                # the reader's model and images, read as `python -m mempkg score` reads them
+    if None in (memorized_images, nonmemorized_images, captions):
+        raise ValueError("Chapter 04 with model= needs memorized_images, nonmemorized_images and captions (a CSV "
+                         "file,caption for every image).")
+    net, info = load_pretrained(model, device=P.device)
+    if info.kind != "stable_diffusion":
+        raise ValueError(f"Chapter 04 reads a text-conditional Stable Diffusion-family pipeline; {model!r} is an "
+                         "unconditional pixel-space model (chapters 02 and 05 take those).")
+    sets, fetch = reader_captioned_sets(memorized_images, nonmemorized_images, captions), None
+    image_size = info.native_size
+    display(Markdown(f"> **This run reads the reader's model `{model}`** and their images: `{memorized_images}` "
+                     f"(memorized) against {nonmemorized_images} (not memorized), captions from `{captions}`, at "
+                     f"{image_size} px. The planted-verbatim design of the CPU profiles does not apply."))
+elif S["model"] == "tiny_sd":
     ds = captioned.captioned_digits(S["n_planted"], S["n_copies"], seed, n_rare_words=S["n_rare_words"],
                                     planted_pool=S["planted_pool"])
     sets = captioned.evaluation_sets(ds, S["n_per_set"], seed, ood_crops_per_side=S["ood_crops_per_side"],
                                      ood_faces=S["ood_faces"])
-    model, history = captioned.train_tiny_sd_cached(
+    net, history = captioned.train_tiny_sd_cached(
         cache, "tiny_sd", ds, S["train_steps"], seed=seed, device=P.device, lr=S["lr"], batch_size=S["batch_size"],
         p_uncond=S["p_uncond"], t_sampling=S["t_sampling"],
         model_kwargs=dict(embed_dim=S["embed_dim"], block_out_channels=S["block_out_channels"]))
@@ -122,7 +142,7 @@ if S["model"] == "tiny_sd":
         f"x {ds.n_copies} copies = {100 * len(ds.planted) * ds.n_copies / len(ds):.0f}% of the rows. "
         f"{len(ordinary)} distinct ordinary captions name {ordinary.mean():.1f} training images on average "
         f"(median {ordinary.median():g}; {int((ordinary == 1).sum())} name a single image); each planted caption "
-        f"names {int(per_caption[ds.planted_captions].max())}. Model: {model!r}."))
+        f"names {int(per_caption[ds.planted_captions].max())}. Model: {net!r}."))
     fig, ax = plt.subplots(figsize=(6, 2.6))
     plots.loss_history(ax, history["losses"], window=min(100, len(history["losses"])))
     ax.set_title("training loss (eps-prediction, SD's schedule)")
@@ -133,13 +153,14 @@ else:
     from mempkg.models.stable_diffusion import load_stable_diffusion
 
     sets, fetch = captioned.laion_evaluation_sets(S["n_laion"], S["n_coco"], S["n_tuxemon"], S["oversample"], seed)
-    model = load_stable_diffusion(S["sd_model_id"], device=P.device)
+    net = load_stable_diffusion(S["sd_model_id"], device=P.device)
     image_size = S["image_size"]
     display(pd.DataFrame(fetch).T[["requested", "retrieved", "missing", "used", "reason_counts"]])
 
 memorized = next(iter(sets))            # the memorized set comes first
 n_nonmem = sum(len(s) for name, s in sets.items() if name != memorized)
-n_params = sum(p.numel() for p in model.parameters())     # the model actually used (UNet, text encoder, VAE)
+n_params = sum(p.numel() for p in net.parameters())     # the model actually used (UNet, text encoder, VAE)
+about = describe_model(net, model or (S["sd_model_id"] if S["model"] == "stable_diffusion" else "trained here"))
 display(pd.DataFrame([{"set": name, "images": len(s), "memorized": name == memorized,
                        "example captions": " | ".join(s.captions[:2])} for name, s in sets.items()]))
 
@@ -161,21 +182,21 @@ plt.show()
 # an earlier start would feed the UNet a negative label it never saw.
 
 # %%
-flipd_sigma, t0_flipd = equal_sigma_time(model, t0, t0_reading)
-cfg_sigma, cfg_t0_model = equal_sigma_time(model, cfg_t0, t0_reading)
-cfg_t_start = ode_start_time(model)
-discrete = hasattr(model.sde, "t_of_timestep")
+flipd_sigma, t0_flipd = equal_sigma_time(net, t0, t0_reading)
+cfg_sigma, cfg_t0_model = equal_sigma_time(net, cfg_t0, t0_reading)
+cfg_t_start = ode_start_time(net)
+discrete = hasattr(net.sde, "t_of_timestep")
 display(pd.DataFrame({
     f"t given ({t0_reading} reading)": [t0, cfg_t0],
     "sigma there (read at)": [flipd_sigma, cfg_sigma],
     "t on the model's schedule": [t0_flipd, cfg_t0_model],
-    "UNet label": [float(model.timestep(t0_flipd)), float(model.timestep(cfg_t0_model))],
-    "sigma the model's schedule gives at t given": [float(model.sde.sigma(t0)), float(model.sde.sigma(cfg_t0))],
+    "UNet label": [float(net.timestep(t0_flipd)), float(net.timestep(cfg_t0_model))],
+    "sigma the model's schedule gives at t given": [float(net.sde.sigma(t0)), float(net.sde.sigma(cfg_t0))],
 }, index=["FLIPD", "CFG norm (real image)"]).round(5))
 display(Markdown(
     (f"FLIPD is read at sigma = {flipd_sigma:.3f}, the noise level of t0 = {t0:g} under the {t0_reading} reading; "
      f"on the model's own schedule that is t = {t0_flipd:.4f}, where t = {t0:g} would read sigma = "
-     f"{float(model.sde.sigma(t0)):.3f}. " if t0_reading != model.schedule else
+     f"{float(net.sde.sigma(t0)):.3f}. " if t0_reading != net.schedule else
      f"t0 = {t0:g} is taken as a time of the model's own schedule: FLIPD is read at sigma = {flipd_sigma:.3f}. ") +
     f"The real-image CFG norm is read at sigma = {cfg_sigma:.4f} (t = {cfg_t0_model:.5f}); its {cfg_steps} Euler "
     f"steps start at t = {cfg_t_start:g}" +
@@ -210,10 +231,10 @@ display(Markdown(
 score_params = dict(S, seed=seed, t0=t0, t0_reading=t0_reading, t0_flipd=t0_flipd, n_probes=n_probes, cfg_t0=cfg_t0,
                     cfg_t0_model=cfg_t0_model, cfg_t_start=cfg_t_start, cfg_steps=cfg_steps)
 scores = {name: cache.get(f"scores_{i}", dict(score_params, set=name), lambda: memorization_scores(
-    model, s.x, s.captions, t0=t0_flipd, n_probes=n_probes, cfg_t0=cfg_t0_model, cfg_steps=cfg_steps,
+    net, s.x, s.captions, t0=t0_flipd, n_probes=n_probes, cfg_t0=cfg_t0_model, cfg_steps=cfg_steps,
     cfg_t_start=cfg_t_start, gen_steps=S["gen_steps"],
     gen_samples=S["gen_samples"], guidance_scale=S["guidance_scale"], seed=seed, batch_size=S["eval_batch_size"],
-    image_size=image_size), inputs={"model": model, "x": s.x, "captions": list(s.captions)})
+    image_size=image_size), inputs={"model": net, **s.inputs()})
     for i, (name, s) in enumerate(sets.items())}
 scores = {name: {m: np.asarray(v) for m, v in sc.items()} for name, sc in scores.items()}
 
@@ -253,9 +274,9 @@ def chance(m):      # the pooled AUROC against 0.5, at two bootstrap standard er
 # %%
 mem = sets[memorized].head(S["n_show"])
 gen = cache.get("generations", dict(S, seed=seed, set=memorized), lambda: generate(
-    model, model.encode_prompts(mem.captions), S["sample_steps"], S["sample_guidance"], seed=seed),
-    inputs={"model": model, "captions": list(mem.captions)})
-gen_images = model.decode_latents(gen.to(model.device)).cpu() if image_size else gen
+    net, net.encode_prompts(mem.captions), S["sample_steps"], S["sample_guidance"], seed=seed),
+    inputs={"model": net, "captions": list(mem.captions)})
+gen_images = net.decode_latents(gen.to(net.device)).cpu() if image_size else gen
 if image_size:                                    # SD: compare at 128 px against the memorized set itself
     gen_images = torch.nn.functional.interpolate(gen_images, size=128, mode="area")
     reference, own = mem.images(size=128), torch.arange(len(mem))
@@ -290,8 +311,8 @@ display(Markdown(
 # %%
 sweep_sets = {name: s.head(S["n_sweep"]) for name, s in sets.items()}
 sweep = {name: cache.get(f"sweep_{i}", dict(score_params, set=name), lambda: t0_sweep(
-    model, s.x, s.captions, S["sweep_t0s"], n_probes=n_probes, cfg_steps=cfg_steps, cfg_t_start=cfg_t_start, seed=seed,
-    batch_size=S["eval_batch_size"], image_size=image_size), inputs={"model": model, "x": s.x, "captions": list(s.captions)})
+    net, s.x, s.captions, S["sweep_t0s"], n_probes=n_probes, cfg_steps=cfg_steps, cfg_t_start=cfg_t_start, seed=seed,
+    batch_size=S["eval_batch_size"], image_size=image_size), inputs={"model": net, **s.inputs()})
     for i, (name, s) in enumerate(sweep_sets.items())}
 t0s = S["sweep_t0s"]
 sweep_auroc = {m: pd.DataFrame([auroc_table({name: {m: np.asarray(sw[m])[k]} for name, sw in sweep.items()},
@@ -319,7 +340,7 @@ for ax in axes:
 plots.savefig(fig, P.name, NB, "t0_dependence")
 plt.show()
 display(pd.concat({METRIC_LABELS[m]: df for m, df in sweep_auroc.items()}, axis=1)
-        .set_index(pd.Index([f"{t:g} (sigma {float(model.sde.sigma(t)):.3f})" for t in t0s], name="t0"))
+        .set_index(pd.Index([f"{t:g} (sigma {float(net.sde.sigma(t)):.3f})" for t in t0s], name="t0"))
         .round(3))
 
 
@@ -356,17 +377,17 @@ from scipy.stats import spearmanr
 
 from mempkg.models.stable_diffusion import with_schedule
 
-authors = with_schedule(model, "linear_beta")
+authors = with_schedule(net, "linear_beta")
 sweep_lb = {name: cache.get(f"sweep_linear_beta_{i}", dict(score_params, set=name, schedule="linear_beta",
                                                           cfg_t_start_linear_beta=cfg_t_start),
                             lambda: t0_sweep(authors, s.x, s.captions, t0s, n_probes=n_probes, cfg_steps=cfg_steps,
                                              cfg_t_start=cfg_t_start, seed=seed,
                                              batch_size=S["eval_batch_size"], image_size=image_size),
-                            inputs={"model": authors, "x": s.x, "captions": list(s.captions)})
+                            inputs={"model": authors, **s.inputs()})
             for i, (name, s) in enumerate(sweep_sets.items())}
 sched_rows, auroc_change = [], 0.0
 for k, t0_k in enumerate(t0s):
-    row = {"t0": t0_k, "sigma (scheduler)": float(model.sde.sigma(t0_k)),
+    row = {"t0": t0_k, "sigma (scheduler)": float(net.sde.sigma(t0_k)),
            "sigma (linear beta)": float(authors.sde.sigma(t0_k))}
     for m in ("flipd_cond", "flipd_uncond", "cfg_norm"):
         both = {}
@@ -383,7 +404,7 @@ for k, t0_k in enumerate(t0s):
 sched = pd.DataFrame(sched_rows).set_index("t0")
 display(sched.T.rename(columns=lambda t: f"t0 = {t:g}"))
 t_grid = torch.linspace(1e-3, 1, 1000, dtype=torch.float64)
-sig_gap = (authors.sde.sigma(t_grid) - model.sde.sigma(t_grid)).abs()
+sig_gap = (authors.sde.sigma(t_grid) - net.sde.sigma(t_grid)).abs()
 authors_vs_ours = ""
 if t0 in t0s and t0_reading == "linear_beta":       # the authors' exact read-out against ours at the same sigma
     k = t0s.index(t0)
@@ -396,7 +417,7 @@ if t0 in t0s and t0_reading == "linear_beta":       # the authors' exact read-ou
         f" On these images, the authors' own read-out (t0 = {t0:g} under their reading: sigma {flipd_sigma:.3f}, "
         f"label {float(authors.timestep(t0)):.0f}) gives pooled AUROCs {a_theirs['flipd_cond']:.3f} (conditional "
         f"FLIPD) and {a_theirs['flipd_uncond']:.3f} (unconditional); ours at the same sigma on SD's schedule (label "
-        f"{float(model.timestep(t0_flipd)):.1f}) gives {a_mine['flipd_cond']:.3f} and {a_mine['flipd_uncond']:.3f}.")
+        f"{float(net.timestep(t0_flipd)):.1f}) gives {a_mine['flipd_cond']:.3f} and {a_mine['flipd_uncond']:.3f}.")
 display(Markdown(
     f"The two readings assign sigma values that differ by up to {float(sig_gap.max()):.3f} "
     f"(at t = {float(t_grid[sig_gap.argmax()]):.2f}) and by {float(sig_gap[t_grid <= 0.01].max()):.4f} at most for "
@@ -420,9 +441,9 @@ display(Markdown(
 # %%
 control_sets = {name: s.head(S["n_sweep"]) for name, s in sets.items()}
 shuffled = {name: cache.get(f"cfg_shuffled_{i}", dict(score_params, set=name), lambda: memorization_scores(
-    model, s.x, [s.captions[j] for j in np.random.default_rng([seed, i]).permutation(len(s))], cfg_t0=cfg_t0_model,
+    net, s.x, [s.captions[j] for j in np.random.default_rng([seed, i]).permutation(len(s))], cfg_t0=cfg_t0_model,
     cfg_steps=cfg_steps, cfg_t_start=cfg_t_start, seed=seed, batch_size=S["eval_batch_size"], image_size=image_size,
-    metrics=["cfg_norm"], progress=False)["cfg_norm"], inputs={"model": model, "x": s.x, "captions": list(s.captions)})
+    metrics=["cfg_norm"], progress=False)["cfg_norm"], inputs={"model": net, **s.inputs()})
     for i, (name, s) in enumerate(control_sets.items())}
 mem_cfg = scores[memorized]["cfg_norm"]
 rows = []
@@ -483,7 +504,7 @@ display(Markdown(
 # **Reading this run.** Every statement below is written from this run's numbers.
 
 # %%
-tiny = S["model"] == "tiny_sd"
+tiny = S["model"] == "tiny_sd" and model is None
 order = pooled.sort_values(ascending=False)
 nth = {1: "the highest", 2: "the second highest", 3: "the third highest", 4: "the fourth highest", 5: "the lowest"}
 rank = {m: f"{nth[k]} of the {len(order)} scores" for k, m in enumerate(order.index, start=1)}
@@ -534,14 +555,14 @@ display(Markdown("\n".join(f"- {b}" for b in bullets)))
 # %%
 schedule_bullet = (
     f"**Schedule and times**: SD's own discrete schedule (`mempkg.core.schedules.DiscreteVPSchedule`, label "
-    f"n(t) = N t - 1, N = {model.N}) in both runs; the authors' code reads it as a linear-beta VP-SDE (NOTES.md). "
+    f"n(t) = N t - 1, N = {net.N}) in both runs; the authors' code reads it as a linear-beta VP-SDE (NOTES.md). "
     f"We read FLIPD at sigma = {flipd_sigma:.3f} (t0 = {t0:g} under the {t0_reading} reading; t = {t0_flipd:.4f} "
     f"on SD's schedule) and the CFG norm at sigma = {cfg_sigma:.4f} (t = {cfg_t0_model:.5f}). The t0 sweeps are in "
     "the model's own t; the section on the schedule measures how much the reading changes the scores.")
 cfg_diff_bullet = (
     f"**Real-image CFG norm**: the Euler steps start at t = {cfg_t_start:g}"
     + (" (the first training timestep, label 0; 1e-4, where the authors' solver starts, is label "
-       f"{float(model.timestep(1e-4)):.1f} under SD's own schedule)" if discrete else "") +
+       f"{float(net.timestep(1e-4)):.1f} under SD's own schedule)" if discrete else "") +
     " and end exactly at t0 (the authors' solver stops one step past it), and we report the eps-difference norm "
     "(Wen et al.'s form), which at a fixed t0 ranks images exactly as the score-difference norm Ross et al. write.")
 wen_bullet = (f"**Wen et al.'s CFG norm**: DDIM from t = 1 with {S['gen_samples']} noise draw(s) per caption; SD's "
@@ -552,9 +573,9 @@ if tiny:
     d_ood = dist.get(captioned.NON_MEMORIZED[2]) if "median distance to the training set" in control else None
     diffs = [
         (f"**Model and data** (`quick`, `tiny`): a {n_params:,}-parameter text-conditional UNet with its "
-         f"caption encoder, on {' x '.join(map(str, model.data_shape))} pixels, trained here for {S['train_steps']} "
+         f"caption encoder, on {' x '.join(map(str, net.data_shape))} pixels, trained here for {S['train_steps']} "
          "steps, and digits with planted verbatims, instead of Stable Diffusion v1.5 and LAION: SD and the images "
-         "cannot be downloaded here, and a trained-here model gives a ground truth that Webster's labels only "
+         "cannot be downloaded here, and a trained-here net gives a ground truth that Webster's labels only "
          "approximate. The text encoder is a learned word embedding instead of CLIP; images are pixels (no VAE)."),
         (f"**Non-memorized sets**: training digits seen once, held-out digits and scikit-image's bundled photographs "
          f"stand in for LAION-Aesthetics, COCO and Tuxemon (table above); {S['n_per_set']} of each at most." +
@@ -570,7 +591,7 @@ if tiny:
     ]
 else:
     diffs = [
-        (f"**Model and data**: as the paper, {model!r} ({n_params / 1e9:.2f} B parameters with VAE and text encoder), "
+        (f"**Model and data**: as the paper, {net!r} ({n_params / 1e9:.2f} B parameters with VAE and text encoder), "
          f"Webster's {len(sets[memorized])} matching verbatims, {S['n_laion']} LAION-Aesthetics 6.5+ and "
          f"{S['n_coco']} COCO images drawn with the seed (the first ones whose URLs still answer; the table of "
          "retrieved counts above says how many), the Tuxemon images. LAION-Aesthetics comes from a mirror of the "
@@ -585,7 +606,8 @@ display(Markdown("\n".join(f"- {b}" for b in diffs)))
 
 # %%
 summary = {
-    "model": S["model"],
+    "model": "reader" if model is not None else S["model"],
+    "model_description": about,
     "n_parameters": int(n_params),
     "auroc_flipd_cond": float(pooled["flipd_cond"]),
     "auroc_flipd_uncond": float(pooled["flipd_uncond"]),

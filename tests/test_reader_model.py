@@ -108,3 +108,27 @@ def test_chapter_05_says_plainly_when_the_model_copies_nothing(reader, tmp_path,
     monkeypatch.setenv("MEMPKG_RESULTS", str(tmp_path / "results"))
     with pytest.raises(papermill.PapermillExecutionError, match="no memorized class"):
         run_chapter("05_three_lenses", tmp_path / "05.ipynb", **{k: str(v) for k, v in reader.items()})
+
+
+def test_chapter_04_runs_on_a_saved_stable_diffusion_pipeline_with_folders_and_captions(tmp_path, monkeypatch):
+    from tiny_models import save_tiny_sd
+    sd = save_tiny_sd(tmp_path / "sd_root")
+    mem, non = image_folder(tmp_path / "mem", 4, 2, size=40), image_folder(tmp_path / "non", 4, 3, size=40)
+    for i, f in enumerate(sorted(non.iterdir())):
+        f.rename(non / f"non_{i}.png")
+    rows = [f"{f.name},a photo number {i} of {f.parent.name}" for i, f in enumerate(sorted(mem.iterdir()))]
+    rows += [f"{f.name},a picture {i}" for i, f in enumerate(sorted(non.iterdir()))]
+    (tmp_path / "captions.csv").write_text("file,caption\n" + "\n".join(rows) + "\n")
+    monkeypatch.setenv("MEMPKG_RESULTS", str(tmp_path / "results"))
+    nb = run_chapter("04_laion_verbatims", tmp_path / "04.ipynb", model=str(sd), memorized_images=str(mem),
+                     nonmemorized_images=str(non), captions=str(tmp_path / "captions.csv"))
+    summary = json.loads((tmp_path / "results" / "tiny" / "04_laion_verbatims" / "summary.json").read_text())
+    assert summary["model"] == "reader" and summary["model_description"]["source"] == str(sd)
+    assert summary["model_description"]["class"] == "StableDiffusion"
+    assert summary["n_memorized"] == 4 and summary["n_nonmemorized"] == 4
+    assert 0.0 <= summary["auroc_flipd_cond"] <= 1.0
+    shown = json.dumps([c.get("outputs", []) for c in nb["cells"]])
+    assert "This run reads the reader's model" in shown
+    from mempkg.book.scorecard import decide
+    assert set(decide("04_laion_verbatims", summary).values()) == {"stand-in"}, \
+        "a reader's model on the reader's images is not the paper's setting: every row is a stand-in"

@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import weakref
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .files import file_digest
 from .protocol import modules_of
 from .tensors import tensor_sha256
 
@@ -48,7 +50,7 @@ def content_digest(obj) -> str:
 
     Tensors and arrays by their bytes, dtype and shape; a network by :func:`module_digest`; a score model
     by the network inside it and its schedule's ``config()`` (the same weights read on another schedule
-    give other scores); lists, tuples and dicts by their items; numbers and strings by value; another
+    give other scores); a file (a ``pathlib.Path``) by its bytes; lists, tuples and dicts by their items; numbers and strings by value; another
     object of the package (an exact score, the empirical denoiser, a schedule) by its public attributes.
     """
     h = hashlib.sha256()
@@ -62,6 +64,8 @@ def content_digest(obj) -> str:
         config = obj.sde.config() if hasattr(obj.sde, "config") else content_digest(obj.sde)
         h.update(f"model|{type(obj).__name__}|{module_digest(modules_of(obj))}|"
                  f"{json.dumps(config, sort_keys=True)}".encode())
+    elif isinstance(obj, Path):                         # a file: by its bytes, never by its name
+        h.update(b"file|" + file_digest(obj).encode())
     elif isinstance(obj, (list, tuple)):
         h.update(b"list|" + "|".join(content_digest(o) for o in obj).encode())
     elif isinstance(obj, dict):

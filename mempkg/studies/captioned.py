@@ -38,6 +38,7 @@ import hashlib
 import itertools
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -402,6 +403,12 @@ class EvalSet:
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def inputs(self) -> dict:
+        """What the set's scores depend on, for a cache key (:meth:`mempkg.book.cache.Cache.get`): the image
+        tensor, or the image files (by content, as ``pathlib.Path``), and the captions."""
+        x = self.x if isinstance(self.x, Tensor) else [Path(p) for p in self.x]
+        return {"x": x, "captions": list(self.captions)}
 
     def head(self, n: Optional[int]) -> "EvalSet":
         """The first ``n`` images (all when ``n`` is None)."""
