@@ -36,9 +36,8 @@ def write_batch(path: Path, images_chw: np.ndarray, labels) -> None:
 
 @pytest.fixture
 def fake_cifar(tmp_path, monkeypatch):
-    """A CIFAR-10 folder with 3 images per training batch and 4 test images; torchvision is
-    bypassed so the package's own reader is what runs."""
-    monkeypatch.setattr(data, "_torchvision_available", lambda: False)
+    """A CIFAR-10 folder with 3 images per training batch and 4 test images, in the official format; the
+    loader's expected md5 sums (CIFAR10_FILES, the official ones) are set to the stand-in's."""
     rng = np.random.default_rng(0)
     folder = tmp_path / "cifar-10-batches-py"
     imgs = {}
@@ -48,6 +47,7 @@ def fake_cifar(tmp_path, monkeypatch):
         y = rng.integers(0, 10, size=n)
         write_batch(folder / f, x, y)
         imgs[f] = (x, y)
+    monkeypatch.setattr(data, "CIFAR10_FILES", {f: hashlib.md5((folder / f).read_bytes()).hexdigest() for f in imgs})
     return tmp_path, imgs
 
 
@@ -138,13 +138,31 @@ def test_cifar10_root_from_environment(fake_cifar, monkeypatch):
     assert len(load_images("cifar10", "test")) == 4
 
 
+def test_the_md5_check_runs_before_unpickling_and_takes_the_sums_as_a_parameter(fake_cifar, monkeypatch):
+    root, imgs = fake_cifar
+    sums = dict(data.CIFAR10_FILES)
+    monkeypatch.setattr(data, "CIFAR10_FILES", dict(sums, test_batch="0" * 32))      # the official-sums path
+    with pytest.raises(ValueError, match="test_batch has md5 .* expected 0{32}: it is not the official"):
+        load_images("cifar10", "test", root=root)
+    te = load_images("cifar10", "test", root=root, md5=sums)                          # a stand-in's own sums
+    np.testing.assert_array_equal(to_uint8(te.x), imgs["test_batch"][0])
+    with pytest.raises(ValueError, match="No md5 is given for test_batch"):
+        load_images("cifar10", "test", root=root, md5={"data_batch_1": sums["data_batch_1"]})
+
+    def no_unpickling(*a, **k):
+        raise AssertionError("a file that fails its md5 check must never be unpickled")
+    monkeypatch.setattr(data.pickle, "load", no_unpickling)
+    with pytest.raises(ValueError, match="not the official"):
+        load_images("cifar10", "test", root=root, md5=dict(sums, test_batch="1" * 32))
+
+
 @pytest.mark.skipif(not any(p.is_file() for p in REAL_FIRST20), reason="the 20 real CIFAR-10 test images are absent")
 def test_cifar10_reader_is_pixel_exact_on_real_test_images(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_torchvision_available", lambda: False)
     npz = np.load(next(p for p in REAL_FIRST20 if p.is_file()))
     x_hwc, y = npz["x"], npz["y"]                                     # uint8 (20, 32, 32, 3)
     write_batch(tmp_path / "cifar-10-batches-py" / "test_batch", x_hwc.transpose(0, 3, 1, 2), y)
-    te = load_images("cifar10", "test", root=tmp_path)
+    md5 = {"test_batch": hashlib.md5((tmp_path / "cifar-10-batches-py" / "test_batch").read_bytes()).hexdigest()}
+    te = load_images("cifar10", "test", root=tmp_path, md5=md5)
     assert te.x.shape == (20, 3, 32, 32) and te.x.min() >= -1 and te.x.max() <= 1
     np.testing.assert_array_equal(to_uint8(te.x).transpose(0, 2, 3, 1), x_hwc)
     np.testing.assert_array_equal(te.labels.numpy(), y)

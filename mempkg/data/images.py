@@ -10,9 +10,10 @@ named and reproduced. Known names (:data:`IMAGE_SETS`):
   by x / 16 * 2 - 1). It has no official split; here ``train`` = indices 0..999 and ``test`` =
   1000..1796 (the split used in ``../shared/papers/NOTES.md``). Offline, always available.
 * ``cifar10`` -- CIFAR-10 (50,000 train / 10,000 test, 3x32x32, D = 3,072), read from the
-  "python version" folder ``<root>/cifar-10-batches-py`` (through torchvision when it is
-  installed, else by the reader here); ``root`` defaults to ``$MEMPKG_DATA``, else
-  ``~/.cache/mempkg/data``. ``download=True`` fetches the official archive once (md5-checked).
+  "python version" folder ``<root>/cifar-10-batches-py`` by the reader here, every file md5-checked
+  against the official sums (or the ``md5=`` a stand-in passes) before it is unpickled; ``root``
+  defaults to ``$MEMPKG_DATA``, else ``~/.cache/mempkg/data``. ``download=True`` fetches the official
+  archive once (md5-checked).
 
 The "2^7" groups of Hasegawa & Yasuda (the first 64 training images as-is and flipped, and
 64 held-out images likewise) come from :func:`overfit_subset`.
@@ -23,7 +24,6 @@ Layer: data (imports mempkg.core only).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import pickle
 import shutil
@@ -50,7 +50,7 @@ SPLITS = ("train", "test")
 
 DIGITS_N_TRAIN = 1000          # digits: train = indices 0..999, test = 1000..1796 (no official split)
 
-# The official CIFAR-10 "python version" archive and the md5 sums torchvision checks.
+# The official CIFAR-10 "python version" archive and its files' md5 sums (the same torchvision checks).
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_TGZ_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_FOLDER = "cifar-10-batches-py"
@@ -139,7 +139,7 @@ def with_flips(x: Tensor) -> Tensor:
 
 
 def load_images(name: str, split: str = "train", root: str | Path | None = None,
-                download: bool = False) -> ImageSet:
+                download: bool = False, md5: Optional[dict] = None) -> ImageSet:
     """One split of an image data set by name, as an :class:`ImageSet` in [-1, 1].
 
     Args:
@@ -147,6 +147,8 @@ def load_images(name: str, split: str = "train", root: str | Path | None = None,
         split: ``"train"`` or ``"test"``.
         root: folder holding downloaded data sets (default :func:`default_data_root`); unused by digits.
         download: fetch a missing data set from its official source (needs internet).
+        md5: CIFAR-10 only: ``{file: md5}`` the batch files must have (default :data:`CIFAR10_FILES`, the
+            official sums). Every file is checked before it is unpickled; a stand-in copy (tests) passes its own.
     Returns:
         digits: ``x`` ``[1000, 1, 8, 8]`` (train) or ``[797, 1, 8, 8]`` (test);
         cifar10: ``[50000, 3, 32, 32]`` (train) or ``[10000, 3, 32, 32]`` (test).
@@ -157,7 +159,8 @@ def load_images(name: str, split: str = "train", root: str | Path | None = None,
         raise ValueError(f"Unknown split {split!r} for {name!r}; choose 'train' or 'test'.")
     if name == "digits":
         return _load_digits(split)
-    return _load_cifar10(split, Path(root).expanduser() if root is not None else default_data_root(), download)
+    return _load_cifar10(split, Path(root).expanduser() if root is not None else default_data_root(), download,
+                         CIFAR10_FILES if md5 is None else dict(md5))
 
 
 def _load_digits(split: str) -> ImageSet:
@@ -170,16 +173,13 @@ def _load_digits(split: str) -> ImageSet:
                     "digits", split)
 
 
-def _torchvision_available() -> bool:
-    return importlib.util.find_spec("torchvision") is not None
-
 
 def _uint8_to_unit(data: np.ndarray) -> Tensor:
     """uint8 [N, C, H, W] -> float32 in [-1, 1], v / 255 * 2 - 1 (exact inverse: round((x + 1) * 127.5))."""
     return torch.from_numpy(np.ascontiguousarray(data)).to(torch.float32).div_(255.0).mul_(2.0).sub_(1.0)
 
 
-def _load_cifar10(split: str, root: Path, download: bool) -> ImageSet:
+def _load_cifar10(split: str, root: Path, download: bool, md5: dict) -> ImageSet:
     folder = root / CIFAR10_FOLDER
     missing = [f for f in CIFAR10_SPLIT_FILES[split] if not (folder / f).is_file()]
     if missing and download:
@@ -191,15 +191,15 @@ def _load_cifar10(split: str, root: Path, download: bool) -> ImageSet:
             "\"from mempkg.data.images import load_images; load_images('cifar10', download=True)\"` (needs internet; "
             f"offline, run that elsewhere and copy {CIFAR10_FOLDER}/ here), or set MEMPKG_DATA (or pass root=) "
             f"to a folder that holds {CIFAR10_FOLDER}/.")
-    if _torchvision_available():
-        # optional: torchvision reads CIFAR-10 when installed, checking each file's md5 as well
-        from torchvision.datasets import CIFAR10  # optional: torchvision, when installed
-
-        ds = CIFAR10(str(root), train=split == "train", download=False)
-        data = np.asarray(ds.data).transpose(0, 3, 1, 2)          # torchvision keeps HWC
-        labels = np.asarray(ds.targets)
-    else:
-        data, labels = read_cifar10_batches([folder / f for f in CIFAR10_SPLIT_FILES[split]])
+    files = [folder / f for f in CIFAR10_SPLIT_FILES[split]]
+    for f in files:                    # before unpickling: a pickle can run code, and a wrong file wrong numbers
+        if f.name not in md5:
+            raise ValueError(f"No md5 is given for {f.name}; pass md5={{file: md5}} for every CIFAR-10 batch file.")
+        if _md5(f) != md5[f.name]:
+            raise ValueError(f"{f} has md5 {_md5(f)}, expected {md5[f.name]}: it is not the official CIFAR-10 file "
+                             "(truncated, altered, or another data set). Delete the folder and download it again "
+                             "(load_images('cifar10', download=True)); a stand-in copy passes its own md5=.")
+    data, labels = read_cifar10_batches(files)
     return ImageSet(_uint8_to_unit(data), torch.as_tensor(labels, dtype=torch.long),
                     torch.arange(len(labels), dtype=torch.long), "cifar10", split)
 
@@ -365,7 +365,8 @@ def overfit_subset_of(train: ImageSet, heldout: ImageSet, n: int) -> OverfitSubs
     return OverfitSubset(train.subset(range(n)).with_flips(), heldout.subset(range(n)).with_flips(), n)
 
 
-def overfit_subset(name: str, n: int = 64, root: str | Path | None = None, download: bool = False) -> OverfitSubset:
+def overfit_subset(name: str, n: int = 64, root: str | Path | None = None, download: bool = False,
+                   md5: Optional[dict] = None) -> OverfitSubset:
     """The first ``n`` training and the first ``n`` test images of ``name``, each with its flips.
 
     With ``name="cifar10"`` and ``n=64`` these are the paper's 2^7 = 128 trained and 128
@@ -373,8 +374,8 @@ def overfit_subset(name: str, n: int = 64, root: str | Path | None = None, downl
     """
     if n < 1:
         raise ValueError(f"overfit_subset needs n >= 1 images, got {n}.")
-    train = load_images(name, "train", root, download)
-    test = load_images(name, "test", root, download)
+    train = load_images(name, "train", root, download, md5)
+    test = load_images(name, "test", root, download, md5)
     if n > min(len(train), len(test)):
         raise ValueError(f"overfit_subset: n={n} exceeds the {name} split sizes "
                          f"(train {len(train)}, test {len(test)}).")
