@@ -102,7 +102,7 @@ def train(name, images, steps, train_seed, batch_size=S["batch_size"]):
 
 
 if model is None:                     # the chapter's own model, overfit to the first n_subset training images
-    sub = overfit_subset(S["data"], S["n_subset"], download=S["download"])
+    sub = overfit_subset(S["data"], S["n_subset"], download=S["download"], md5=S["data_md5"])
     net = train("overfit", sub.trained.x, S["train_steps"], seed)
     about = describe_model(net, f"trained here: the `{S['preset']}` UNet on {sub.n} {S['data']} images")
 else:                                 # the reader's model and images, read as `python -m mempkg score` reads them
@@ -242,7 +242,7 @@ display(Markdown(
 
 # %%
 if model is None:                     # a model trained on a set with planted duplicates: the truth is known
-    pool = load_images(S["data"], "train", download=S["download"]).subset(range(S["n_memorized_train"]))
+    pool = load_images(S["data"], "train", download=S["download"], md5=S["data_md5"]).subset(range(S["n_memorized_train"]))
     planted = plant_duplicates(pool, S["n_planted"], S["n_copies"], seed=S["planted_seed"])
     model_p, candidates = train("planted", planted.train.x, S["planted_steps"], seed,
                                 batch_size=S["batch_size_planted"]), planted.unique.x

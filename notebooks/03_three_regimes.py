@@ -83,8 +83,8 @@ display(P.banner("three_regimes"))
 # preconditioning ($\sigma_\mathrm{data}$ set to about the data's pixel standard deviation, printed below) and loss.
 
 # %%
-train = load_images(S["data"], "train", download=S["download"])
-test = load_images(S["data"], "test", download=S["download"]).subset(range(S["n_test"]))
+train = load_images(S["data"], "train", download=S["download"], md5=S["data_md5"])
+test = load_images(S["data"], "test", download=S["download"], md5=S["data_md5"]).subset(range(S["n_test"]))
 small, whole = train.x[: S["n_small"]], train.x
 shape = train.image_shape
 loss = EDMLoss(sigma_data=S["sigma_data"])
@@ -251,7 +251,7 @@ display(Markdown(
 
 # %%
 cls_train = train.x[train.labels == S["gap_class"]][: S["gap_n_train"]]
-cls_test = load_images(S["data"], "test", download=S["download"])
+cls_test = load_images(S["data"], "test", download=S["download"], md5=S["data_md5"])
 cls_test = cls_test.x[cls_test.labels == S["gap_class"]]
 cls_regimes = cache.get("regimes_class", dict(S, seed=seed), lambda: vars(
     weight_and_coverage(cls_test.to(P.device), cls_train.to(P.device), sigmas, alpha=S["alpha"], seed=seed)),
@@ -290,7 +290,7 @@ if S["fd_features"] == "inception":
     fd_se, fd_boot = {name: float("nan") for name in generations}, None   # no bootstrap of Inception features
     fd_name = "FID (Inception)"
 else:
-    test_all = load_images(S["data"], "test", download=S["download"])
+    test_all = load_images(S["data"], "test", download=S["download"], md5=S["data_md5"])
     clf = cache.model("classifier", dict(S, seed=seed), lambda: DigitsFeatureNet(seed=seed),
                       lambda net: fit_classifier(net, train.x, train.labels, S["classifier_steps"], seed=seed))[0]
     feats = lambda x: classifier_features(clf, x)  # noqa: E731

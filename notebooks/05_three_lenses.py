@@ -119,8 +119,8 @@ display(P.banner("three_lenses"))
 
 # %%
 if model is None:           # the chapter's own EDM model on a training set with planted duplicates
-    train_split = load_images(S["data"], "train", download=S["download"])
-    heldout = load_images(S["data"], "test", download=S["download"])
+    train_split = load_images(S["data"], "train", download=S["download"], md5=S["data_md5"])
+    heldout = load_images(S["data"], "test", download=S["download"], md5=S["data_md5"])
     dup = duplicated_training_set(train_split, S["n_singletons"], S["n_per_count"], S["counts"], seed=S["dup_seed"])
     U, copies = dup.unique.x, dup.copies.numpy()
     shape = train_split.image_shape

@@ -45,6 +45,7 @@ _VON_MISES_COMMON = dict(
 
 _VOLUME_DIGITS = dict(
     data="digits", download=False, n_subset=64, preset="digits",    # the 2^7 groups, on 8x8 digits
+    data_md5=None,          # CIFAR-10: {file: md5} of the batch files; None: the official sums
     lr=1e-3, warmup=100, batch_size=None, ema_decay=0.999, weights="raw",
     radius=0.05, t_start=1e-3, t_end=1.0, method="finite", loss_t=0.01,
     sample_steps=200, n_planted=16, n_copies=16, planted_seed=0, batch_size_planted=None,
@@ -53,6 +54,7 @@ _VOLUME_DIGITS = dict(
 
 _REGIMES_DIGITS = dict(
     data="digits", download=False, preset="digits", sigma_data=0.75,    # digits in [-1, 1] have std ~0.75
+    data_md5=None,          # CIFAR-10: {file: md5} of the batch files; None: the official sums
     n_small=128, n_emp=1000, sigma_min=0.01, sigma_max=20.0, alpha=0.01, threshold=0.5,
     lr=1e-3, batch_size=128,
     # gap training: one class of the training split (held out: the same class of the test split)
@@ -86,6 +88,7 @@ _PERFORMANCE = dict(
 
 _LENSES_DIGITS = dict(
     data="digits", download=False, preset="digits", sigma_data=0.75, lr=1e-3, batch_size=128,   # chapter 03's model
+    data_md5=None,          # CIFAR-10: {file: md5} of the batch files; None: the official sums
     # training set: the first n_singletons + 5 n_per_count images; n_per_count of them appear k times per k in counts
     n_singletons=800, n_per_count=4, counts=[2, 4, 8, 16, 32], dup_seed=0,
     planted_k=2,                                               # headline positive class: duplicated >= planted_k times
