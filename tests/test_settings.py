@@ -85,7 +85,8 @@ def test_every_chapter_takes_settings_and_passes_each_knob_it_names(notebook):
     cell = parameters_cell(notebook)
     names = [n.targets[0].id for n in ast.parse(cell).body if isinstance(n, ast.Assign)]
     assert "settings" in names, f"{notebook.name}: no `settings = {{}}` parameter"
-    knobs = [n for n in names if n not in {"profile", "seed", "device", "settings"}]
+    inputs = {"model", "train_images", "heldout_images", "memorized_images", "nonmemorized_images", "captions"}
+    knobs = [n for n in names if n not in {"profile", "seed", "device", "settings"} | inputs]   # not settings
     call = re.search(r"S = P\.settings\(\"(\w+)\", settings,?(.*?)\)\n", notebook.read_text(), re.S)
     assert call, f"{notebook.name}: the settings are not read with P.settings(chapter, settings, knob=knob, ...)"
     chapter, passed = call.group(1), re.findall(r"(\w+)=(\w+)", call.group(2))
