@@ -69,7 +69,7 @@ from mempkg.book import plots
 from mempkg.estimators.guidance import ode_start_time
 from mempkg.estimators.memorization import copies, nearest_neighbours
 from mempkg.models.pretrained import load_pretrained
-from mempkg.models.stable_diffusion import equal_sigma_time
+from mempkg.models.stable_diffusion import equal_sigma_time, load_stable_diffusion
 from mempkg.studies import captioned
 from mempkg.studies.captioned import (
     METRIC_LABELS,
@@ -150,9 +150,10 @@ elif S["model"] == "tiny_sd":
     plt.show()
 else:
     # The paper's run: the real sets (downloaded once into $MEMPKG_DATA) and SD v1.5 (weights from the Hub).
-    from mempkg.models.stable_diffusion import load_stable_diffusion
-
-    sets, fetch = captioned.laion_evaluation_sets(S["n_laion"], S["n_coco"], S["n_tuxemon"], S["oversample"], seed)
+    sets, fetch = captioned.laion_evaluation_sets(
+        S["n_laion"], S["n_coco"], S["n_tuxemon"], S["oversample"], seed, webster_path=S["webster_path"],
+        laion_path=S["laion_path"], coco_path=S["coco_path"], tuxemon_path=S["tuxemon_path"],
+        timeout=S["fetch_timeout"])
     net = load_stable_diffusion(S["sd_model_id"], device=P.device)
     image_size = S["image_size"]
     display(pd.DataFrame(fetch).T[["requested", "retrieved", "missing", "used", "reason_counts"]])

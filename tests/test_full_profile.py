@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from stand_ins import write_cifar10
+from stand_ins import ImageServer, write_cifar10, write_laion_sources
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +70,30 @@ def test_chapter_05_full_on_a_cifar10_stand_in(results, monkeypatch):
                     reproduction_steps=2, reproduction_draws=1, n_sweep=2, n_boot=10, n_show=2)
     s = run_full("05_three_lenses", results, settings)
     assert s["n_unique"] == 12 and s["model"]["n_parameters"] > 35e6
+
+
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def test_chapter_04_full_on_a_saved_pipeline_and_sources_served_locally(results, monkeypatch):
+    """Stable Diffusion from a folder saved with save_pretrained (the path a hub id takes), and the four
+    sources through the real loaders and fetching code: images on 127.0.0.1, with a dead URL, a non-image
+    body and a timeout in every set, each counted and skipped."""
+    from tiny_models import save_tiny_sd
+    server = ImageServer(slow_s=2.5)
+    try:
+        sources = write_laion_sources(results / "sources", server,
+                                      SHARED / "webster2023" / "sdv1_bb_edge_groundtruth.parquet")
+        monkeypatch.setenv("MEMPKG_DATA", str(results / "data"))            # the image cache
+        settings = dict(sources, sd_model_id=str(save_tiny_sd(results / "sd")), image_size=16, n_laion=4, n_coco=4,
+                        n_tuxemon=3, oversample=2.0, fetch_timeout=1.0, n_sweep=3, n_show=2, sample_steps=2,
+                        eval_batch_size=4, gen_samples=1, sweep_t0s=[0.05, 0.3])
+        s = run_full("04_laion_verbatims", results, settings, n_boot=20)
+    finally:
+        server.close()
+    assert s["model"] == "stable_diffusion" and s["model_description"]["source"] == settings["sd_model_id"]
+    assert s["n_per_set"] == {"LAION verbatims (Webster MV)": 5, "LAION-Aesthetics 6.5+": 4, "COCO": 4, "Tuxemon": 3}
+    for name in ("LAION verbatims (Webster MV)", "LAION-Aesthetics 6.5+", "COCO"):
+        report = s["fetch"][name]
+        assert report["missing"] == 3, f"{name}: the dead URL, the non-image body and the timeout are missing"
+    assert 0.0 <= s["auroc_flipd_cond"] <= 1.0

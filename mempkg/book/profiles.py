@@ -75,6 +75,8 @@ _LAION_VERBATIMS = dict(
     # full: Stable Diffusion v1.5 on Webster's LAION verbatims and LAION-Aesthetics / COCO / Tuxemon (mempkg.data.laion)
     sd_model_id="stable-diffusion-v1-5/stable-diffusion-v1-5", image_size=512, n_laion=2000, n_coco=2000,
     n_tuxemon=None, oversample=1.5,
+    # local copies of the full profile's sources (None: the Hub and COCO's archive), and the fetch timeout
+    webster_path=None, laion_path=None, coco_path=None, tuxemon_path=None, fetch_timeout=10.0,
 )
 
 _PERFORMANCE = dict(

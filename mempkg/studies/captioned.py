@@ -460,8 +460,9 @@ LAION_SETS = ("LAION verbatims (Webster MV)", "LAION-Aesthetics 6.5+", "COCO", "
 
 
 def laion_evaluation_sets(n_laion: int = 2000, n_coco: int = 2000, n_tuxemon: Optional[int] = None,
-                          oversample: float = 1.5, seed: int = 0, *, webster_path=None, tuxemon_path=None,
-                          cache_dir=None, progress: bool = True) -> tuple[dict, dict]:
+                          oversample: float = 1.5, seed: int = 0, *, webster_path=None, laion_path=None,
+                          coco_path=None, tuxemon_path=None, cache_dir=None, timeout: float = 10.0,
+                          progress: bool = True) -> tuple[dict, dict]:
     """Ross, Kamkari et al.'s Stable Diffusion sets (Sec. 3, Fig. 4) as :class:`EvalSet` s of image files, the
     memorized set first (``full`` profile; needs internet once, see :mod:`mempkg.data.laion`):
 
@@ -470,19 +471,23 @@ def laion_evaluation_sets(n_laion: int = 2000, n_coco: int = 2000, n_tuxemon: Op
       the first ``n`` whose image could be fetched are kept (many LAION URLs are dead);
     * ``"Tuxemon"`` -- all 251 images of ``diffusers/tuxemon`` (or ``n_tuxemon`` of them).
 
+    ``webster_path``, ``laion_path``, ``coco_path`` and ``tuxemon_path`` read local copies instead of the
+    Hub and the COCO archive (see each loader in :mod:`mempkg.data.laion`); the image URLs are fetched either way
+    (``timeout`` seconds per request, :func:`mempkg.data.fetch.fetch_images`).
+
     Returns (name -> :class:`EvalSet`, name -> fetch report: requested, retrieved, missing with reasons, used).
     """
 
     records = {
         LAION_SETS[0]: laion.matching_verbatims(laion.load_webster_groundtruth(webster_path)),
-        LAION_SETS[1]: laion.load_laion_aesthetics(math.ceil(oversample * n_laion), seed),
-        LAION_SETS[2]: laion.load_coco(math.ceil(oversample * n_coco), seed),
+        LAION_SETS[1]: laion.load_laion_aesthetics(math.ceil(oversample * n_laion), seed, path=laion_path),
+        LAION_SETS[2]: laion.load_coco(math.ceil(oversample * n_coco), seed, path=coco_path),
         LAION_SETS[3]: laion.load_tuxemon(tuxemon_path, n_tuxemon, seed),
     }
     wanted = dict(zip(LAION_SETS, (None, n_laion, n_coco, None)))
     sets, reports = {}, {}
     for name, recs in records.items():
-        got = fetch.fetch_images(recs, cache_dir=cache_dir, progress=progress)
+        got = fetch.fetch_images(recs, cache_dir=cache_dir, timeout=timeout, progress=progress)
         kept = got.records if wanted[name] is None else got.records.iloc[: wanted[name]]
         sets[name] = EvalSet(list(kept["path"]), list(kept["caption"]), list(kept["id"]))
         reports[name] = dict(got.report.as_dict(), used=len(kept))
