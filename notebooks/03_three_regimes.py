@@ -291,7 +291,8 @@ if S["fd_features"] == "inception":
     fd_name = "FID (Inception)"
 else:
     test_all = load_images(S["data"], "test", download=S["download"], md5=S["data_md5"])
-    clf = cache.model("classifier", dict(S, seed=seed), lambda: DigitsFeatureNet(seed=seed),
+    clf = cache.model("classifier", dict(S, seed=seed),
+                      lambda: DigitsFeatureNet(image_shape=train.image_shape, seed=seed),
                       lambda net: fit_classifier(net, train.x, train.labels, S["classifier_steps"], seed=seed))[0]
     feats = lambda x: classifier_features(clf, x)  # noqa: E731
     fd = {name: frechet_distance(feats(g), feats(cls_test)) for name, g in generations.items()}
