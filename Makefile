@@ -14,6 +14,16 @@ TORCH_INDEX ?=
 VENV ?= .venv
 PYTEST_ARGS ?=
 MATHJAX_VERSION ?= 3
+# make gpu-check runs under the GPU machine's own python (it has torch with CUDA); make gpu-wheels fills the folder
+GPU_PYTHON ?= python3
+GPU_WHEELS ?= gpu-wheels
+WHEELS ?=
+# what a bare CUDA image with torch, numpy, pandas, scipy, scikit-learn/-image, transformers and matplotlib lacks
+GPU_PACKAGES ?= diffusers papermill jupytext nbformat nbclient jupyter-client jupyter-core ipykernel ipython \
+  traitlets pyzmq tornado comm debugpy nest-asyncio nest-asyncio2 tenacity ansicolors entrypoints fastjsonschema \
+  jsonschema jsonschema-specifications referencing rpds-py matplotlib-inline jedi parso prompt-toolkit wcwidth \
+  stack-data executing pure-eval asttokens decorator pexpect ptyprocess ipython-pygments-lexers mdit-py-plugins \
+  markdown-it-py mdurl toml importlib-metadata platformdirs
 # papermill mirrors each cell's printed output (training, sampling and estimator progress) to the terminal
 PAPERMILL_LOG ?= --log-output
 
@@ -40,7 +50,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # and leave the executed notebooks without figures.
 unexport MPLBACKEND
 
-.PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax
+.PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax gpu-check gpu-wheels
 
 define HELP
 Memorization in diffusion models: a reproducible study
@@ -54,6 +64,9 @@ Memorization in diffusion models: a reproducible study
   make bench           run the benchmarks (FLIPD cost, volume-growth speed-up, W and C cost and
                        its growth with N) into results/benchmarks/; notebooks/06_performance
                        shows the same measurements in the book
+  make gpu-check       on a CUDA machine: GPU tests, every chapter under quick on cuda, the papers' scale;
+                       writes book/measurements/gpu-<device>.json (WHEELS= a folder from make gpu-wheels)
+  make gpu-wheels      on a machine with PyPI: the wheels a bare GPU machine lacks, into $(GPU_WHEELS)
   make vendor-mathjax  refresh the MathJax copy in $(MATHJAX_DIR) from npm
   make clean           remove build/ (executed notebooks and HTML)
   make clean-results   remove results/ (the cached numbers, models and samples)
@@ -147,6 +160,17 @@ book: $(STAMP) notebooks
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+gpu-check:
+	$(GPU_PYTHON) tools/gpu_check.py $(if $(WHEELS),--wheels $(WHEELS))
+
+gpu-wheels: $(STAMP)
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w $(GPU_WHEELS) .
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d $(GPU_WHEELS) $(GPU_PACKAGES)
+	@du -sh $(GPU_WHEELS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/flipd_cost.py

@@ -309,6 +309,26 @@ display(Markdown(
     "matrices over this range of N."))
 
 # %% [markdown]
+# ## 5. The papers' scale on a GPU
+#
+# `make gpu-check` (README, "On a GPU machine") measures the estimators on the papers' architectures with
+# random weights: FLIPD with one probe on Stable Diffusion v1.5's UNet, volume growth with 100 axes and
+# 1,000 steps on the DDPM CIFAR-10 UNet, W and C on 50,000 x 10,000 x 3,072, each beside the same model's
+# forward pass, in float32 and with TF32. Each run writes a record to `book/measurements/`; this table shows
+# every record there, **measured on the device it names**, not by this build.
+
+# %%
+records = perf.gpu_records("book/measurements")
+if records:
+    display(perf.gpu_records_table(records).set_index(["device", "date", "precision"]).round(3))
+    display(Markdown("Recorded by `make gpu-check` on: " + "; ".join(
+        f"{r['device_name']} (torch {r['torch']}, CUDA {r.get('cuda')}, driver {r.get('driver')}, {r['date']}, "
+        f"{r['total_seconds']:.0f} s in all)" for r in records) + "."))
+else:
+    display(Markdown("No GPU record yet: no machine with a GPU has run `make gpu-check` for this book. The "
+                     "figures of this section are therefore not shown; the CPU ratios above stand alone."))
+
+# %% [markdown]
 # ## What this page does not measure
 #
 # - **Memory.** Only time is measured; W and C hold about 24 x chunk x N bytes per pass, volume

@@ -30,6 +30,7 @@ Layer: book (imports every layer but the CLI).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import platform
@@ -44,10 +45,12 @@ import torch
 from torch import Tensor
 
 from ..core.progress import bar
+from ..core.schedules import VPSDE
 from ..estimators.guidance import cfg_norm
 from ..estimators.lid import flipd
 from ..estimators.regimes import noise_sweep, squared_distances, weight_and_coverage
 from ..estimators.volume import volume_growth, volume_growth_reference
+from ..models.adapters import EpsModel, image_score_model
 from ..models.edm import EDMPrecond
 from ..models.networks import MLPEps, unet_eps
 from ..studies.captioned import TinyStableDiffusion
@@ -468,3 +471,129 @@ def regimes_scaling(train_sizes: Sequence[int] = (1000, 2000, 5000, 10_000), que
              "distance_growth": t[f"distance {n}"] / t[f"distance {n0}"], "N_growth": n / n0} for n in sizes]
     settings = dict(train_sizes=sizes, queries=int(queries), dim=int(dim), sigmas=int(sigmas), repeats=int(repeats))
     return dict(_stamp(device), settings=settings, rows=rows)
+
+
+# -- the papers' scale, on a GPU (make gpu-check) -------------------------------------------------------
+
+# Stable Diffusion v1.5's UNet, from its published config (unet/config.json of the hub repository); random weights
+SD15_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+                 block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8,
+                 down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"))
+# what each figure is measured at: the papers' settings ("paper") or a shrunken copy for a CPU test ("tiny")
+PAPER_SCALE = {
+    "paper": dict(sd_unet=SD15_UNET, sd_batch=8, text_len=77, ddpm_preset="ddpm_cifar10", ddpm_shape=(3, 32, 32),
+                  vg_images=2, vg_axes=100, vg_steps=1000, vg_steps_timed=3, wc_train=50_000, wc_queries=10_000,
+                  wc_dim=3072, wc_sigmas=64),
+    "tiny": dict(sd_unet=dict(SD15_UNET, sample_size=8, block_out_channels=(32, 64), cross_attention_dim=32,
+                              down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                              up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), layers_per_block=1),
+                 sd_batch=2, text_len=7, ddpm_preset="digits", ddpm_shape=(1, 8, 8), vg_images=2, vg_axes=4,
+                 vg_steps=20, vg_steps_timed=2, wc_train=300, wc_queries=50, wc_dim=64, wc_sigmas=8),
+}
+
+
+def _tf32(enabled: bool) -> None:
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
+def _rel_diff(a: Tensor, b: Tensor) -> float:
+    a, b = a.double().cpu(), b.double().cpu()
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+
+
+def paper_scale(device: str = "cuda", scale: str = "paper", repeats: int = 3, seed: int = 0) -> dict:
+    """The estimators at the papers' scale on the real architectures with random weights (no download), each
+    beside the same model's forward pass at the same batch, so that the ratios carry to any GPU:
+
+    * FLIPD with one Hutchinson probe on Stable Diffusion v1.5's UNet (:data:`SD15_UNET`; 4 x 64 x 64 latents,
+      77 x 768 text embeddings): images per second and forward passes per estimate;
+    * volume growth with N = 100 axes and 1,000 Euler steps on the DDPM CIFAR-10 UNet (35.7 M parameters):
+      images per second, from ``vg_steps_timed`` timed steps (each step costs the same);
+    * W and C on 50,000 training x 10,000 held-out points x 3,072 dimensions over 64 sigmas: seconds, beside
+      one distance matrix;
+    * each in float32 and with TF32 matmuls, and the largest relative difference of the values between the two.
+
+    ``scale="tiny"`` shrinks every size (:data:`PAPER_SCALE`) to check this code on a CPU.
+    """
+    from diffusers import UNet2DConditionModel  # heavy: diffusers takes seconds to import
+
+    c = PAPER_SCALE[scale]
+    g = torch.Generator().manual_seed(seed)
+    out = {"scale": scale, "settings": {k: v for k, v in c.items() if k != "sd_unet"}, "measured": _stamp(device)}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(**c["sd_unet"]).to(device).eval()
+    sd = EpsModel(unet, VPSDE(), time_scale=999, cond_key="encoder_hidden_states")
+    side = c["sd_unet"]["sample_size"]
+    z = torch.randn(c["sd_batch"], 4, side, side, generator=g).to(device)
+    cond = torch.randn(c["sd_batch"], c["text_len"], c["sd_unet"]["cross_attention_dim"], generator=g).to(device)
+    out["sd_unet_parameters"] = sum(p.numel() for p in unet.parameters())
+    ddpm = image_score_model(unet_eps(c["ddpm_shape"], c["ddpm_preset"], seed=seed), VPSDE()).to(device).eval()
+    out["ddpm_unet_parameters"] = sum(p.numel() for p in ddpm.parameters())
+    x = torch.rand(c["vg_images"], *c["ddpm_shape"], generator=g).mul(2).sub(1).to(device)
+    rows = c["vg_images"] * (c["vg_axes"] + 1)
+    xr = torch.rand(rows, *c["ddpm_shape"], generator=g).mul(2).sub(1).to(device)
+    train = torch.randn(c["wc_train"], c["wc_dim"], generator=g).to(device)
+    held = torch.randn(c["wc_queries"], c["wc_dim"], generator=g).to(device)
+    sigmas = np.geomspace(0.01, 80.0, c["wc_sigmas"]).tolist()
+    vg = dict(n_axes=c["vg_axes"], n_steps=c["vg_steps_timed"], t_start=1e-3, t_end=1e-3 + c["vg_steps_timed"] / c["vg_steps"],
+              method="finite", seed=seed)
+    for mode in ("float32", "tf32"):
+        _tf32(mode == "tf32")
+        with torch.no_grad():
+            fns = {"flipd": lambda: flipd(sd, z, 0.1, n_probes=1, cond=cond, seed=seed),
+                   "sd_forward": lambda: sd.score(z, 0.1, cond),
+                   "volume_steps": lambda: volume_growth(ddpm, x, **vg),
+                   "ddpm_forward_rows": lambda: ddpm.score(xr, 0.5),
+                   "wc": lambda: weight_and_coverage(held, train, sigmas, seed=seed),
+                   "distances": lambda: squared_distances(held, train)}
+            t = timed_together({k: v for k, v in fns.items() if k != "flipd"}, repeats=repeats, device=device)
+        t.update(timed_together({"flipd": fns["flipd"]}, repeats=repeats, device=device))   # needs gradients
+        per_step = t["volume_steps"] / c["vg_steps_timed"]
+        out[mode] = {
+            "flipd_images_per_s": c["sd_batch"] / t["flipd"],
+            "flipd_forward_passes": t["flipd"] / t["sd_forward"],
+            "sd_forward_images_per_s": c["sd_batch"] / t["sd_forward"],
+            "volume_images_per_s": c["vg_images"] / (per_step * c["vg_steps"]),
+            "volume_step_per_forward": per_step / t["ddpm_forward_rows"],
+            "ddpm_forward_rows_per_s": rows / t["ddpm_forward_rows"],
+            "wc_seconds": t["wc"], "wc_per_distance_matrix": t["wc"] / t["distances"],
+            "seconds": t,
+        }
+        out[mode]["values"] = {"flipd": fns["flipd"]().cpu(), "volume": volume_growth(ddpm, x, **vg).cpu(),
+                               "W": torch.as_tensor(weight_and_coverage(held, train, sigmas, seed=seed).W)}
+    _tf32(False)
+    out["tf32_rel_diff"] = {k: _rel_diff(out["tf32"]["values"][k], out["float32"]["values"][k])
+                            for k in out["float32"]["values"]}
+    for mode in ("float32", "tf32"):
+        del out[mode]["values"]
+    return out
+
+
+def gpu_records(folder: str | Path) -> list[dict]:
+    """The GPU measurement records (``gpu-*.json``, written by ``make gpu-check``) of ``folder``, newest first."""
+    files = sorted(Path(folder).glob("gpu-*.json"))
+    records = [json.loads(f.read_text()) | {"file": f.name} for f in files]
+    return sorted(records, key=lambda r: r.get("date", ""), reverse=True)
+
+
+def gpu_records_table(records: Sequence[dict]):
+    """One row per record and figure: the paper-scale throughputs and ratios, measured on which device."""
+    import pandas as pd  # heavy: pandas takes about a second to import
+    rows = []
+    for r in records:
+        ps = r.get("paper_scale") or {}
+        for mode in ("float32", "tf32"):
+            m = ps.get(mode)
+            if not m:
+                continue
+            rows.append({"device": r.get("device_name"), "date": r.get("date"), "precision": mode,
+                         "FLIPD (1 probe, SD v1.5 UNet), images/s": m["flipd_images_per_s"],
+                         "FLIPD, forward passes": m["flipd_forward_passes"],
+                         "volume growth (N=100, K=1000, DDPM UNet), images/s": m["volume_images_per_s"],
+                         "volume, one step / forward of N+1 rows": m["volume_step_per_forward"],
+                         "W and C (50k x 10k x 3072, 64 sigmas), s": m["wc_seconds"],
+                         "W and C / one distance matrix": m["wc_per_distance_matrix"]})
+    return pd.DataFrame(rows)

@@ -1,0 +1,183 @@
+"""The GPU check: one script, one CUDA GPU, about 10 minutes, no internet (`make gpu-check`).
+
+    python tools/gpu_check.py [--wheels DIR] [--stages install,tests,chapters,scale] [--reference DIR]
+                              [--out book/measurements] [--scale paper|tiny] [--device cuda]
+
+Stages, in order (each is timed, and its time is in the record):
+1. ``install`` -- installs the wheels of ``--wheels`` (the project and what the GPU machine lacks: diffusers,
+   papermill, jupytext and their needs; see the README's "On a GPU machine") into a temporary target with
+   ``pip install --no-index --no-deps``, and puts it first on the path of this process and of every child;
+2. ``tests`` -- ``pytest -m gpu``: CUDA against CPU on the same inputs, weights and seeds (tests/test_gpu.py);
+3. ``chapters`` -- every chapter under ``quick`` with ``device=cuda`` (papermill), its verdicts and headline
+   numbers compared with the CPU run's summaries in ``--reference`` (default ``results/quick``) when present;
+4. ``scale`` -- :func:`mempkg.book.perf.paper_scale`: FLIPD on SD v1.5's UNet, volume growth with 100 axes and
+   1,000 steps on the DDPM CIFAR-10 UNet, W and C on 50,000 x 10,000 x 3,072, each beside a forward pass.
+It writes one JSON record, ``<out>/gpu-<device>.json`` (device, driver, torch and CUDA versions, date, every
+figure); the performance page shows the records it finds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("install", "tests", "chapters", "scale")
+# headline numbers of each chapter compared between the CUDA and the CPU run (other random streams: within
+# the stated tolerance, never bit for bit)
+HEADLINES = {"01_von_mises": ["flipd_isolated"], "02_cifar10_overfit": ["auroc_trained_vs_heldout"],
+             "03_three_regimes": ["peak_memorization_sigma"], "04_laion_verbatims": ["auroc_flipd_cond"],
+             "05_three_lenses": ["auroc_flipd", "auroc_volume"]}
+TOLERANCE = 0.1          # AUROCs, FLIPD at the knee, the peak sigma (relative): within 0.1 of the CPU run
+
+
+def parse(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--wheels", type=Path, help="folder of wheels to install first (stage install)")
+    ap.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {', '.join(STAGES)}")
+    ap.add_argument("--reference", type=Path, default=ROOT / "results" / "quick",
+                    help="the CPU quick run's results (its <chapter>/summary.json files)")
+    ap.add_argument("--out", type=Path, default=ROOT / "book" / "measurements", help="where the record is written")
+    ap.add_argument("--scale", choices=("paper", "tiny"), default="paper", help="paper: the papers' sizes")
+    ap.add_argument("--device", default="cuda")
+    args = ap.parse_args(argv)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        ap.error(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
+    if "install" in stages and args.wheels is None:
+        stages.remove("install")
+    elif args.wheels is not None and not args.wheels.is_dir():
+        ap.error(f"--wheels {args.wheels} is not a folder of wheels")
+    args.stages = stages
+    return args
+
+
+def install_wheels(wheels: Path, target: Path | None = None) -> Path:
+    """``pip install --no-index --no-deps`` every wheel of ``wheels`` into ``target`` (a new temporary folder by
+    default), then put it first on ``sys.path`` and ``PYTHONPATH``; returns the target."""
+    files = sorted(Path(wheels).glob("*.whl"))
+    if not files:
+        raise SystemExit(f"no wheel in {wheels}")
+    target = Path(target or tempfile.mkdtemp(prefix="mempkg-gpu-site-"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+                    "--upgrade", "--target", str(target), *map(str, files)], check=True)
+    sys.path.insert(0, str(target))
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(target)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    return target
+
+
+def run_gpu_tests() -> dict:
+    r = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
+                        str(ROOT / "tests" / "test_gpu.py")], cwd=ROOT, capture_output=True, text=True)
+    last = (r.stdout.strip().splitlines() or [""])[-1]
+    return {"returncode": r.returncode, "summary": last, "passed": r.returncode == 0}
+
+
+def compare_summaries(chapter: str, gpu: dict, cpu: dict | None) -> dict:
+    """Verdicts equal, and each headline number within TOLERANCE (absolute for AUROCs and FLIPD, relative for
+    sigma) of the CPU run's; None where the CPU reference is absent."""
+    if cpu is None:
+        return {"reference": None}
+    out = {"verdicts_same": gpu.get("verdicts") == cpu.get("verdicts"), "headline": {}}
+    for key in HEADLINES.get(chapter, []):
+        a, b = gpu.get(key), cpu.get(key)
+        if a is None or b is None:
+            out["headline"][key] = {"gpu": a, "cpu": b, "within": None}
+            continue
+        diff = abs(a - b) / abs(b) if "sigma" in key else abs(a - b)
+        out["headline"][key] = {"gpu": a, "cpu": b, "within": bool(diff <= TOLERANCE)}
+    return out
+
+
+def run_chapters(device: str, reference: Path) -> dict:
+    results = Path(tempfile.mkdtemp(prefix="mempkg-gpu-results-"))
+    env = dict(os.environ, MEMPKG_RESULTS=str(results))
+    out = {}
+    for nb in sorted((ROOT / "notebooks").glob("0*.py")):
+        t = time.perf_counter()
+        conv = subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "--set-kernel", "python3", "-o", "-",
+                               str(nb)], capture_output=True, check=True)
+        r = subprocess.run([sys.executable, "-m", "papermill", "-", str(results / f"{nb.stem}.ipynb"), "-p", "profile",
+                            "quick", "-p", "device", device, "--cwd", str(ROOT)], input=conv.stdout, env=env,
+                           capture_output=True)
+        row = {"seconds": round(time.perf_counter() - t, 1), "ran": r.returncode == 0}
+        summary = results / "quick" / nb.stem / "summary.json"
+        if r.returncode == 0 and summary.is_file():
+            gpu = json.loads(summary.read_text())
+            ref = reference / nb.stem / "summary.json"
+            row.update(compare_summaries(nb.stem, gpu, json.loads(ref.read_text()) if ref.is_file() else None))
+        else:
+            row["error"] = r.stderr.decode(errors="replace")[-2000:]
+        out[nb.stem] = row
+        print(f"  {nb.stem}: {row['seconds']} s, {'ran' if row['ran'] else 'FAILED'}", flush=True)
+    return out
+
+
+def environment(device: str) -> dict:
+    import torch
+    env = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "python": sys.version.split()[0], "torch": torch.__version__, "cuda": torch.version.cuda,
+           "device": device, "device_name": "cpu"}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        p = torch.cuda.get_device_properties(torch.device(device))
+        env.update(device_name=p.name, multiprocessors=p.multi_processor_count, memory_gib=round(p.total_memory / 2**30, 1))
+        try:
+            env["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                           capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            env["driver"] = None
+    return env
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "device"
+
+
+def write_record(record: dict, out: Path) -> Path:
+    """``<out>/gpu-<device>.json``, written whole (temporary file, then rename)."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"gpu-{slug(record.get('device_name') or record.get('device', 'device'))}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    t_all = time.perf_counter()
+    stage_seconds = {}
+    record = {}
+    for stage in args.stages:
+        t = time.perf_counter()
+        print(f"== {stage}", flush=True)
+        if stage == "install":
+            record["installed_into"] = str(install_wheels(args.wheels))
+        elif stage == "tests":
+            record["gpu_tests"] = run_gpu_tests()
+        elif stage == "chapters":
+            record["chapters_quick"] = run_chapters(args.device, args.reference)
+        elif stage == "scale":
+            from mempkg.book.perf import paper_scale
+            record["paper_scale"] = paper_scale(args.device, args.scale)
+        stage_seconds[stage] = round(time.perf_counter() - t, 1)
+    record.update(environment(args.device), stage_seconds=stage_seconds,
+                  total_seconds=round(time.perf_counter() - t_all, 1))
+    path = write_record(record, args.out)
+    print(f"record: {path} ({record['total_seconds']} s)")
+    tests_ok = record.get("gpu_tests", {}).get("passed", True)
+    chapters_ok = all(r.get("ran") for r in record.get("chapters_quick", {}).values())
+    return 0 if tests_ok and chapters_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
