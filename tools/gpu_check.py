@@ -102,7 +102,13 @@ def run_chapters(device: str, reference: Path) -> dict:
     results = Path(tempfile.mkdtemp(prefix="mempkg-gpu-results-"))
     env = dict(os.environ, MEMPKG_RESULTS=str(results))
     out = {}
-    for nb in sorted((ROOT / "notebooks").glob("0*.py")):
+    notebooks = sorted((ROOT / "notebooks").glob("0*.py"))
+    t_begin = time.perf_counter()
+    for i, nb in enumerate(notebooks):
+        if i == 1:                     # the expected time of the stage, from the first chapter (a rough guide)
+            spent = time.perf_counter() - t_begin
+            print(f"  chapters: about {spent * len(notebooks) / 60:.0f} min in all, from the first "
+                  f"({spent:.0f} s)", flush=True)
         t = time.perf_counter()
         conv = subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "--set-kernel", "python3", "-o", "-",
                                str(nb)], capture_output=True, check=True)
