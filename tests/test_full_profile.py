@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from stand_ins import ImageServer, write_cifar10, write_laion_sources
+from test_notebooks import REQUIRED_KEYS
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +26,8 @@ def run_full(notebook: str, tmp_path: Path, settings: dict, **parameters) -> dic
                                kernel_name="python3", language="python", cwd=str(ROOT), progress_bar=False)
     summary = json.loads((tmp_path / "results" / "full" / notebook / "summary.json").read_text())
     assert summary["profile"] == "full"
+    missing = [k for k in REQUIRED_KEYS[notebook] if k not in summary]
+    assert not missing, f"{notebook} under full lacks {missing} in its summary"
     (overridden,) = summary["settings_overridden"].values()          # the summary states the stand-in sizes
     assert overridden and all(settings[k] == v for k, v in overridden.items())
     return summary
