@@ -15,6 +15,8 @@ VENV ?= .venv
 PYTEST_ARGS ?=
 MATHJAX_VERSION ?= 3
 # make gpu-check runs under the GPU machine's own python (it has torch with CUDA); make gpu-wheels fills the folder
+PUBLISH_REMOTE ?=
+DRY_RUN ?=
 GPU_PYTHON ?= python3
 GPU_WHEELS ?= gpu-wheels
 WHEELS ?=
@@ -50,7 +52,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # and leave the executed notebooks without figures.
 unexport MPLBACKEND
 
-.PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax gpu-check gpu-wheels
+.PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax gpu-check gpu-wheels publish
 
 define HELP
 Memorization in diffusion models: a reproducible study
@@ -64,6 +66,8 @@ Memorization in diffusion models: a reproducible study
   make bench           run the benchmarks (FLIPD cost, volume-growth speed-up, W and C cost and
                        its growth with N) into results/benchmarks/; notebooks/06_performance
                        shows the same measurements in the book
+  make publish         push build/PROFILE/html to the gh-pages branch of PUBLISH_REMOTE (default: origin) with
+                       ghp-import; DRY_RUN=1 lists what would be pushed
   make gpu-check       on a CUDA machine: GPU tests, every chapter under quick on cuda, the papers' scale;
                        writes book/measurements/gpu-<device>.json (WHEELS= a folder from make gpu-wheels)
   make gpu-wheels      on a machine with PyPI: the wheels a bare GPU machine lacks, into $(GPU_WHEELS)
@@ -163,6 +167,10 @@ book: $(STAMP) notebooks
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+publish: $(STAMP)
+	$(BIN)/python tools/publish.py --profile $(PROFILE) $(if $(PUBLISH_REMOTE),--remote "$(PUBLISH_REMOTE)") \
+	  $(if $(DRY_RUN),--dry-run)
 
 gpu-check:
 	$(GPU_PYTHON) tools/gpu_check.py $(if $(WHEELS),--wheels $(WHEELS))

@@ -1,0 +1,57 @@
+"""`make publish`: the built HTML goes to a gh-pages branch with .nojekyll, through ghp-import, tested against a
+local bare repository; --dry-run pushes nothing; the checkout's own branches are never touched."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import publish  # noqa: E402
+
+
+@pytest.fixture
+def site(tmp_path):
+    pytest.importorskip("ghp_import", reason="ghp-import is not installed")
+    html = tmp_path / "html"
+    (html / "_static").mkdir(parents=True)
+    (html / "index.html").write_text("<html>book</html>")
+    (html / "_static" / "style.css").write_text("body {}")
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    return html, bare
+
+
+def branches(bare: Path) -> str:
+    return subprocess.run(["git", "branch", "--list"], cwd=bare, capture_output=True, text=True).stdout
+
+
+def test_dry_run_lists_the_files_and_pushes_nothing(site, capsys):
+    html, bare = site
+    assert publish.main(["--html", str(html), "--remote", str(bare), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would push (dry run) 3 files" in out and ".nojekyll" in out and "index.html" in out
+    assert "gh-pages" not in branches(bare)
+
+
+def test_publish_pushes_a_branch_with_nojekyll_and_keeps_its_history(site):
+    html, bare = site
+    before = subprocess.run(["git", "branch", "--list"], cwd=ROOT, capture_output=True, text=True).stdout
+    first = publish.publish(html, str(bare))
+    assert first["pushed"] and set(first["files"]) == {".nojekyll", "index.html", "_static/style.css"}
+    (html / "index.html").write_text("<html>book, rebuilt</html>")
+    second = publish.publish(html, str(bare))
+    assert second["previous_branch_found"] and second["history"] == 2
+    shown = subprocess.run(["git", "show", "gh-pages:index.html"], cwd=bare, capture_output=True, text=True).stdout
+    assert shown == "<html>book, rebuilt</html>"
+    after = subprocess.run(["git", "branch", "--list"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert after == before, "publishing never creates a branch in the checkout"
+
+
+def test_a_missing_build_is_a_plain_error(tmp_path):
+    with pytest.raises(SystemExit, match="no index.html: build the book first"):
+        publish.publish(tmp_path, str(tmp_path / "remote.git"), dry_run=True)
