@@ -42,6 +42,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.py))
 EXECUTED := $(NOTEBOOKS:notebooks/%.py=$(SRC)/notebooks/%.ipynb)
 MATHJAX_DIR := book/_vendor/mathjax
 
+# BOOK_REPO=owner/name: the chapters' re-execute boxes link to their source in that repository
+BOOK_REPO ?=
+export MEMPKG_BOOK_REPO := $(BOOK_REPO)
 # mempkg writes its cache under $MEMPKG_RESULTS/<profile>/<notebook>/; pin it to this checkout.
 export MEMPKG_RESULTS ?= $(CURDIR)/results
 # Take the environment's python3 kernel, never a user-wide kernelspec of the same name.

@@ -133,3 +133,17 @@ def test_a_chapter_run_with_an_unknown_setting_fails_at_once_and_says_why(tmp_pa
     with pytest.raises(papermill.PapermillExecutionError, match="Unknown setting 'n_axis'"):
         run_chapter("02_cifar10_overfit", tmp_path, settings={"n_axis": 3})
     assert not (tmp_path / "results" / "tiny" / "02_cifar10_overfit" / "summary.json").exists()
+
+
+def test_the_banner_says_how_to_re_execute_the_chapter(monkeypatch):
+    monkeypatch.delenv("MEMPKG_BOOK_REPO", raising=False)
+    P = profiles.resolve("tiny", "cpu")
+    P.settings("volume_growth")
+    text = P.banner("volume_growth").data
+    assert "<details><summary>Re-execute this chapter</summary>" in text
+    assert "notebooks/02_cifar10_overfit.py \\\n  | papermill - 02_cifar10_overfit.ipynb -p profile tiny" in text
+    assert "-p profile full" in text and "-p model my_ddpm -p train_images" in text and "-y \"settings: {" in text
+    assert "https://github.com" not in text
+    monkeypatch.setenv("MEMPKG_BOOK_REPO", "owner/name")
+    assert "(https://github.com/owner/name/blob/main/notebooks/02_cifar10_overfit.py)" in P.banner("volume_growth").data
+    assert "-p model" not in profiles.reexecute_markdown("von_mises", "quick"), "chapter 01 takes no model"

@@ -20,6 +20,7 @@ Layer: book (imports every layer but the CLI).
 from __future__ import annotations
 
 import copy
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +174,39 @@ CHAPTERS: dict[str, dict[str, dict]] = {
 }
 
 
+# the notebook of each chapter, and the papermill parameters that point a chapter at a reader's model
+NOTEBOOKS = {"von_mises": "01_von_mises", "volume_growth": "02_cifar10_overfit", "three_regimes": "03_three_regimes",
+             "laion_verbatims": "04_laion_verbatims", "three_lenses": "05_three_lenses",
+             "performance": "06_performance"}
+READER_INPUTS = {
+    "volume_growth": "-p model my_ddpm -p train_images train/ -p heldout_images heldout/",
+    "three_lenses": "-p model my_ddpm -p train_images train/ -p heldout_images heldout/",
+    "laion_verbatims": "-p model my_sd -p memorized_images memorized/ -p nonmemorized_images others/ "
+                       "-p captions captions.csv",
+}
+
+
+def reexecute_markdown(chapter: str, profile: str) -> str:
+    """A collapsible block with the exact commands that re-execute a chapter under ``profile`` and under ``full``,
+    with the settings (and, where the chapter takes one, the reader's model) as papermill parameters, and where
+    its source is (a link when ``$MEMPKG_BOOK_REPO`` names the repository, ``owner/name``)."""
+    nb = NOTEBOOKS[chapter]
+    src = f"notebooks/{nb}.py"
+    repo = os.environ.get("MEMPKG_BOOK_REPO", "").strip()
+    where = f"[`{src}`](https://github.com/{repo}/blob/main/{src})" if repo else f"`{src}` in the repository"
+    convert = f"jupytext --to ipynb --set-kernel python3 -o - {src} \\\n  | papermill - {nb}.ipynb"
+    lines = [f"{convert} -p profile {profile}"]
+    if profile != "full":
+        lines.append(f"{convert} -p profile full")
+    key, value = next(iter(CHAPTERS[chapter][profile].items()))          # an example: any setting works
+    lines.append(f"{convert} -p profile {profile} -y \"settings: {{{key}: {json.dumps(value)}}}\"")
+    if chapter in READER_INPUTS:
+        lines.append(f"{convert} -p profile {profile} {READER_INPUTS[chapter]}   # your own model")
+    return ("<details><summary>Re-execute this chapter</summary>\n\n"
+            f"Source: {where}. From the repository's root, after `make venv` and "
+            "`source .venv/bin/activate`:\n\n```bash\n" + "\n".join(lines) + "\n```\n\n</details>\n")
+
+
 @dataclass(frozen=True)
 class Profile:
     """A resolved profile: its name, the torch device, where a notebook's results go, and the settings a
@@ -235,15 +269,14 @@ class Profile:
         defaults = CHAPTERS[chapter][self.name]
         settings = ", ".join(f"`{k}={v}`" for k, v in defaults.items() if k not in changed)
         text = (f"> **Produced with profile `{self.name}`** ({desc}) on device `{self.device}`, "
-                f"torch {torch.__version__}, mempkg {__version__}. Re-execute with another profile: "
-                f"`papermill ... -p profile full`.\n>\n")
+                f"torch {torch.__version__}, mempkg {__version__}.\n>\n")
         if changed:
             text += ("> **Settings overridden by the reader:** "
                      + ", ".join(f"`{k}={v}` (profile: `{defaults[k]}`)" for k, v in changed.items())
                      + ". Numbers below are not the profile's.\n>\n> Other settings of this profile: ")
         else:
             text += "> Settings of this profile: "
-        return Markdown(text + settings + ".\n")
+        return Markdown(text + settings + ".\n\n" + reexecute_markdown(chapter, self.name))
 
     def write_summary(self, notebook: str, summary: dict, seed: int) -> Path:
         """Write ``results/<profile>/<notebook>/summary.json`` with ``profile`` and ``seed`` added."""

