@@ -343,17 +343,23 @@ def test_laion_sets_keep_the_first_retrieved_images_and_report_the_rest(tmp_path
                             "overfit_type": ["MV", "N", "MV"], "index": [5, 6, 7]})
     asked = {}
 
-    def laion_aesthetics(n, seed):
-        asked["laion"] = n
+    def laion_aesthetics(n, seed, path=None):
+        asked["laion"], asked["laion_path"] = n, path
         return recs("laion_aesthetics", n, missing={0, 2})
+
+    def coco(n, seed, path=None):
+        asked["coco_path"] = path
+        return recs("coco", n, missing=set())
 
     monkeypatch.setattr(laion, "load_webster_groundtruth", lambda path=None: webster)
     monkeypatch.setattr(laion, "load_laion_aesthetics", laion_aesthetics)
-    monkeypatch.setattr(laion, "load_coco", lambda n, seed: recs("coco", n, missing=set()))
+    monkeypatch.setattr(laion, "load_coco", coco)
     monkeypatch.setattr(laion, "load_tuxemon", lambda path, n, seed: recs("tuxemon", 3, missing={1}))
     sets, report = laion_evaluation_sets(n_laion=3, n_coco=2, oversample=2.0, cache_dir=tmp_path / "cache",
+                                         laion_path="local/laion.csv", coco_path="local/captions.json",
                                          progress=False)
     assert list(sets) == list(LAION_SETS) and asked["laion"] == 6
+    assert (asked["laion_path"], asked["coco_path"]) == ("local/laion.csv", "local/captions.json")
     assert sets[LAION_SETS[0]].captions == ["mv a", "mv b"]                       # the memorized set comes first
     assert sets[LAION_SETS[1]].ids == ["1", "3", "4"]                             # the first 3 retrieved, in order
     assert report[LAION_SETS[1]]["missing"] == 2 and report[LAION_SETS[1]]["used"] == 3
