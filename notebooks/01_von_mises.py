@@ -35,7 +35,7 @@ t0 = None           # FLIPD's fixed read-out time (the knee is found as well)
 n_train_seeds = None  # training seeds the isolated point's verdict is repeated over
 # The chapter trains its own model on its own toy data: it takes no `model`.
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

@@ -39,7 +39,7 @@ model = None        # a diffusers DDPMPipeline (unconditional, pixel space): hub
 train_images = None  # with model: a folder of the images it was trained on (the "trained" group, and extraction)
 heldout_images = None  # with model: a folder of images it never saw (the "held-out" group)
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

@@ -36,7 +36,7 @@ gap_train_steps = None  # training steps of the gap-trained and baseline models
 n_generations = None  # samples drawn per model for copying and quality
 # The chapter trains its own models (the regimes need the empirical optimum of its training set): it takes no `model`.
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

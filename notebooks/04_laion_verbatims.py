@@ -55,7 +55,7 @@ memorized_images = None  # with model: a folder of images it memorized
 nonmemorized_images = None  # with model: a folder of images it did not (or, with -y, a dict of set name: folder)
 captions = None     # with model: a CSV "file,caption" with one caption for every image of those folders
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

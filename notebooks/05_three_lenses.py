@@ -42,7 +42,7 @@ model = None        # a diffusers DDPMPipeline (unconditional, pixel space): hub
 train_images = None  # with model: a folder of the images it was trained on (the images every lens scores)
 heldout_images = None  # with model: a folder of images it never saw (the danger zone, membership)
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

@@ -58,7 +58,7 @@ repeats = None      # timing repeats (the median is kept)
 batch = None        # images per batch in the cost table
 # The chapter times the package's own estimators on untrained networks: it takes no `model`.
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

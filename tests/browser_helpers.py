@@ -112,6 +112,18 @@ INSPECT_JS = r"""
       raw.push(n.textContent.slice(Math.max(0, m.index - 30), m.index + 50).replace(/\s+/g, ' ').trim());
   }
   facts.raw_tex = [...new Set(raw)];
+
+  // Horizontal overflow at the window's width: the page itself, and any table of the text wider than the column
+  // it sits in. Code blocks and notebook outputs (data frames) scroll inside their own box by design and are not
+  // counted; a table of the text that needs scrolling is (a reader loses its last columns).
+  const root = document.documentElement;
+  facts.page_overflow = root.scrollWidth > root.clientWidth + 1 ? root.scrollWidth - root.clientWidth : 0;
+  facts.wide_tables = [...document.querySelectorAll('table')].filter(t => !t.closest('pre, .highlight, .cell_output'))
+      .map(t => {
+        const box = t.closest('.table-wrapper, .pst-scrollable-table-container') || t.parentElement;
+        return {over: Math.round(t.scrollWidth - box.clientWidth),
+                head: (t.querySelector('th, td') || t).textContent.trim().slice(0, 40)};
+      }).filter(t => t.over > 1);
   facts.title = document.title;
   facts.location = location.href;
   return facts;
@@ -562,3 +574,13 @@ def png_outputs(notebook: Path) -> int:
             data = out.get("data", {})
             n += "image/png" in data and not richer & set(data)
     return n
+
+
+def overflow_problems(report: PageReport) -> list[str]:
+    """The page, or a table on it, wider than the window (WIDTH px): a reader would have to scroll sideways."""
+    f, problems = report.facts, []
+    if f.get("page_overflow"):
+        problems.append(f"{report.page}: the page is {f['page_overflow']} px wider than the {WIDTH} px window")
+    for t in f.get("wide_tables", []):
+        problems.append(f"{report.page}: a table (starting {t['head']!r}) is {t['over']} px wider than its column")
+    return problems

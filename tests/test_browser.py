@@ -49,6 +49,7 @@ from browser_helpers import (  # noqa: E402
     find_chromium,
     math_problems,
     outside_requests,
+    overflow_problems,
     png_outputs,
     serve,
 )
@@ -155,6 +156,12 @@ def test_images_load_on_every_page(visits):
     assert not problems, "\n".join(problems)
 
 
+def test_no_page_overflows_horizontally_at_1280_px(visits):
+    assert all("page_overflow" in v.facts for v in visits.values()), "the overflow was not measured"
+    problems = [line for v in visits.values() for line in overflow_problems(v)]
+    assert not problems, "\n".join(problems)
+
+
 def test_math_is_typeset(visits):
     assert visits["background.html"].facts.get("math", 0) > 0, "background.html has no math: is the check blind?"
     problems = [line for v in visits.values() for line in math_problems(v)]
@@ -192,7 +199,10 @@ def synthetic_site(root: Path) -> Path:
               '<div class="cell_output"><img src="figure.png"></div>'
               '<div class="cell_output"><img src="missing.png"></div>'
               '<div class="cell_output"><img src="blank.png"></div>'
-              '<img src="http://203.0.113.7/pixel.png">')))
+              '<img src="http://203.0.113.7/pixel.png">'
+              '<div style="width: 600px"><table><tr><td>wide</td><td style="white-space: nowrap">'
+              + "an unbreakable cell " * 20 + '</td></tr></table></div>'
+              '<div style="width: 2000px">a page wider than the window</div>')))
     # MathJax missing altogether: Sphinx's delimiters stay in the text
     (root / "nomathjax.html").write_text(
         '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
@@ -210,6 +220,7 @@ def test_checks_catch_a_broken_page(chromium, tmp_path):
     assert good.facts["math"] == 1 and good.facts["mathjax"] == "typeset"
     assert (tmp_path / "good.png").stat().st_size > 0
     assert console_problems(good) + outside_requests(good) + figure_problems(good, 1) + math_problems(good) == []
+    assert overflow_problems(good) == []
 
     def reported(problems, *needles):
         text = "\n".join(problems)
@@ -224,6 +235,8 @@ def test_checks_catch_a_broken_page(chromium, tmp_path):
              "requested http://203.0.113.7/pixel.png")
     reported(figure_problems(bad, 4), "3 figure(s) from notebook outputs, the executed notebook has 4",
              "image missing.png did not load", "figure blank.png is a single colour")
+    reported(overflow_problems(bad), "the page is", "px wider than the 1280 px window",
+             "a table (starting 'wide') is")
     reported(math_problems(bad), 'MathJax error: "Missing superscript or subscript argument"',
              "raw TeX in the text: ", "missed: $\\alpha + 1$")
     assert math_problems(untypeset) == [

@@ -176,11 +176,14 @@ def test_unreadable_summary_is_a_clear_error(tmp_path):
 
 def test_markdown_has_one_row_per_claim_and_escapes_pipes(tmp_path):
     md = to_markdown(scorecard("quick", write(tmp_path, "quick", GOOD)))
-    lines = [ln for ln in md.splitlines() if ln.startswith("| {cite:t}")]
+    lines = [ln for ln in md.splitlines() if re.match(r"\| \d+ \| \{cite:t\}", ln)]
     assert len(lines) == len(CLAIMS)
-    # every row has exactly 7 cells: pipes inside the text (|FLIPD|) are escaped
-    assert all(len(re.split(r"(?<!\\)\|", ln)) == 9 for ln in lines)
+    # every row has exactly 5 cells (number, claim, paper, ours, held): pipes in the text (|FLIPD|) are escaped
+    assert all(len(re.split(r"(?<!\\)\|", ln)) == 7 for ln in lines)
+    assert all('<span style="color: #1a7f37; font-weight: bold">\u2713 held</span>' in ln for ln in lines)
     assert f"{len(CLAIMS)} claims: {len(CLAIMS)} held." in md
+    rules = [ln for ln in md.splitlines() if re.match(r"\d+\. \*", ln)]
+    assert len(rules) == len(CLAIMS) and all("{doc}`notebook" in ln for ln in rules), "each rule names its chapter"
 
 
 def test_status_table_counts_each_chapters_verdicts(tmp_path):

@@ -147,3 +147,11 @@ def test_the_banner_says_how_to_re_execute_the_chapter(monkeypatch):
     monkeypatch.setenv("MEMPKG_BOOK_REPO", "owner/name")
     assert "(https://github.com/owner/name/blob/main/notebooks/02_cifar10_overfit.py)" in P.banner("volume_growth").data
     assert "-p model" not in profiles.reexecute_markdown("von_mises", "quick"), "chapter 01 takes no model"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_set_up_cell_is_collapsed_so_a_chapter_opens_on_its_question(notebook):
+    text = notebook.read_text()
+    after = text[text.index('# %% tags=["parameters"]'):]
+    nxt = re.search(r"\n# %%.*\n", after[5:]).group(0)
+    assert 'tags=["hide-input"]' in nxt, f"{notebook.name}: the cell after the parameters (imports, profile) is not hide-input"

@@ -307,17 +307,30 @@ def tally(rows: list[dict]) -> str:
     return f"{len(rows)} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
 
 
+# a mark and a colour per verdict, so that the column reads at a glance (marks in every common font)
+MARKS = {HELD: ("\u2713", "#1a7f37"), NOT_HELD: ("\u2717", "#cf222e"), UNDECIDED: ("?", "#9a6700"),
+         STAND_IN: ("\u25d0", "#6e7781"), NOT_RUN: ("\u2013", "#6e7781")}
+
+
+def verdict_badge(held: str) -> str:
+    """The verdict as inline HTML: its mark and word in its colour, bold."""
+    mark, colour = MARKS[held]
+    return f'<span style="color: {colour}; font-weight: bold">{mark} {held}</span>'
+
+
 def to_markdown(rows: list[dict]) -> str:
-    """A MyST Markdown table: citations and chapter links as Sphinx roles; the profile(s) the rows
-    were read from are stated above it."""
+    """A MyST Markdown table a reader scans (claim with its paper, the paper's number, ours, the verdict as a
+    mark and a word), then each claim's rule and chapter as a numbered list below it; citations and chapter
+    links as Sphinx roles; the profile(s) the rows were read from are stated above it."""
     profiles = sorted({r["profile"] for r in rows})
     head = (f"Read from the summaries of profile {', '.join(f'`{p}`' for p in profiles)}.\n\n"
-            "| Paper | Claim | Paper's number | Ours | Verdict | Rule | Chapter |\n" + "| --- " * 7 + "|\n")
+            "| # | Claim | Paper's number | Ours | Held? |\n" + "| --- " * 5 + "|\n")
     body = "".join(
-        f"| {{cite:t}}`{r['paper']}` | {_cell(r['claim'])} | {_cell(r['paper_value'])} | {_cell(r['ours'])} "
-        f"| **{r['held']}** | {_cell(r['rule'])} | {_chapter_link(r['notebook'])} |\n"
-        for r in rows)
-    return head + body + f"\n{tally(rows)}.\n"
+        f"| {i} | {{cite:t}}`{r['paper']}`: {_cell(r['claim'])} | {_cell(r['paper_value'])} | {_cell(r['ours'])} "
+        f"| {verdict_badge(r['held'])} |\n" for i, r in enumerate(rows, start=1))
+    rules = "".join(f"{i}. *{r['claim']}*: {r['rule']} ({_chapter_link(r['notebook'])})\n"
+                    for i, r in enumerate(rows, start=1))
+    return head + body + f"\n{tally(rows)}.\n\n**The rules**, by row, and the chapter that tests each:\n\n{rules}"
 
 
 def status_markdown(rows: list[dict]) -> str:
