@@ -42,7 +42,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.py))
 EXECUTED := $(NOTEBOOKS:notebooks/%.py=$(SRC)/notebooks/%.ipynb)
 MATHJAX_DIR := book/_vendor/mathjax
 
-# BOOK_REPO=owner/name: the chapters' re-execute boxes link to their source in that repository
+# BOOK_REPO=owner/name: the repository and issues buttons, and the chapters' re-execute boxes link to it
 BOOK_REPO ?=
 export MEMPKG_BOOK_REPO := $(BOOK_REPO)
 # mempkg writes its cache under $MEMPKG_RESULTS/<profile>/<notebook>/; pin it to this checkout.
@@ -156,6 +156,7 @@ book: $(STAMP) notebooks
 	@mkdir -p $(SRC)
 	@find $(SRC) -mindepth 1 -maxdepth 1 ! -name notebooks -exec rm -rf {} +
 	cp -R book/. $(SRC)/
+	$(if $(BOOK_REPO),$(BIN)/python tools/book_config.py $(SRC)/_config.yml --repo "$(BOOK_REPO)")
 	@mkdir -p $(SRC)/_generated
 	$(BIN)/python tools/runtimes.py --profile $(PROFILE) $(EXECUTED) > $(SRC)/_generated/runtimes.md
 	$(BIN)/python tools/scorecard.py --profile $(PROFILE) > $(SRC)/_generated/scorecard.md
