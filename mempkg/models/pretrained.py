@@ -70,10 +70,6 @@ class ModelInfo:
                             f"{self.levels - 1} times); its native size is {self.native_size}.")
 
 
-def _is_local(model_id: str) -> bool:
-    return is_local(model_id)
-
-
 def _hub_problem(model_id: str, filename: str, e: BaseException) -> PretrainedError:
     names = {c.__name__ for c in type(e).__mro__}
     if "LocalEntryNotFoundError" in names or "ConnectionError" in names or "OfflineModeIsEnabled" in names:
@@ -143,7 +139,7 @@ def _read_config(model_id: str, local: bool, filename: str, required: bool = Tru
 def inspect_model(model_id: str) -> ModelInfo:
     """Tell a Stable Diffusion pipeline from a pixel-space DDPM pipeline by its ``model_index.json`` and
     configs, and say what is missing when it is neither. Reads no weights."""
-    local = _is_local(model_id)
+    local = is_local(model_id)
     if local:
         folder = Path(model_id).expanduser()
         if not folder.exists():
