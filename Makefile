@@ -42,7 +42,8 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.py))
 EXECUTED := $(NOTEBOOKS:notebooks/%.py=$(SRC)/notebooks/%.ipynb)
 MATHJAX_DIR := book/_vendor/mathjax
 
-# BOOK_REPO=owner/name: the repository and issues buttons, and the chapters' re-execute boxes link to it
+# BOOK_REPO=owner/name: the repository, issues, Binder and Colab buttons, and the chapters' re-execute boxes
+# link to it; `make publish` then also pushes the chapters as notebooks (the Colab buttons open them)
 BOOK_REPO ?=
 export MEMPKG_BOOK_REPO := $(BOOK_REPO)
 # mempkg writes its cache under $MEMPKG_RESULTS/<profile>/<notebook>/; pin it to this checkout.
@@ -70,7 +71,8 @@ Memorization in diffusion models: a reproducible study
                        its growth with N) into results/benchmarks/; notebooks/06_performance
                        shows the same measurements in the book
   make publish         push build/PROFILE/html to the gh-pages branch of PUBLISH_REMOTE (default: origin) with
-                       ghp-import; DRY_RUN=1 lists what would be pushed
+                       ghp-import; DRY_RUN=1 lists what would be pushed; with BOOK_REPO=owner/name, also
+                       the chapters as notebooks to its notebooks branch (for the Colab buttons)
   make gpu-check       on a CUDA machine: GPU tests, every chapter under quick on cuda, the papers' scale;
                        writes book/measurements/gpu-<device>.json (WHEELS= a folder from make gpu-wheels)
   make gpu-wheels      on a machine with PyPI: the wheels a bare GPU machine lacks, into $(GPU_WHEELS)
@@ -174,7 +176,7 @@ test: $(STAMP)
 
 publish: $(STAMP)
 	$(BIN)/python tools/publish.py --profile $(PROFILE) $(if $(PUBLISH_REMOTE),--remote "$(PUBLISH_REMOTE)") \
-	  $(if $(DRY_RUN),--dry-run)
+	  $(if $(BOOK_REPO),--repo "$(BOOK_REPO)") $(if $(DRY_RUN),--dry-run)
 
 gpu-check:
 	$(GPU_PYTHON) tools/gpu_check.py $(if $(WHEELS),--wheels $(WHEELS))

@@ -55,3 +55,37 @@ def test_publish_pushes_a_branch_with_nojekyll_and_keeps_its_history(site):
 def test_a_missing_build_is_a_plain_error(tmp_path):
     with pytest.raises(SystemExit, match="no index.html: build the book first"):
         publish.publish(tmp_path, str(tmp_path / "remote.git"), dry_run=True)
+
+
+def test_the_chapters_go_to_the_notebooks_branch_for_colab_each_installing_the_package_first(site, tmp_path):
+    import jupytext
+    import nbformat
+
+    _, bare = site
+    out = publish.publish_notebooks("owner/name", str(bare), ref="v1")
+    chapters = sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
+    assert out["pushed"] and set(out["files"]) == {"README.md"} | {f"notebooks/{c}.ipynb" for c in chapters}
+    assert ".nojekyll" not in out["files"]
+    for c in chapters:
+        text = subprocess.run(["git", "show", f"notebooks:notebooks/{c}.ipynb"], cwd=bare, capture_output=True,
+                              text=True, check=True).stdout
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+        first = nb.cells[0]
+        assert first.cell_type == "code" and "git+https://github.com/owner/name@v1" in first.source
+        assert 'if "google.colab" in sys.modules:' in first.source
+        compile(first.source, "cell", "exec")
+        source = jupytext.read(ROOT / "notebooks" / f"{c}.py")
+        assert [x.source for x in nb.cells[1:]] == [x.source for x in source.cells], "the chapter, unchanged"
+        assert any("parameters" in x.metadata.get("tags", []) for x in nb.cells), "papermill's parameters cell"
+        assert not any(x.get("outputs") for x in nb.cells if x.cell_type == "code")
+
+
+def test_the_notebooks_only_mode_needs_the_repository(site, capsys, monkeypatch):
+    _, bare = site
+    monkeypatch.delenv("BOOK_REPO", raising=False)
+    with pytest.raises(SystemExit):
+        publish.main(["--remote", str(bare), "--notebooks-only"])
+    assert "--notebooks-only needs --repo" in capsys.readouterr().err
+    assert publish.main(["--remote", str(bare), "--notebooks-only", "--repo", "owner/name", "--dry-run"]) == 0
+    assert "would push (dry run)" in capsys.readouterr().out and "notebooks" not in branches(bare)

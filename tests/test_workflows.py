@@ -49,6 +49,9 @@ def test_the_book_workflow_builds_quick_from_the_cache_and_deploys_with_the_offi
         assert action in uses, f"book.yml does not use {action}"
     build = next(s for s in steps_of(doc) if "make book" in s.get("run", ""))
     assert "PROFILE=quick" in build["run"]
-    assert doc["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    assert "BOOK_REPO=\"${{ github.repository }}\"" in build["run"], "the pages name the repository"
+    assert doc["permissions"] == {"contents": "write", "pages": "write", "id-token": "write"}
+    colab = next(s for s in steps_of(doc) if "--notebooks-only" in s.get("run", ""))
+    assert "--repo \"${{ github.repository }}\"" in colab["run"] and "secrets.GITHUB_TOKEN" in colab["run"]
     cache = next(s for s in steps_of(doc) if s.get("uses", "").startswith("actions/cache/restore"))
     assert cache["with"]["path"] == "results/quick"
