@@ -161,7 +161,8 @@ book: $(STAMP) notebooks
 	$(if $(BOOK_REPO),$(BIN)/python tools/book_config.py $(SRC)/_config.yml --repo "$(BOOK_REPO)")
 	@mkdir -p $(SRC)/_generated
 	$(BIN)/python tools/runtimes.py --profile $(PROFILE) $(EXECUTED) > $(SRC)/_generated/runtimes.md
-	$(BIN)/python tools/scorecard.py --profile $(PROFILE) > $(SRC)/_generated/scorecard.md
+	$(BIN)/python tools/scorecard.py --profile $(PROFILE) --figure $(SRC)/_generated/scorecard.png \
+	  > $(SRC)/_generated/scorecard.md
 	$(BIN)/python tools/scorecard.py --profile $(PROFILE) --status > $(SRC)/_generated/status.md
 	rm -rf $(BUILD)/_build $(BUILD)/html
 	$(BIN)/jupyter-book build $(SRC) --path-output $(BUILD) -W -n --keep-going \

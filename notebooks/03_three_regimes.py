@@ -386,8 +386,9 @@ display(Markdown(
 
 # %%
 finite = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731   not computable -> null in the summary
-beats = lambda a, b: mem_rate[a] + 2 * max(mem_se[a], mem_se[b]) < mem_rate[b]  # noqa: E731  by 2 binomial s.e.
-fd_margin = lambda n: 2 * np.std(fd_boot[label["gap"]] - fd_boot[n], ddof=1) if fd_boot else 0.0  # noqa: E731
+bands = list(gap_losses)[1:]                                  # the gap-band models, in sigma order
+fd_diff_se = {n: float(np.std(fd_boot[label["gap"]] - fd_boot[n], ddof=1)) if fd_boot else None
+              for n in ("baseline", label["dummy"])}      # bootstrap s.e. of FD(gap) - FD(n); none for Inception
 summary = {
     "danger_zone_low": finite(lo), "danger_zone_high": finite(hi), "danger_zone_found": bool(np.isfinite(lo)),
     "memorization_share_in_zone": None if zone_reason else in_zone.share,
@@ -408,8 +409,15 @@ summary = {
     "fd_gap": fd[label["gap"]],
     "fd_dummy": fd[label["dummy"]],
     "mem_rate_se_baseline": mem_se["baseline"],
+    "mem_rate_se_gap": mem_se[label["gap"]],
+    "mem_rate_se_dummy": mem_se[label["dummy"]],
     "fd_se_baseline": finite(fd_se["baseline"]),
     "fd_se_gap": finite(fd_se[label["gap"]]),
+    "fd_diff_se_baseline": fd_diff_se["baseline"],
+    "fd_diff_se_dummy": fd_diff_se[label["dummy"]],
+    "mem_rate_by_band": [mem_rate[n] for n in bands],
+    "mem_rate_se_by_band": [mem_se[n] for n in bands],
+    "gap_band_index": bands.index(label["gap"]),
     "fd_kind": S["fd_features"],
     "best_gap_band": [finite(v) for v in tiles[list(gap_losses).index(best[0]) - 1]],
     "baseline_one_step_peak_sigma": base_peak,
@@ -418,13 +426,10 @@ summary = {
     "dummy_low": dummy_band[0], "dummy_high": finite(dummy_band[1]),
     "gap_excluded_mass": gap_losses[label["gap"]].excluded_mass,
     "n_gap_train": len(cls_train),
-    # the gap-training verdicts, decided here with their margins (the scorecard reads them)
-    "claims_held": {
-        "gap_lowest_memorization": all(beats(label["gap"], n) for n in ("baseline", label["dummy"])),
-        "gap_best_quality": bool(all(fd[label["gap"]] + fd_margin(n) < fd[n] for n in ("baseline", label["dummy"]))),
-        "danger_zone_band_best": all(beats(label["gap"], n) for n in list(gap_losses)[1:] if n != label["gap"]),
-    },
 }
+if not fd_boot:
+    summary.update({f"fd_diff_se_{n}_reason": "Inception features are not bootstrapped, so the FD rule has no margin"
+                    for n in ("baseline", "dummy")})
 if zone_reason:
     summary.update({f"{k}_reason": zone_reason for k in ("memorization_share_in_zone", "memorization_share_in_zone_se",
                                                          "zone_share_of_grid")})

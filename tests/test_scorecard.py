@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mempkg.book.scorecard import (
@@ -18,6 +19,7 @@ from mempkg.book.scorecard import (
     STAND_IN,
     UNDECIDED,
     claims_of,
+    criteria_rows,
     decide,
     load_summaries,
     peak_in_middle,
@@ -45,10 +47,12 @@ GOOD = {
                          "peak_memorization_sigma": 0.3, "peak_memorization_rate": 0.2,
                          "mem_rate_by_sigma": [0.0, 0.2, 0.05, 0.0], "mem_rate_se_by_sigma": [0.0, 0.02, 0.01, 0.0],
                          "mem_rate_gap": 0.01, "mem_rate_baseline": 0.3, "mem_rate_dummy": 0.2,
+                         "mem_rate_se_gap": 0.005, "mem_rate_se_baseline": 0.02, "mem_rate_se_dummy": 0.02,
+                         "mem_rate_by_band": [0.2, 0.01, 0.15], "mem_rate_se_by_band": [0.02, 0.005, 0.02],
+                         "gap_band_index": 1,
                          "fd_kind": "classifier", "fd_gap": 70.0, "fd_baseline": 78.0, "fd_dummy": 81.0,
-                         "best_gap_band": [0.4, 0.8], "gap_low": 0.4, "gap_high": 0.8,
-                         "claims_held": {"gap_lowest_memorization": True, "gap_best_quality": True,
-                                         "danger_zone_band_best": True}},
+                         "fd_diff_se_baseline": 1.0, "fd_diff_se_dummy": 1.0,
+                         "best_gap_band": [0.4, 0.8], "gap_low": 0.4, "gap_high": 0.8},
     "04_laion_verbatims": {"model": "stable_diffusion", "auroc_flipd_cond": 0.99, "auroc_flipd_uncond": 0.97,
                            "auroc_cfg_norm": 0.96, "auroc_cfg_norm_generation": 0.98, "auroc_png": 0.7},
 }
@@ -81,15 +85,9 @@ FAILS = {
     "memorization_in_danger_zone": ("03_three_regimes", {"memorization_share_in_zone": 0.15}),  # within 2 s.e.
     "mse_gap_medium": ("03_three_regimes", {"mse_gap_se_by_sigma": [0.001, 0.002, 0.03, 0.001]}),  # noise-sized
     "memorization_peak_medium": ("03_three_regimes", {"mem_rate_by_sigma": [0.2, 0.2, 0.05, 0.0]}),  # peak at an end
-    "gap_lowest_memorization": ("03_three_regimes", {"claims_held": {"gap_lowest_memorization": False,
-                                                                     "gap_best_quality": True,
-                                                                     "danger_zone_band_best": True}}),
-    "gap_best_quality": ("03_three_regimes", {"claims_held": {"gap_lowest_memorization": True,
-                                                              "gap_best_quality": False,
-                                                              "danger_zone_band_best": True}}),
-    "danger_zone_band_best": ("03_three_regimes", {"claims_held": {"gap_lowest_memorization": True,
-                                                                   "gap_best_quality": True,
-                                                                   "danger_zone_band_best": False}}),
+    "gap_lowest_memorization": ("03_three_regimes", {"mem_rate_dummy": 0.04}),   # lower, but within 2 s.e.
+    "gap_best_quality": ("03_three_regimes", {"fd_diff_se_dummy": 6.0}),          # better, but within the noise
+    "danger_zone_band_best": ("03_three_regimes", {"mem_rate_by_band": [0.2, 0.01, 0.03]}),  # another band ties
     "flipd_cond_detects": ("04_laion_verbatims", {"auroc_flipd_cond": HIGH_90S - 0.01}),
     "flipd_uncond_detects": ("04_laion_verbatims", {"auroc_flipd_uncond": 0.9}),
     "cfg_norm_detects": ("04_laion_verbatims", {"auroc_cfg_norm": 0.9}),
@@ -109,6 +107,52 @@ def test_each_rule_can_fail_on_its_own(tmp_path, key):
     rows = {r["key"]: r["held"] for r in scorecard("quick", write(tmp_path, "quick", bad))}
     assert rows[key] == NOT_HELD
     assert [k for k, v in rows.items() if v != HELD] == [key], "the change should fail its own rule only"
+
+
+def test_the_criteria_are_the_rules_and_carry_what_the_figure_draws(tmp_path):
+    rows = criteria_rows("quick", write(tmp_path, "quick", GOOD))
+    assert {r["key"] for r in rows} == {c.key for c in CLAIMS}
+    assert len(rows) == sum(len(c.criteria) for c in CLAIMS)
+    assert all(r["passes"] and r["held"] == HELD and r["value"] is not None for r in rows)
+    by = {(r["key"], r["quantity"]): r for r in rows}
+    zone = by["memorization_in_danger_zone", "share of the copying in the W/C band"]
+    assert (zone["value"], zone["threshold"], zone["margin"]) == (0.6, 0.1, pytest.approx(0.1))
+    gap = by["gap_lowest_memorization", "copy rate of the gap model's generations"]
+    assert gap["threshold"] == pytest.approx(0.2 - 2 * 0.02) and gap["paper"] == 0.007
+    assert by["flipd_cond_detects", "AUROC, conditional FLIPD"]["paper"] == 0.992
+    assert by["gap_best_quality", "Frechet distance of the gap model"]["paper"] is None, \
+        "a classifier FD is not compared with the paper's Inception FID"
+    bad = copy(GOOD)
+    bad["02_cifar10_overfit"]["auroc_trained_vs_heldout"] = 0.2
+    bad.pop("04_laion_verbatims")
+    rows = criteria_rows("quick", write(tmp_path / "bad", "quick", bad))
+    trained = [r for r in rows if r["key"] == "trained_grow_more"]
+    assert [r["passes"] for r in trained] == [False, True] and {r["held"] for r in trained} == {NOT_HELD}
+    assert all(r["held"] == NOT_RUN and r["value"] is None for r in rows if r["notebook"] == "04_laion_verbatims")
+
+
+def test_the_figure_draws_one_axis_per_criterion_with_threshold_value_and_paper(tmp_path):
+    from mempkg.book.plots import scorecard_figure
+
+    bad = copy(GOOD)
+    bad["02_cifar10_overfit"].update(p_memorized_vs_other=None, auroc_memorized_vs_other=None)
+    rows = criteria_rows("quick", write(tmp_path, "quick", bad))
+    fig = scorecard_figure(rows)
+    assert len(fig.axes) == len(rows)
+    for ax, r in zip(fig.axes, rows):
+        lines = ax.get_lines()
+        if r["value"] is None:
+            assert not lines and any("undecided" in t.get_text() for t in ax.texts)
+            continue
+        xs = [float(x) for line in lines for x in line.get_xdata()]
+        assert r["threshold"] in xs or not np.isfinite(r["threshold"])
+        assert any(x == pytest.approx(r["value"]) for x in xs) or r["scale"] == "log"
+        if r["paper"] is not None:
+            assert any(line.get_marker() == "D" and float(line.get_xdata()[0]) == r["paper"] for line in lines)
+        lo, hi = ax.get_xlim()
+        assert lo <= r["threshold"] <= hi
+    fig.savefig(tmp_path / "scorecard.png", dpi=60)
+    assert (tmp_path / "scorecard.png").stat().st_size > 1000
 
 
 def test_a_null_with_a_reason_is_undecided_and_shows_the_reason(tmp_path):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from .paths import results_dir
 
@@ -171,3 +173,68 @@ def heatmap(ax, values, row_labels, col_labels, fmt: str = "{:.2f}", cmap: str =
                     color="w" if dark else "k")
     ax.figure.colorbar(im, ax=ax, label=cbar_label, shrink=0.8)
     return ax
+
+
+# -- the scorecard ----------------------------------------------------------------------------------
+
+VERDICT_COLOURS = {"held": "#1a7f37", "did not hold": "#cf222e", "stand-in": "#6e7781", "undecided": "#9a6700",
+                   "not run": "#6e7781"}
+
+
+def scorecard_figure(rows: list[dict], title: str = ""):
+    """Every criterion of the scorecard on its own axis: our value (a dot in the claim's verdict colour, with the
+    margin it must clear as a bar), the threshold (a vertical line, the side that passes shaded) and the paper's
+    value where it states one (an open diamond). ``rows`` are :func:`mempkg.book.scorecard.criteria_rows`.
+    AUROCs and shares share the axis [0, 1]; p-values are on a log axis. Returns the matplotlib Figure."""
+    n = len(rows)
+    fig = Figure(figsize=(10, 0.42 * n + 0.9))
+    axes = fig.subplots(n, 1, squeeze=False)[:, 0]
+    fig.subplots_adjust(left=0.42, right=0.97, top=1 - 0.55 / (0.42 * n + 0.9), bottom=0.45 / (0.42 * n + 0.9),
+                        hspace=1.1)
+    for ax, r in zip(axes, rows):
+        ax.set_yticks([])
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        ax.tick_params(axis="x", labelsize=7, length=2, pad=1)
+        label = f"#{r['number']} {r['quantity']}"
+        ax.text(-0.02, 0.5, label, transform=ax.transAxes, ha="right", va="center", fontsize=8)
+        if r["value"] is None:
+            ax.set_xticks([])
+            ax.text(0.0, 0.5, f"{r['held']}: {r['reason']}"[:110], transform=ax.transAxes, va="center", fontsize=7,
+                    color=VERDICT_COLOURS[r["held"]], style="italic")
+            ax.spines["bottom"].set_visible(False)
+            continue
+        v, m, t, paper = r["value"], r["margin"] or 0.0, r["threshold"], r["paper"]
+        points = [x for x in (v - m, v + m, t, paper) if x is not None and np.isfinite(x)]
+        if r["scale"] == "log":
+            ax.set_xscale("log")
+            positive = [x for x in points if x > 0] or [1.0]
+            lo, hi = min(positive) / 10, max(max(positive) * 10, 1.0)
+            v_shown = max(v, lo)
+        else:
+            lo, hi = r["limits"] if r["limits"] else (min(points), max(points))
+            lo, hi = min(lo, *points), max(hi, *points)
+            pad = 0.08 * (hi - lo or abs(hi) or 1.0)
+            lo, hi = lo - pad, hi + pad
+            v_shown = v
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(-1, 1)
+        if np.isfinite(t):
+            ax.axvline(t, color="k", lw=1)
+            passing = (t, hi) if r["op"] in (">", ">=") else (lo, t)
+            ax.axvspan(*passing, color="#1a7f37", alpha=0.08, lw=0)
+        colour = VERDICT_COLOURS[r["held"]]
+        if m:
+            ax.plot([v - m, v + m], [0, 0], color=colour, lw=2, alpha=0.6, solid_capstyle="butt")
+        ax.plot([v_shown], [0], "o", color=colour, ms=6, mfc=colour if r["passes"] else "white", mew=1.5)
+        if paper is not None:
+            ax.plot([paper], [0], "D", color="k", mfc="none", ms=6, mew=1)
+    handles = [Line2D([], [], color="k", lw=1, label="threshold (shaded: the side that passes)"),
+               Line2D([], [], marker="o", color="#1a7f37", ls="", label="ours: criterion met (colour: claim's verdict)"),
+               Line2D([], [], marker="o", color="#cf222e", mfc="white", ls="", label="ours: criterion not met"),
+               Line2D([], [], color="#6e7781", lw=2, alpha=0.6, label="the margin it must clear (standard errors)"),
+               Line2D([], [], marker="D", color="k", mfc="none", ls="", label="the paper's value")]
+    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=7, frameon=False, bbox_to_anchor=(0.6, 1.0))
+    if title:
+        fig.suptitle(title, x=0.02, ha="left", fontsize=9, y=1.0)
+    return fig

@@ -29,8 +29,9 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
+from ..core.tensors import check_choice
 from .paths import results_root
 
 HELD, NOT_HELD, UNDECIDED, STAND_IN, NOT_RUN = "held", "did not hold", "undecided", "stand-in", "not run"
@@ -43,26 +44,71 @@ FLIPD_TOL_OTHERS = 0.25    # ... and within this of 1 as dimension 1 (the circle
 SD_MODEL = "stable_diffusion"
 
 
+Number = float
+Of = Callable[[dict], float]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One measured quantity of a claim against its threshold: ``value(summary) OP threshold``, where the
+    threshold is a number or is read from the summary (e.g. the share of the grid the band holds, or the
+    other models' rates less two standard errors). ``se`` (when given) is the value's standard error and
+    ``n_se`` how many of them the value must clear the threshold by. ``paper`` is the paper's own value of
+    the same quantity where it states one (a number, or a function of the summary that gives ``None`` when
+    the run's quantity is not comparable with the paper's). The scorecard figure draws every criterion."""
+
+    quantity: str                  # what is measured, as the figure's axis label says it
+    value: Of
+    op: str                        # "<", ">" or ">="
+    threshold: Union[Number, Of]
+    se: Optional[Of] = None
+    n_se: float = 0.0
+    paper: Union[Number, Callable[[dict], Optional[float]], None] = None
+    scale: str = "linear"          # or "log" (p-values)
+    limits: Optional[tuple[float, float]] = None   # a fixed axis, e.g. (0, 1) for AUROCs
+
+    def __post_init__(self):
+        check_choice("op", self.op, ("<", ">", ">="))
+        check_choice("scale", self.scale, ("linear", "log"))
+
+    def threshold_of(self, s: dict) -> float:
+        return float(self.threshold(s) if callable(self.threshold) else self.threshold)
+
+    def paper_of(self, s: dict) -> Optional[float]:
+        v = self.paper(s) if callable(self.paper) else self.paper
+        return None if v is None else float(v)
+
+    def margin_of(self, s: dict) -> float:
+        return self.n_se * float(self.se(s) or 0.0) if self.se is not None else 0.0
+
+    def passes(self, s: dict) -> bool:
+        v, t, m = float(self.value(s)), self.threshold_of(s), self.margin_of(s)
+        return {"<": v + m < t, ">": v - m > t, ">=": v - m >= t}[self.op]
+
+
 @dataclass(frozen=True)
 class Claim:
-    """A paper's claim and how a chapter's summary decides it.
+    """A paper's claim and how a chapter's summary decides it: held when every criterion passes.
 
     ``needs`` are the summary keys the rule reads: when one is ``null`` the row is *undecided*, with
-    the chapter's ``<key>_reason``. ``ours(summary) -> str`` formats our numbers; ``held(summary) ->
-    bool`` decides; ``rule`` says in words what ``held`` checks; ``stand_in(summary) -> bool`` (when
-    given) says that the run used a stand-in for the paper's model, so nothing is decided.
+    the chapter's ``<key>_reason``. ``ours(summary) -> str`` formats our numbers; ``rule`` says in words
+    what the criteria check; ``stand_in(summary) -> bool`` (when given) says that the run used a stand-in
+    for the paper's model, so nothing is decided.
     """
 
-    key: str                     # the verdict's name in the chapter's summary (claims_held)
+    key: str                     # the verdict's name in the chapter's summary (verdicts)
     paper: str                   # BibTeX key in book/references.bib
     claim: str
     paper_value: str             # the paper's own number or wording, with where it is stated
     notebook: str                # the chapter's stem, e.g. "01_von_mises"
     needs: tuple[str, ...]
     ours: Callable[[dict], str]
-    held: Callable[[dict], bool]
+    criteria: tuple[Criterion, ...]
     rule: str
     stand_in: Optional[Callable[[dict], bool]] = None
+
+    def held(self, s: dict) -> bool:
+        return all(c.passes(s) for c in self.criteria)
 
 
 def fmt(x, digits: int = 3) -> str:
@@ -83,10 +129,6 @@ def fmt_pct(x) -> str:
     return "-" if x is None else f"{100 * float(x):.1f}%"
 
 
-def _chapter_verdict(s: dict, key: str) -> bool:
-    return bool(s["claims_held"][key])
-
-
 def _sd_stand_in(s: dict) -> bool:
     return s.get("model") != SD_MODEL
 
@@ -99,14 +141,43 @@ def seed_rule(s: dict) -> list[bool]:
                                  s["p_copies_vs_true_density_by_seed"])]
 
 
+def peak_criteria(values: str, se: str, what: str) -> tuple[Criterion, Criterion]:
+    """A per-noise curve (summary keys ``values`` and ``se``) peaks at medium noise: its maximum exceeds each
+    end by two standard errors of both (so it lies strictly inside the grid, and noise alone rarely
+    passes), and both ends are below half of it."""
+    def peak(s):
+        return max(map(float, s[values]))
+
+    def clear_of_ends(s):
+        v, e = [float(x) for x in s[values]], [float(x) for x in s[se]]
+        i = max(range(len(v)), key=v.__getitem__)
+        return max(v[j] + 2 * e[j] for j in (0, len(v) - 1)) + 2 * e[i]
+
+    return (Criterion(f"peak of the {what}", peak, ">", clear_of_ends),
+            Criterion(f"{what}, larger end", lambda s: max(float(s[values][0]), float(s[values][-1])), "<",
+                      lambda s: peak(s) / 2))
+
+
 def peak_in_middle(values, se) -> bool:
-    """A per-noise curve peaks at medium noise: its maximum lies strictly inside the grid, exceeds each
-    end by two standard errors of both (so noise alone rarely passes), and both ends are below half of it."""
-    v, e = [float(x) for x in values], [float(x) for x in se]
-    i = max(range(len(v)), key=v.__getitem__)
-    ends = (0, len(v) - 1)
-    return (0 < i < len(v) - 1 and all(v[i] - 2 * e[i] > v[j] + 2 * e[j] for j in ends)
-            and max(v[j] for j in ends) < v[i] / 2)
+    """The rule of :func:`peak_criteria` on two lists."""
+    s = {"v": list(values), "e": list(se)}
+    return all(c.passes(s) for c in peak_criteria("v", "e", "curve"))
+
+
+def beats_criterion(quantity: str, mine: Of, my_se: Of, others: Callable[[dict], list[tuple[float, float]]],
+                    paper=None) -> Criterion:
+    """``mine`` below every other (rate, s.e.) by two of the larger standard error of the pair."""
+    return Criterion(quantity, mine, "<",
+                     lambda s: min((r - 2 * max(float(my_se(s)), e) for r, e in others(s)), default=math.inf), paper=paper)
+
+
+def auroc_criterion(key: str, what: str, threshold: float = 0.5, paper=None) -> Criterion:
+    return Criterion(f"AUROC, {what}", lambda s: s[key], ">=" if threshold > 0.5 else ">", threshold,
+                     paper=paper, limits=(0.0, 1.0))
+
+
+def p_criterion(key: str, what: str) -> Criterion:
+    return Criterion(f"p, {what}", lambda s: s[key], "<", SIGNIFICANT, scale="log")
 
 
 def _von_mises_ours(s: dict) -> str:
@@ -128,13 +199,31 @@ def _zone_share_ours(s: dict) -> str:
                f"{fmt(s['densest_equal_width_band'][1])}], holds {fmt_pct(s['densest_equal_width_band'][2])}"))
 
 
+def _other_bands(s: dict) -> list[tuple[float, float]]:
+    g = s["gap_band_index"]
+    return [(float(r), float(e)) for i, (r, e) in enumerate(zip(s["mem_rate_by_band"], s["mem_rate_se_by_band"]))
+            if i != g]
+
+
+def _fd_margin(s: dict, other: str) -> float:
+    return 2 * float(s.get(f"fd_diff_se_{other}") or 0.0)
+
+
 CLAIMS: tuple[Claim, ...] = (
     Claim("isolated_memorized", "ross2024geometric",
           "an isolated training point is memorized: the model copies it more often than the data density would, "
           "and FLIPD reads ~ 0 there, ~ 1 elsewhere on the circle",
           "LID ~ 0 at the isolated point, ~ 1 on the circle; samples reproduce it (Fig. 3)", "01_von_mises",
           ("flipd_isolated_by_seed", "flipd_median_others_by_seed", "p_copies_vs_true_density_by_seed"),
-          _von_mises_ours, lambda s: all(seed_rule(s)),
+          _von_mises_ours,
+          (Criterion("|FLIPD| at the isolated point, worst seed",
+                     lambda s: max(abs(float(x)) for x in s["flipd_isolated_by_seed"]), "<", FLIPD_TOL_ISOLATED,
+                     paper=0.0),
+           Criterion("|median FLIPD elsewhere - 1|, worst seed",
+                     lambda s: max(abs(float(x) - 1) for x in s["flipd_median_others_by_seed"]), "<",
+                     FLIPD_TOL_OTHERS, paper=0.0),
+           Criterion("p, copies vs the true density, worst seed",
+                     lambda s: max(map(float, s["p_copies_vs_true_density_by_seed"])), "<", SIGNIFICANT, scale="log")),
           f"on every training seed: |FLIPD| < {FLIPD_TOL_ISOLATED} at the isolated point, median within "
           f"{FLIPD_TOL_OTHERS} of 1 elsewhere, and more samples within the copy radius of the isolated point than "
           f"the true von Mises density gives (one-sided binomial test against the exact mass, p < {SIGNIFICANT})"),
@@ -144,7 +233,8 @@ CLAIMS: tuple[Claim, ...] = (
           lambda s: f"mean L {fmt(s['L_trained_mean'])} vs {fmt(s['L_heldout_mean'])} over {s['n_images_per_group']} "
                     f"images per group (each averaged with its flip), p = {fmt(s['p_trained_vs_heldout'])}, "
                     f"AUROC {fmt_auroc(s['auroc_trained_vs_heldout'])}",
-          lambda s: s["auroc_trained_vs_heldout"] > 0.5 and s["p_trained_vs_heldout"] < SIGNIFICANT,
+          (auroc_criterion("auroc_trained_vs_heldout", "larger L means trained"),
+           p_criterion("p_trained_vs_heldout", "trained vs held-out L")),
           f"over images (each averaged with its flip): AUROC of 'larger L means trained' above 0.5 and "
           f"Welch p < {SIGNIFICANT}"),
     Claim("memorized_grow_more", "hasegawa2025volume", "memorized images grow more than unmemorized ones",
@@ -152,13 +242,15 @@ CLAIMS: tuple[Claim, ...] = (
           ("p_memorized_vs_other", "auroc_memorized_vs_other"),
           lambda s: f"p = {fmt(s['p_memorized_vs_other'])}, AUROC {fmt_auroc(s['auroc_memorized_vs_other'])}, "
                     f"{s['n_memorized_found']} images extracted",
-          lambda s: s["auroc_memorized_vs_other"] > 0.5 and s["p_memorized_vs_other"] < SIGNIFICANT,
+          (auroc_criterion("auroc_memorized_vs_other", "larger L means memorized"),
+           p_criterion("p_memorized_vs_other", "memorized vs other L")),
           f"AUROC of 'larger L means memorized' above 0.5 and Welch p < {SIGNIFICANT}"),
     Claim("one_axis_one_step", "hasegawa2025volume", "one axis and one ODE step suffice to separate trained from held-out",
           "p < 0.01 with N = 1, K = 1 (Fig. 3)", "02_cifar10_overfit",
           ("p_one_axis_one_step", "auroc_one_axis_one_step"),
           lambda s: f"p = {fmt(s['p_one_axis_one_step'])}, AUROC {fmt_auroc(s['auroc_one_axis_one_step'])}",
-          lambda s: s["auroc_one_axis_one_step"] > 0.5 and s["p_one_axis_one_step"] < SIGNIFICANT,
+          (auroc_criterion("auroc_one_axis_one_step", "one axis, one step"),
+           p_criterion("p_one_axis_one_step", "one axis, one step")),
           f"with one axis and one step, in the paper's direction (AUROC of 'larger L means trained' above 0.5) "
           f"and Welch p < {SIGNIFICANT}"),
     Claim("memorization_in_danger_zone", "dodson2026calm",
@@ -166,7 +258,9 @@ CLAIMS: tuple[Claim, ...] = (
           "copying happens in the medium-sigma band where W and C are high (Figs. 2, 3, 5)", "03_three_regimes",
           ("memorization_share_in_zone", "memorization_share_in_zone_se", "zone_share_of_grid"),
           _zone_share_ours,
-          lambda s: s["memorization_share_in_zone"] - 2 * s["memorization_share_in_zone_se"] > s["zone_share_of_grid"],
+          (Criterion("share of the copying in the W/C band", lambda s: s["memorization_share_in_zone"], ">",
+                     lambda s: s["zone_share_of_grid"], se=lambda s: s["memorization_share_in_zone_se"], n_se=2,
+                     limits=(0.0, 1.0)),),
           "the share of the per-noise copy rate (held-out inputs, summed over the sigma grid) that falls inside the "
           "W/C band exceeds the band's share of the grid (what copying spread evenly over log sigma would give) by "
           "two bootstrap standard errors"),
@@ -175,58 +269,73 @@ CLAIMS: tuple[Claim, ...] = (
           ("mse_gap_by_sigma", "mse_gap_se_by_sigma"),
           lambda s: f"gap peaks at sigma = {fmt(s['mse_gap_peak_sigma'])} ({fmt(max(s['mse_gap_by_sigma']))}; ends "
                     f"{fmt(s['mse_gap_by_sigma'][0])} and {fmt(s['mse_gap_by_sigma'][-1])})",
-          lambda s: peak_in_middle(s["mse_gap_by_sigma"], s["mse_gap_se_by_sigma"]),
-          "the peak lies inside the sigma grid, above the gap at both ends by two standard errors (over images), "
-          "and both ends are below half the peak"),
+          peak_criteria("mse_gap_by_sigma", "mse_gap_se_by_sigma", "train/test error gap"),
+          "the peak lies inside the sigma grid, above the gap at both ends by two standard errors (over images) of "
+          "each, and both ends are below half the peak"),
     Claim("memorization_peak_medium", "dodson2026calm", "memorization peaks at medium noise, calm at both ends",
           "copies only at medium sigma (Fig. 2)", "03_three_regimes", ("mem_rate_by_sigma", "mem_rate_se_by_sigma"),
           lambda s: f"one-step copy rate peaks at sigma = {fmt(s['peak_memorization_sigma'])} "
                     f"({fmt_pct(s['peak_memorization_rate'])}; ends {fmt_pct(s['mem_rate_by_sigma'][0])} and "
                     f"{fmt_pct(s['mem_rate_by_sigma'][-1])})",
-          lambda s: peak_in_middle(s["mem_rate_by_sigma"], s["mem_rate_se_by_sigma"]),
-          "the peak lies inside the sigma grid, above the rate at both ends by two binomial standard errors, and "
-          "both ends are below half the peak"),
+          peak_criteria("mem_rate_by_sigma", "mem_rate_se_by_sigma", "one-step copy rate"),
+          "the peak lies inside the sigma grid, above the rate at both ends by two binomial standard errors of "
+          "each, and both ends are below half the peak"),
     Claim("gap_lowest_memorization", "dodson2026calm", "gap training (skipping the danger zone) lowers memorization",
           "0.7% of generations memorized, lowest of baseline, gap and dummy (CIFAR-10 cars)", "03_three_regimes",
-          ("claims_held",),
+          ("mem_rate_gap", "mem_rate_se_gap", "mem_rate_baseline", "mem_rate_se_baseline", "mem_rate_dummy",
+           "mem_rate_se_dummy"),
           lambda s: f"memorized {fmt_pct(s['mem_rate_gap'])} with the gap, {fmt_pct(s['mem_rate_baseline'])} baseline, "
                     f"{fmt_pct(s['mem_rate_dummy'])} dummy",
-          lambda s: _chapter_verdict(s, "gap_lowest_memorization"),
-          "the danger-zone gap memorizes least of baseline, gap and dummy, by two binomial standard errors"),
+          (beats_criterion("copy rate of the gap model's generations", lambda s: s["mem_rate_gap"],
+                           lambda s: s["mem_rate_se_gap"],
+                           lambda s: [(s[f"mem_rate_{n}"], s[f"mem_rate_se_{n}"]) for n in ("baseline", "dummy")],
+                           paper=0.007),),
+          "the danger-zone gap memorizes least of baseline, gap and dummy, below each of the other two by two "
+          "binomial standard errors (the larger of the pair's)"),
     Claim("gap_best_quality", "dodson2026calm", "gap training gives the best sample quality",
-          "FID 2.35, best of baseline, gap and dummy (CIFAR-10 cars)", "03_three_regimes", ("claims_held",),
+          "FID 2.35, best of baseline, gap and dummy (CIFAR-10 cars)", "03_three_regimes",
+          ("fd_gap", "fd_baseline", "fd_dummy", "fd_kind"),
           lambda s: f"{'FID' if s['fd_kind'] == 'inception' else 'classifier FD'} {fmt(s['fd_gap'])} with the gap, "
                     f"{fmt(s['fd_baseline'])} baseline, {fmt(s['fd_dummy'])} dummy",
-          lambda s: _chapter_verdict(s, "gap_best_quality"),
-          "the gap's Frechet distance is below baseline's and dummy's by two bootstrap standard errors of the "
-          "difference"),
+          (Criterion("Frechet distance of the gap model", lambda s: s["fd_gap"], "<",
+                     lambda s: min(s[f"fd_{n}"] - _fd_margin(s, n) for n in ("baseline", "dummy")),
+                     paper=lambda s: 2.35 if s["fd_kind"] == "inception" else None),),
+          "the gap's Frechet distance is below baseline's and dummy's, each by two bootstrap standard errors of the "
+          "difference (Inception features, which are not bootstrapped: by any margin)"),
     Claim("danger_zone_band_best", "dodson2026calm", "of all noise bands one could skip, the danger zone helps most",
-          "the gap is placed on the danger zone, sigma in [1, 5] (CIFAR-10)", "03_three_regimes", ("claims_held",),
+          "the gap is placed on the danger zone, sigma in [1, 5] (CIFAR-10)", "03_three_regimes",
+          ("mem_rate_by_band", "mem_rate_se_by_band", "gap_band_index"),
           lambda s: "lowest memorization when skipping sigma in "
                     f"[{fmt(s['best_gap_band'][0])}, {fmt(s['best_gap_band'][1])}]; the danger zone is "
                     f"[{fmt(s['gap_low'])}, {fmt(s['gap_high'])}]",
-          lambda s: _chapter_verdict(s, "danger_zone_band_best"),
+          (beats_criterion("copy rate, skipping the danger zone",
+                           lambda s: s["mem_rate_by_band"][s["gap_band_index"]],
+                           lambda s: s["mem_rate_se_by_band"][s["gap_band_index"]], _other_bands),),
           "of the equal-mass bands each skipped by one model, the danger zone gives the lowest memorization, below "
-          "every other band by two binomial standard errors"),
+          "every other band by two binomial standard errors (the larger of the pair's)"),
     Claim("flipd_cond_detects", "ross2024geometric", "conditional FLIPD detects memorized (verbatim) images",
           "AUROC in the high 90s (99.2% on the poster)", "04_laion_verbatims", ("auroc_flipd_cond",),
           lambda s: f"AUROC {fmt_auroc(s['auroc_flipd_cond'], s.get('auroc_se_flipd_cond'))}",
-          lambda s: s["auroc_flipd_cond"] >= HIGH_90S, f"Stable Diffusion: AUROC >= {HIGH_90S}", _sd_stand_in),
+          (auroc_criterion("auroc_flipd_cond", "conditional FLIPD", HIGH_90S, paper=0.992),),
+          f"Stable Diffusion: AUROC >= {HIGH_90S}", _sd_stand_in),
     Claim("flipd_uncond_detects", "ross2024geometric", "unconditional FLIPD detects memorized images",
           "AUROC in the high 90s", "04_laion_verbatims", ("auroc_flipd_uncond",),
           lambda s: f"AUROC {fmt_auroc(s['auroc_flipd_uncond'], s.get('auroc_se_flipd_uncond'))}",
-          lambda s: s["auroc_flipd_uncond"] >= HIGH_90S, f"Stable Diffusion: AUROC >= {HIGH_90S}", _sd_stand_in),
+          (auroc_criterion("auroc_flipd_uncond", "unconditional FLIPD", HIGH_90S),),
+          f"Stable Diffusion: AUROC >= {HIGH_90S}", _sd_stand_in),
     Claim("cfg_norm_detects", "ross2024geometric", "the CFG norm on the real image detects memorized images",
           "AUROC in the high 90s", "04_laion_verbatims", ("auroc_cfg_norm",),
           lambda s: f"AUROC {fmt_auroc(s['auroc_cfg_norm'], s.get('auroc_se_cfg_norm'))} (Wen et al.'s, from noise: "
                     f"{fmt_auroc(s.get('auroc_cfg_norm_generation'))})",
-          lambda s: s["auroc_cfg_norm"] >= HIGH_90S, f"Stable Diffusion: AUROC >= {HIGH_90S} (Ross et al.'s version)",
-          _sd_stand_in),
+          (auroc_criterion("auroc_cfg_norm", "CFG norm on the real image", HIGH_90S),),
+          f"Stable Diffusion: AUROC >= {HIGH_90S} (Ross et al.'s version)", _sd_stand_in),
     Claim("png_poor", "ross2024geometric", "PNG size is a comparatively poor predictor",
           "\"comparatively poor\" (Fig. 4d; no number)", "04_laion_verbatims",
           ("auroc_png", "auroc_flipd_cond", "auroc_flipd_uncond", "auroc_cfg_norm"),
           lambda s: f"AUROC {fmt_auroc(s['auroc_png'], s.get('auroc_se_png'))}",
-          lambda s: s["auroc_png"] < min(s["auroc_flipd_cond"], s["auroc_flipd_uncond"], s["auroc_cfg_norm"]),
+          (Criterion("AUROC, PNG size", lambda s: s["auroc_png"], "<",
+                     lambda s: min(s["auroc_flipd_cond"], s["auroc_flipd_uncond"], s["auroc_cfg_norm"]),
+                     limits=(0.0, 1.0)),),
           "Stable Diffusion: below the AUROC of each of the paper's other three detectors", _sd_stand_in),
 )
 
@@ -291,6 +400,28 @@ def scorecard(profile: str, root: Optional[Path] = None, claims=CLAIMS) -> list[
         verdict, ours = judge(c, s)
         rows.append(dict(row, ours=ours, held=verdict, profile=s.get("profile", profile)))
     return rows
+
+
+def criteria_rows(profile: str, root: Optional[Path] = None, claims=CLAIMS) -> list[dict]:
+    """One dict per criterion of every claim, in table order: number (the claim's row in the table), key,
+    notebook, quantity, op, value, margin (what the value must clear the threshold by), threshold, paper,
+    passes, scale, limits, held (the claim's verdict) and reason (why there is no value: the claim is
+    undecided or its chapter did not run). What the scorecard figure draws."""
+    summaries = load_summaries(profile, root)
+    out = []
+    for number, c in enumerate(claims, start=1):
+        s = summaries.get(c.notebook)
+        verdict, ours = judge(c, s) if s is not None else (NOT_RUN, "the chapter did not run")
+        for k in c.criteria:
+            row = dict(number=number, key=c.key, notebook=c.notebook, quantity=k.quantity, op=k.op, scale=k.scale,
+                       limits=k.limits, held=verdict, value=None, margin=None, threshold=None, paper=None,
+                       passes=None, reason=None)
+            if verdict in (NOT_RUN, UNDECIDED):
+                out.append(dict(row, reason=ours))
+                continue
+            out.append(dict(row, value=float(k.value(s)), margin=k.margin_of(s), threshold=k.threshold_of(s),
+                            paper=k.paper_of(s), passes=k.passes(s)))
+    return out
 
 
 def _cell(text: str) -> str:
