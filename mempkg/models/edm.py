@@ -443,7 +443,7 @@ def heun_sampler(model, x: Tensor, sigmas: Sequence[float] | Tensor, cond: Optio
     if len(sig) < 2 or any(not (a > b) for a, b in zip(sig, sig[1:])) or sig[-1] < 0 or min(sig[:-1]) <= 0:
         raise ValueError("sigmas must decrease strictly, with every level > 0 except possibly the last = 0 "
                          "(use edm_sigmas).")
-    for i in progress_bar(range(len(sig) - 1), disable=not progress, desc="sampling"):
+    for i in progress_bar(range(len(sig) - 1), disable=not progress, desc="sampling", unit="step"):
         t, t_next = sig[i], sig[i + 1]
         d = (x - D(x, t, cond)) / t
         x_next = x + (t_next - t) * d

@@ -27,7 +27,7 @@ def reverse_sde(model, x: Tensor, ts: Tensor, cond=None, generator: Optional[tor
 
         x <- x + [1/2 beta x + beta s(x, t)] dt + sqrt(beta dt) z,   dt = t_k - t_{k+1} > 0.
     """
-    for k in progress_bar(range(len(ts) - 1), disable=not progress, desc="sampling"):
+    for k in progress_bar(range(len(ts) - 1), disable=not progress, desc="sampling", unit="step"):
         t, dt = float(ts[k]), float(ts[k] - ts[k + 1])
         beta = float(model.sde.beta(t))
         s = model.score(x, t, cond=cond)
@@ -40,7 +40,7 @@ def reverse_sde(model, x: Tensor, ts: Tensor, cond=None, generator: Optional[tor
 def probability_flow(model, x: Tensor, ts: Tensor, cond=None, progress: bool = False) -> Tensor:
     """Heun's method on the probability-flow ODE dx/dt = -1/2 beta(t) (x + s(x, t)) (eq. 13)."""
     v = lambda x_, t_: model.sde.probability_flow(x_, t_, model.score(x_, t_, cond=cond))  # noqa: E731
-    for k in progress_bar(range(len(ts) - 1), disable=not progress, desc="sampling"):
+    for k in progress_bar(range(len(ts) - 1), disable=not progress, desc="sampling", unit="step"):
         t, t_next = float(ts[k]), float(ts[k + 1])
         h = t_next - t
         d = v(x, t)

@@ -244,7 +244,8 @@ def train_loop(net: nn.Module, step_loss: Callable[[Tensor, torch.Generator], Te
             if cuda:
                 torch.cuda.manual_seed(_dropout_seed(seed))
         steps = range(start, n_steps)               # empty when resuming a finished run's checkpoint
-        bar = progress_bar(steps, desc=desc if start == 0 else f"{desc} (resumed at {start})", disable=not progress)
+        bar = progress_bar(steps, desc=desc if start == 0 else f"{desc} (resumed at {start})", disable=not progress,
+                           unit="step")
         for step in bar:
             idx = torch.arange(N) if bs == N else torch.randperm(N, generator=g)[:bs]
             x0 = data[idx.to(device)].repeat_interleave(n_noise, dim=0)
