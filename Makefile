@@ -56,7 +56,8 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # and leave the executed notebooks without figures.
 unexport MPLBACKEND
 
-.PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax gpu-check gpu-wheels publish
+.PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax gpu-check gpu-wheels publish \
+	profile-book
 
 define HELP
 Memorization in diffusion models: a reproducible study
@@ -70,6 +71,9 @@ Memorization in diffusion models: a reproducible study
   make bench           run the benchmarks (FLIPD cost, volume-growth speed-up, W and C cost and
                        its growth with N) into results/benchmarks/; notebooks/06_performance
                        shows the same measurements in the book
+  make profile-book    execute every chapter under PROFILE from an empty cache (in build/profile-PROFILE/) and
+                       write book/measurements/book-PROFILE.json: each chapter's time and its stages; the
+                       introduction and the performance page quote it
   make publish         push build/PROFILE/html to the gh-pages branch of PUBLISH_REMOTE (default: origin) with
                        ghp-import; DRY_RUN=1 lists what would be pushed; with BOOK_REPO=owner/name, also
                        the chapters as notebooks to its notebooks branch (for the Colab buttons)
@@ -174,6 +178,9 @@ book: $(STAMP) notebooks
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+profile-book: $(STAMP)
+	$(BIN)/python tools/profile_book.py --profile $(PROFILE) --run
 
 publish: $(STAMP)
 	$(BIN)/python tools/publish.py --profile $(PROFILE) $(if $(PUBLISH_REMOTE),--remote "$(PUBLISH_REMOTE)") \

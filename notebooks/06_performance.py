@@ -329,6 +329,23 @@ else:
                      "figures of this section are therefore not shown; the CPU ratios above stand alone."))
 
 # %% [markdown]
+# ## 6. Where the book's own time goes
+#
+# `make profile-book` executes every chapter from an empty cache and reads, from each cached result, the
+# seconds its computation took (training a model, sampling, each estimator, each control; results of one name
+# are summed). "Not cached" is the rest of a chapter's time: the kernel's start, loading, plotting and small
+# computations. The record (`book/measurements/book-<profile>.json`) names its machine and date; it is not
+# this build's measurement unless the two dates agree.
+
+# %%
+book_record = perf.book_times("book/measurements", P.name)
+if book_record:
+    display(Markdown(perf.book_times_markdown(book_record, stages=True)))
+else:
+    display(Markdown(f"No empty-cache measurement of `{P.name}` is recorded yet: `make profile-book "
+                     f"PROFILE={P.name}` writes one."))
+
+# %% [markdown]
 # ## What this page does not measure
 #
 # - **Memory.** Only time is measured; W and C hold about 24 x chunk x N bytes per pass, volume

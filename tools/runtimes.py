@@ -3,6 +3,8 @@
 `make book` writes its output to build/<profile>/src/_generated/runtimes.md, so the times in
 the book are those of the run that built it: papermill's `metadata.papermill.duration` of each
 executed notebook, and the device from the notebook's results/<profile>/<stem>/summary.json.
+Those re-use whatever was cached; the time of every chapter from an empty cache follows, from the
+record `make profile-book` wrote (book/measurements/book-<profile>.json), with its machine and date.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
-from mempkg.book.perf import cpu_name
+from mempkg.book.perf import book_times, book_times_markdown, cpu_name
 
 
 def gpu_name() -> str:
@@ -38,6 +40,7 @@ def main() -> None:
     parser.add_argument("--profile", required=True)
     parser.add_argument("--results", type=Path,
                         default=Path(os.environ.get("MEMPKG_RESULTS", "results")))
+    parser.add_argument("--measurements", type=Path, default=Path(__file__).resolve().parents[1] / "book" / "measurements")
     parser.add_argument("notebooks", nargs="*", type=Path, help="executed .ipynb files")
     args = parser.parse_args()
 
@@ -60,6 +63,13 @@ def main() -> None:
     print("| --- | --- | ---: | --- |")
     for r in rows:
         print("| " + " | ".join(r) + " |")
+    print("\n**From an empty cache.** ", end="")
+    record = book_times(args.measurements, args.profile)
+    if record is None:
+        print(f"No empty-cache measurement of `{args.profile}` is recorded yet (`make profile-book "
+              f"PROFILE={args.profile}` writes one).")
+    else:
+        print(book_times_markdown(record), end="")
 
 
 if __name__ == "__main__":

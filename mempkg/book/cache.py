@@ -111,7 +111,9 @@ class Cache:
         except (OSError, ValueError, RuntimeError, json.JSONDecodeError, pickle.UnpicklingError):
             return None
 
-    def save(self, name: str, params: dict, value) -> Path:
+    def save(self, name: str, params: dict, value, seconds: float | None = None) -> Path:
+        """Store ``value``; ``seconds`` (what computing it took) goes into the record, where
+        ``tools/profile_book.py`` reads where a chapter's time went."""
         data, record = self.paths(name, params)
         atomic_write(data, lambda f: torch.save(value, f))
         write_json_atomic(record, {
@@ -119,6 +121,7 @@ class Cache:
             "mempkg_version": __version__, "torch_version": torch.__version__,
             "device": self.device or "cpu", "python": platform.python_version(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seconds": None if seconds is None else round(float(seconds), 3), "threads": torch.get_num_threads(),
         })
         return data
 
@@ -135,8 +138,9 @@ class Cache:
             self.hits += 1
             return value
         self.misses += 1
+        start = time.perf_counter()
         value = _storable(compute())        # what a later run will load, so both runs see the same types
-        self.save(name, params, value)
+        self.save(name, params, value, seconds=time.perf_counter() - start)
         return value
 
     def checkpoint_path(self, name: str, params: dict) -> Path:

@@ -597,3 +597,36 @@ def gpu_records_table(records: Sequence[dict]):
                          "W and C (50k x 10k x 3072, 64 sigmas), s": m["wc_seconds"],
                          "W and C / one distance matrix": m["wc_per_distance_matrix"]})
     return pd.DataFrame(rows)
+
+
+def book_times(folder: str | Path, profile: str) -> Optional[dict]:
+    """The empty-cache run-time record of ``profile`` (``book-<profile>.json``, written by `make profile-book`),
+    or ``None`` when there is none."""
+    path = Path(folder) / f"book-{profile}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _minutes(seconds) -> str:
+    return "not recorded" if seconds is None else f"{float(seconds) / 60:.1f}"
+
+
+def book_times_markdown(record: dict, stages: bool = False, top: int = 6) -> str:
+    """A Markdown table of a run-time record: minutes per chapter (and, with ``stages``, its ``top`` costliest
+    stages), headed by the machine and date it was measured on."""
+    m = record["machine"]
+    head = (f"Measured by `make profile-book` on {record['date']} (commit {record.get('commit') or 'unknown'}), "
+            f"every chapter from an empty cache under `{record['profile']}`, on {m['cpu']} with {m['cores']} cores, "
+            f"torch {m['torch']} with {m['threads']} threads, Python {m['python']}: "
+            f"**{float(record['total_seconds']) / 60:.0f} min** for the whole book.\n\n")
+    if not stages:
+        rows = "".join(f"| {{doc}}`notebooks/{c['notebook']}` | {_minutes(c['seconds'])} |\n" for c in record["chapters"])
+        return head + "| Chapter | Minutes |\n| --- | ---: |\n" + rows
+    lines = ["| Chapter | Minutes | Costliest stages (minutes; x n: n cached results of that name) |",
+             "| --- | ---: | --- |"]
+    for c in record["chapters"]:
+        parts = [f"{s['stage']}{' x %d' % s['count'] if s['count'] > 1 else ''} {s['seconds'] / 60:.1f}"
+                 for s in c["stages"][:top]]
+        if c.get("not_cached_seconds") is not None:
+            parts.append(f"not cached {c['not_cached_seconds'] / 60:.1f}")
+        lines.append(f"| {c['notebook']} | {_minutes(c['seconds'])} | {'; '.join(parts)} |")
+    return head + "\n".join(lines) + "\n"

@@ -1,0 +1,69 @@
+"""`make profile-book`: each chapter's time and its stages, read from the executed notebooks and the seconds every
+cache record holds; the tables the introduction and the performance page show name the machine and the date."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from mempkg.book.cache import Cache
+from mempkg.book.perf import book_times, book_times_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import profile_book  # noqa: E402
+
+
+def test_a_computed_result_records_its_seconds_and_a_loaded_one_costs_nothing(tmp_path):
+    cache = Cache(tmp_path)
+    cache.get("slow", {"a": 1}, lambda: (time.sleep(0.2), torch.zeros(2))[1])
+    record = json.loads(next(tmp_path.glob("slow-*.json")).read_text())
+    assert 0.2 <= record["seconds"] < 5 and record["threads"] == torch.get_num_threads()
+    cache.get("slow", {"a": 1}, lambda: pytest.fail("recomputed"))
+    assert cache.hits == 1
+
+
+def fake_run(tmp_path: Path) -> tuple[Path, Path]:
+    results, executed = tmp_path / "results", tmp_path / "executed"
+    executed.mkdir()
+    for stem, duration, stages in (("01_a", 100.0, {"train": [60.0], "score": [5.0, 7.0]}), ("02_b", 30.0, {})):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["papermill"] = {"duration": duration}
+        nbformat.write(nb, executed / f"{stem}.ipynb")
+        folder = results / "quick" / stem
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text("{}")
+        for name, secs in stages.items():
+            for i, s in enumerate(secs):
+                (folder / f"{name}-{i}.json").write_text(json.dumps({"name": name, "seconds": s}))
+        (folder / "old-0.json").write_text(json.dumps({"name": "old"}))      # a record from before seconds
+    return results, executed
+
+
+def test_the_record_sums_stages_by_name_and_leaves_the_rest_as_not_cached(tmp_path):
+    results, executed = fake_run(tmp_path)
+    out = tmp_path / "book-quick.json"
+    assert profile_book.main(["--profile", "quick", "--results", str(results), "--executed", str(executed),
+                              "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    a, b = record["chapters"]
+    assert a["notebook"] == "01_a" and a["seconds"] == 100.0
+    assert a["stages"] == [{"stage": "train", "seconds": 60.0, "count": 1}, {"stage": "score", "seconds": 12.0, "count": 2}]
+    assert a["not_cached_seconds"] == 28.0 and b["stages"] == [] and b["not_cached_seconds"] == 30.0
+    assert record["total_seconds"] == 130.0 and record["machine"]["cores"] and record["date"]
+    assert book_times(tmp_path, "quick") == record and book_times(tmp_path, "full") is None
+    table = book_times_markdown(record, stages=True)
+    assert f"on {record['date']}" in table and record["machine"]["cpu"] in table and "**2 min**" in table
+    assert "| 01_a | 1.7 | train 1.0; score x 2 0.2; not cached 0.5 |" in table
+    assert "{doc}`notebooks/01_a` | 1.7 |" in book_times_markdown(record)
+
+
+def test_no_executed_notebook_is_a_plain_error(tmp_path):
+    with pytest.raises(SystemExit, match="no executed notebook"):
+        profile_book.main(["--results", str(tmp_path), "--executed", str(tmp_path), "--out", str(tmp_path / "o")])

@@ -1,0 +1,120 @@
+"""Where a book's time goes: each chapter's run time and its stages, from one run with an empty cache (`make profile-book`).
+
+    python tools/profile_book.py --profile quick --run        # execute every chapter into a fresh cache, then record
+    python tools/profile_book.py --profile quick --results R --executed E   # record an earlier run
+
+With ``--run`` the chapters are executed by `make notebooks` into a fresh results folder
+(``build/profile-<profile>/results``) and build folder (``build/profile-<profile>``), so nothing cached earlier
+is used and the book's own ``results/<profile>`` is not touched. Then it reads
+
+* each chapter's run time: papermill's ``duration`` in the executed notebook;
+* each stage's time: every cache record the chapter wrote holds the seconds its computation took
+  (``mempkg.book.cache``: training a model, sampling, each estimator, each control). Stages of one name
+  (e.g. the 30 settings of an ablation) are summed; "not cached" is the rest of the chapter's time
+  (loading, the kernel's start, plotting, small computations).
+
+It writes ``book/measurements/book-<profile>.json`` (machine, date, commit, threads, chapters and stages): the
+introduction's run-time table and the performance page read it, and it is committed, so the times the book
+quotes are this measurement's, with its machine and date. ``--out`` writes elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from mempkg.book.perf import book_times_markdown, cpu_name  # noqa: E402
+
+
+def chapter_record(notebook: Path, results: Path) -> dict:
+    """One chapter: its papermill duration and the seconds of every cache record it wrote, by stage name."""
+    meta = json.loads(notebook.read_text())["metadata"].get("papermill", {})
+    stages: dict[str, dict] = {}
+    for rec_path in sorted((results / notebook.stem).glob("*.json")):
+        if rec_path.name == "summary.json":
+            continue
+        try:
+            rec = json.loads(rec_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if "name" not in rec or rec.get("seconds") is None:
+            continue
+        s = stages.setdefault(rec["name"], {"stage": rec["name"], "seconds": 0.0, "count": 0})
+        s["seconds"] += float(rec["seconds"])
+        s["count"] += 1
+    duration = meta.get("duration")
+    cached = sum(s["seconds"] for s in stages.values())
+    ordered = sorted(stages.values(), key=lambda s: -s["seconds"])
+    return {"notebook": notebook.stem, "seconds": duration,
+            "stages": [dict(s, seconds=round(s["seconds"], 1)) for s in ordered],
+            "not_cached_seconds": None if duration is None else round(max(duration - cached, 0.0), 1)}
+
+
+def collect(profile: str, results: Path, executed: Path, wall_seconds: float | None = None) -> dict:
+    notebooks = sorted(executed.glob("*.ipynb"))
+    if not notebooks:
+        raise SystemExit(f"{executed} holds no executed notebook: run with --run, or point --executed at a build.")
+    import torch  # the record names the threads and version the chapters ran with
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip() or None
+    chapters = [chapter_record(nb, results / profile) for nb in notebooks]
+    return {"profile": profile, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
+            "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "system": f"{platform.system()} "
+                        f"{platform.machine()}", "python": platform.python_version(), "torch": torch.__version__,
+                        "threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+            "empty_cache": True, "wall_seconds": wall_seconds,
+            "total_seconds": round(sum(c["seconds"] or 0.0 for c in chapters), 1), "chapters": chapters}
+
+
+def run(profile: str, build: Path, results: Path) -> float:
+    """Execute every chapter into fresh folders; returns the wall-clock seconds."""
+    shutil.rmtree(build, ignore_errors=True)
+    results.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    env["MEMPKG_RESULTS"] = str(results.resolve())
+    start = time.perf_counter()
+    r = subprocess.run(["make", "--no-print-directory", "notebooks", f"PROFILE={profile}", f"BUILD={build}"],
+                       cwd=ROOT, env=env)
+    if r.returncode != 0:
+        raise SystemExit(f"make notebooks failed under PROFILE={profile}; see its output above.")
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--run", action="store_true", help="execute every chapter from an empty cache first")
+    ap.add_argument("--results", type=Path, help="the results folder the run used (holds <profile>/)")
+    ap.add_argument("--executed", type=Path, help="the folder of its executed notebooks")
+    ap.add_argument("--out", type=Path, help="default book/measurements/book-<profile>.json")
+    args = ap.parse_args(argv)
+    build = Path("build") / f"profile-{args.profile}"
+    results = args.results or build / "results"
+    executed = args.executed or build / "src" / "notebooks"
+    wall = None
+    if args.run:
+        if args.results or args.executed:
+            ap.error("--run makes its own folders; --results and --executed name an earlier run's")
+        wall = run(args.profile, build, results)
+    record = collect(args.profile, results, executed, wall)
+    out = args.out or ROOT / "book" / "measurements" / f"book-{args.profile}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(book_times_markdown(record, stages=True))
+    print(f"\nWritten: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
