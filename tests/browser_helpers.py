@@ -1,8 +1,8 @@
 """Open a static site in headless Chromium, as a reader would, and record what each page does.
 
-Used by test_browser.py. Chromium is driven through the DevTools protocol over a pipe
-(`--remote-debugging-pipe`: JSON messages separated by NUL bytes on file descriptors 3 and 4),
-so this needs no Python package beyond the standard library and no debugging port.
+Used by test_browser.py. Chromium is driven by Playwright for Python, launched on the system's
+Chromium (`find_chromium`: $CHROMIUM, else Debian's package) through `executable_path`, so no
+browser is downloaded: `playwright install` is never needed.
 
     with Chromium() as browser, serve(site) as base:
         report = browser.visit(base + "index.html")
@@ -13,21 +13,28 @@ The check functions return readable lines (page, message, URL), empty when all i
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import http.server
 import json
 import os
+import re
 import shutil
-import signal
-import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+# Only Playwright's install paths download browsers, and nothing here calls them; the variable
+# makes them skip the download should anything do so.
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+try:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+except ImportError:    # test_browser.py skips and says how to install it
+    sync_playwright = None
+    PlaywrightError = RuntimeError
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 WIDTH, HEIGHT = 1280, 900      # CSS pixels of the window; screenshots cover the whole page height
@@ -36,18 +43,23 @@ WIDTH, HEIGHT = 1280, 900      # CSS pixels of the window; screenshots cover the
 # updates, no sync, no default apps; every host name resolves to nothing except the loopback
 # address, and any request that still escapes goes to a proxy on a closed local port.
 # Loopback addresses bypass a fixed proxy by default, so the local server is reached directly.
+# Playwright adds its own (headless, a pipe to talk over, a fresh profile); these come after them.
 CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
     "--no-first-run", "--no-default-browser-check", "--disable-default-apps", "--disable-extensions",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-domain-reliability", "--disable-client-side-phishing-detection", "--disable-breakpad",
     "--no-pings", "--metrics-recording-only", "--safebrowsing-disable-auto-update",
-    "--disable-features=Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,AutofillServerCommunication",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
     "--proxy-server=http://127.0.0.1:9",
     "--hide-scrollbars", "--mute-audio", "--force-color-profile=srgb",
     f"--window-size={WIDTH},{HEIGHT}",
 ]
+# Passed as one --disable-features with those Playwright passes: Chromium obeys only the last
+# --disable-features on its command line, so ours, given alone, would switch Playwright's back on.
+DISABLED_FEATURES = ["Translate", "OptimizationHints", "MediaRouter", "DialMediaRouteProvider",
+                     "AutofillServerCommunication"]
+_features_off: list[str] = []    # DISABLED_FEATURES and Playwright's, read from the first launch
 
 # Run in the page once it has loaded: wait for MathJax and every image, then describe the page.
 # Notebook outputs are the <img> inside myst-nb's div.cell_output; math is Sphinx's .math elements
@@ -160,7 +172,7 @@ def serve(root: Path):
         thread.join(5)
 
 
-# ---- Chromium over the DevTools protocol -----------------------------------------------------
+# ---- Chromium through Playwright -------------------------------------------------------------
 
 def find_chromium() -> str | None:
     """$CHROMIUM, else Debian's chromium binary (skipping the /usr/bin wrapper, which adds
@@ -189,199 +201,173 @@ class PageReport:
     screenshot: Path | None = None
 
 
+class _Recorder:
+    """What one tab did, in the order Playwright reports it. Each entry carries the number of the
+    document it belongs to (1 for the first the tab commits to): a request's, the document that
+    made it (a main-frame navigation request: the one it brings); a log line about a URL, that of
+    the request for it; anything else, the document showing when it came."""
+
+    def __init__(self, context, tab):
+        self.tab, self.events, self.documents = tab, [], []
+        self.doc: dict = {}               # request (Playwright's object, or DevTools' id) -> document
+        self.url_doc: dict[str, int] = {}     # URL -> document of its latest request
+        self.open: set = set()            # requests neither finished nor failed
+        self.navigations: set = set()     # main-frame navigation requests
+        self.navigating = False           # one of them has not committed yet
+        self.loaded_doc = 0               # the last document that fired its load event
+        context.on("request", self._request)
+        context.on("requestfinished", lambda r: self.open.discard(r))
+        context.on("requestfailed", self._failed)
+        context.on("response", lambda r: self._status(r.request, r.url, r.status, r.status_text))
+        context.on("console", self._console)
+        context.on("weberror", lambda e: self._add("uncaught", "uncaught " + _error_text(e.error)))
+        tab.on("framenavigated", self._navigated)
+        tab.on("load", lambda _: setattr(self, "loaded_doc", len(self.documents)))
+        # Playwright leaves requests for /favicon.ico out of its events (the browser makes them,
+        # not the page); the tab's DevTools network events still show them.
+        self.favicons: dict[str, str] = {}    # DevTools' request id -> URL
+        cdp = context.new_cdp_session(tab)
+        cdp.on("Network.requestWillBeSent", self._favicon)
+        cdp.on("Network.responseReceived", self._favicon_response)
+        cdp.on("Network.loadingFailed", self._favicon_failed)
+        cdp.send("Network.enable")
+
+    def _add(self, kind: str, line: str, key=None, doc: int | None = None):
+        doc = self.doc[key] if key is not None else len(self.documents) if doc is None else doc
+        self.events.append((kind, doc, line))
+
+    def _new(self, key, url: str, doc: int):
+        self.doc[key] = self.url_doc[url] = doc
+        self._add("request", url, key)
+
+    def _request(self, request):
+        with contextlib.suppress(PlaywrightError):    # a service worker's request has no frame
+            if request.is_navigation_request() and request.frame.parent_frame is None:
+                self.navigations.add(request)
+                self.navigating = True
+        self.open.add(request)
+        self._new(request, request.url, len(self.documents) + (request in self.navigations))
+
+    def _favicon(self, event: dict):
+        url = event["request"]["url"]
+        if url.endswith("/favicon.ico") and event["requestId"] not in self.favicons:
+            self.favicons[event["requestId"]] = url
+            self._new(event["requestId"], url, len(self.documents))
+
+    def _favicon_response(self, event: dict):
+        if event["requestId"] in self.favicons:
+            r = event["response"]
+            self._status(event["requestId"], r["url"], r["status"], r.get("statusText", ""))
+
+    def _favicon_failed(self, event: dict):
+        if event["requestId"] in self.favicons and not event.get("canceled"):
+            self._add("failed", f"{self.favicons[event['requestId']]}: {event.get('errorText', 'failed')}",
+                      event["requestId"])
+
+    def _status(self, key, url: str, status: int, text: str):
+        if status >= 400:
+            self._add("failed", f"{url}: HTTP {status} {text}".rstrip(), key)
+
+    def _failed(self, request):
+        self.open.discard(request)
+        why = request.failure or "failed"
+        if why != "net::ERR_ABORTED":     # ABORTED: cancelled, by a tab closing or a document replacing this one
+            self._add("failed", f"{request.url}: {why}", request)
+        elif request in self.navigations:    # an aborted navigation commits nothing
+            self.navigating = False
+
+    def _console(self, msg):
+        if msg.type not in ("error", "assert"):
+            return
+        url, line = msg.location.get("url"), msg.location.get("lineNumber", 0)
+        if msg.args:     # console.error() or console.assert() in a script
+            self._add("console", f"console.{msg.type}: {msg.text}" + (f" ({url}:{line + 1})" if url else ""))
+        else:            # the browser's own log: failed loads, CSP, ...
+            self._add("log", f"log: {msg.text}" + (f" ({url})" if url else ""), doc=self.url_doc.get(url))
+
+    def _navigated(self, frame):
+        # a new document in the tab; a change within one (pushState, an #anchor) comes without a request
+        if frame == self.tab.main_frame and self.navigating:
+            self.navigating = False
+            self.documents.append(frame.url)
+
+    def loaded(self) -> bool:
+        """The tab's current document has fired its load event, and no navigation is pending."""
+        return self.loaded_doc == len(self.documents) and not self.navigating
+
+    def busy(self) -> bool:
+        """A request of the current document is open."""
+        return any(self.doc[r] == len(self.documents) for r in self.open)
+
+    def fill(self, report: PageReport):
+        """Every request counts for `requests`; the rest only from the last document the tab
+        committed to: a redirect page (index.html) is judged by the page it leads to, and the
+        favicon the browser asks for on the way is not held against it."""
+        report.documents = list(self.documents)
+        lists = {"console": report.console, "uncaught": report.console, "log": report.log_errors,
+                 "failed": report.failed}
+        for kind, doc, line in self.events:
+            if kind == "request":
+                report.requests.append(line)
+            elif doc == len(self.documents):
+                lists[kind].append(line)
+
+
+def _error_text(error) -> str:
+    """An uncaught exception's first line, and where it was thrown (its stack's first frame)."""
+    text = (f"{error.name}: {error.message}" if error.name else error.message) or "exception"
+    where = re.search(r"^\s+at (?:.*? \()?(\S+?):(\d+):\d+\)?$", error.stack or "", re.M)
+    return text.splitlines()[0] + (f" ({where[1]}:{where[2]})" if where else "")
+
+
 class Chromium:
-    """Headless Chromium driven over --remote-debugging-pipe; one fresh tab per visit."""
+    """Headless Chromium through Playwright; a fresh browser context (cache, storage) and tab per visit."""
 
     def __init__(self, executable: str | None = None, timeout: float = 60):
         self.executable = executable or find_chromium()
         if not self.executable:
             raise BrowserError("no Chromium found: apt-get install chromium, or set CHROMIUM=/path/to/chrome")
+        if sync_playwright is None:
+            raise BrowserError("Playwright is not installed: pip install playwright (make venv does)")
         self.timeout = timeout
-        self._next_id = 0
-        self._lock = threading.Lock()
-        self._cond = threading.Condition()
-        self._responses: dict[int, dict] = {}
-        self._events: dict[str | None, list[tuple[str, dict]]] = {}
-        self._children: dict[str, str] = {}    # child session (frame, worker) -> its page's session
-        self._closed = False
 
-    # -- process --
     def __enter__(self):
-        self._tmp = tempfile.TemporaryDirectory(prefix="book-chromium-", ignore_cleanup_errors=True)
-        profile = Path(self._tmp.name) / "profile"
-        self._stderr = open(Path(self._tmp.name) / "stderr.txt", "w+b")
-        to_browser_r, self._to_browser = os.pipe()
-        self._from_browser, from_browser_w = os.pipe()
-
-        # The pipe's ends go on the fds Chromium reads (3) and writes (4); dup2 leaves them inheritable.
-        # preexec_fn runs only os.dup2, and callers start Chromium before the server thread.
-        def fds():
-            os.dup2(to_browser_r, 3)
-            os.dup2(from_browser_w, 4)
-
-        cmd = [self.executable, *CHROMIUM_FLAGS, "--remote-debugging-pipe",
-               f"--user-data-dir={profile}", "about:blank"]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr,
-                                     close_fds=False, preexec_fn=fds, start_new_session=True)
-        os.close(to_browser_r)
-        os.close(from_browser_w)
-        self._reader = threading.Thread(target=self._read, name="chromium-reader", daemon=True)
-        self._reader.start()
+        self._playwright = sync_playwright().start()
         try:
-            self.version = self.send("Browser.getVersion", timeout=30)["product"]
-        except BrowserError:
-            self.__exit__(None, None, None)
+            self._browser = self._launch()
+        except Exception:
+            self._playwright.stop()
             raise
+        self.version = "Chrome/" + self._browser.version
         return self
 
     def __exit__(self, *exc):
-        with contextlib.suppress(BrowserError, OSError):
-            if self.proc.poll() is None:
-                self.send("Browser.close", timeout=5)
         try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:   # its renderers share its process group (start_new_session)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        self._closed = True
-        for fd in (self._to_browser, self._from_browser):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._stderr.close()
-        self._tmp.cleanup()
+            with contextlib.suppress(PlaywrightError):
+                self._browser.close()
+        finally:
+            self._playwright.stop()
 
-    def stderr_tail(self, lines: int = 20) -> str:
-        with contextlib.suppress(OSError, ValueError):
-            self._stderr.flush()
-            self._stderr.seek(0)
-            return "\n".join(self._stderr.read().decode(errors="replace").splitlines()[-lines:])
-        return ""
-
-    # -- protocol --
-    def _read(self):
-        buf = b""
-        while True:
+    def _launch(self):
+        def launch(features):
             try:
-                chunk = os.read(self._from_browser, 1 << 20)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                with self._cond:
-                    self._closed = True
-                    self._cond.notify_all()
-                return
-            buf += chunk
-            if b"\0" in chunk:     # a screenshot arrives in many chunks: split only at a message's end
-                *messages, buf = buf.split(b"\0")
-                for raw in messages:
-                    self._dispatch(json.loads(raw))
+                return self._playwright.chromium.launch(
+                    executable_path=self.executable, headless=True, timeout=self.timeout * 1000,
+                    args=[*CHROMIUM_FLAGS, "--disable-features=" + ",".join(features)])
+            except PlaywrightError as e:
+                raise BrowserError(f"{self.executable} did not start: {e}") from e
 
-    def _dispatch(self, msg: dict):
-        if "id" in msg:
-            with self._cond:
-                self._responses[msg["id"]] = msg
-                self._cond.notify_all()
-            return
-        session, method, params = msg.get("sessionId"), msg.get("method"), msg.get("params", {})
-        if method == "Target.attachedToTarget" and session:
-            # A frame or worker of a page (our own attaches come on the browser's session, None):
-            # record its traffic too, then let it run.
-            child = params["sessionId"]
-            with self._cond:
-                self._children[child] = self._children.get(session, session)
-            for m in ("Runtime.enable", "Log.enable", "Network.enable"):
-                self._post(m, {}, child)
-            self._post("Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": True,
-                                                "flatten": True}, child)
-            self._post("Runtime.runIfWaitingForDebugger", {}, child)
-        with self._cond:
-            owner = self._children.get(session, session)
-            self._events.setdefault(owner, []).append((method, params))
-            self._cond.notify_all()
-
-    def _post(self, method: str, params: dict, session: str | None = None) -> int:
-        with self._lock:
-            self._next_id += 1
-            msg = {"id": self._next_id, "method": method, "params": params}
-            if session:
-                msg["sessionId"] = session
-            data = json.dumps(msg).encode() + b"\0"
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._to_browser, view):]
-            return self._next_id
-
-    def send(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float | None = None) -> dict:
-        """Send a command and wait for its result; a protocol error raises BrowserError."""
-        try:
-            msg_id = self._post(method, params or {}, session)
-        except OSError as e:
-            raise BrowserError(f"{method}: Chromium's pipe is closed ({e})\n{self.stderr_tail()}") from e
-        deadline = time.monotonic() + (timeout or self.timeout)
-        with self._cond:
-            while msg_id not in self._responses:
-                left = deadline - time.monotonic()
-                if self._closed or left <= 0:
-                    why = "Chromium exited" if self._closed else f"no answer within {timeout or self.timeout:.0f} s"
-                    raise BrowserError(f"{method}: {why}\n{self.stderr_tail()}")
-                self._cond.wait(left)
-            msg = self._responses.pop(msg_id)
-        if "error" in msg:
-            raise BrowserError(f"{method}: {msg['error'].get('message')} {msg['error'].get('data', '')}".strip())
-        return msg.get("result", {})
-
-    def _wait_loaded(self, session: str, since: int) -> bool:
-        """Until the tab's last main-frame navigation (a redirect included) has fired its load event;
-        SINCE: how many of the tab's events came before the navigation."""
-        deadline = time.monotonic() + self.timeout
-
-        def count(events, method):
-            return sum(m == method and not (method == "Page.frameNavigated" and p["frame"].get("parentId"))
-                       for m, p in events[since:])
-
-        while time.monotonic() < deadline:
-            with self._cond:
-                while not count(self._events.get(session, []), "Page.loadEventFired"):
-                    left = deadline - time.monotonic()
-                    if self._closed or left <= 0:
-                        return False
-                    self._cond.wait(left)
-            self._wait_network_quiet(session, timeout=min(10, deadline - time.monotonic()))
-            with self._cond:
-                events = self._events.get(session, [])
-                navigated, loaded = count(events, "Page.frameNavigated"), count(events, "Page.loadEventFired")
-            if loaded >= navigated:
-                return True
-            with self._cond:   # wait for the next load event
-                while count(self._events.get(session, []), "Page.loadEventFired") <= loaded:
-                    left = deadline - time.monotonic()
-                    if self._closed or left <= 0:
-                        return False
-                    self._cond.wait(left)
-        return False
-
-    def _wait_network_quiet(self, session: str, quiet: float = 0.3, timeout: float = 10):
-        """Until every request has finished or failed and nothing new happened for QUIET seconds."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while time.monotonic() < deadline:
-                events = self._events.get(session, [])
-                # Requests of a document that a redirect replaced may never report an end.
-                commits = [i for i, (m, p) in enumerate(events)
-                           if m == "Page.frameNavigated" and not p["frame"].get("parentId")]
-                current = events[commits[-1]:] if commits else events
-                started = {p["requestId"] for m, p in current if m == "Network.requestWillBeSent"}
-                ended = {p["requestId"] for m, p in events
-                         if m in ("Network.loadingFinished", "Network.loadingFailed")}
-                n = len(events)
-                if started <= ended:
-                    self._cond.wait(quiet)
-                    if len(self._events.get(session, [])) == n:
-                        return
-                else:
-                    self._cond.wait(min(quiet, max(0.0, deadline - time.monotonic())))
+        if not _features_off:    # once per process: read Playwright's --disable-features, then launch with both
+            browser = launch(DISABLED_FEATURES)
+            try:
+                page = browser.new_page()
+                page.goto("chrome://version")
+                words = page.inner_text("#command_line").split()
+            finally:
+                browser.close()
+            theirs = [f for w in words if w.startswith("--disable-features=") for f in w.split("=", 1)[1].split(",")]
+            _features_off[:] = dict.fromkeys(f for f in [*theirs, *DISABLED_FEATURES] if f)
+        return launch(_features_off)
 
     # -- a page --
     def visit(self, url: str, page: str | None = None, screenshot: Path | None = None) -> PageReport:
@@ -389,115 +375,77 @@ class Chromium:
         return what happened, and save a full-page PNG to SCREENSHOT if given."""
         start = time.monotonic()
         report = PageReport(page=page or url, url=url)
-        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        context = self._browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, device_scale_factor=1)
+        context.set_default_timeout(self.timeout * 1000)
+        tab = context.new_page()
+        record = _Recorder(context, tab)
         try:
-            for method in ("Runtime.enable", "Log.enable", "Network.enable", "Page.enable"):
-                self.send(method, session=session)
-            self.send("Network.setCacheDisabled", {"cacheDisabled": True}, session)
-            self.send("Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": True,
-                                               "flatten": True}, session)
-            self.send("Emulation.setDeviceMetricsOverride", {"width": WIDTH, "height": HEIGHT,
-                                                             "deviceScaleFactor": 1, "mobile": False}, session)
-            with self._cond:
-                since = len(self._events.get(session, []))
-            nav = self.send("Page.navigate", {"url": url}, session)
-            if nav.get("errorText"):
-                report.failed.append(f"{url}: navigation failed: {nav['errorText']}")
-            if not self._wait_loaded(session, since):
+            try:
+                tab.goto(url, wait_until="commit")
+            except PlaywrightError as e:
+                if "interrupted by another navigation" not in str(e):
+                    report.failed.append(f"{url}: navigation failed: {_first_line(e)}")
+            if not self._settle(tab, record):
                 report.failed.append(f"{url}: did not finish loading within {self.timeout:.0f} s")
             for attempt in range(3):
                 try:
-                    result = self.send("Runtime.evaluate", {"expression": INSPECT_JS, "awaitPromise": True,
-                                                            "returnByValue": True}, session)
+                    report.facts = tab.evaluate(INSPECT_JS) or {}
                     break
-                except BrowserError as e:  # a redirect replaced the document under the script
-                    if attempt == 2 or "navigated" not in str(e) and "destroyed" not in str(e):
-                        raise
-                    self._wait_loaded(session, since)
-            if "exceptionDetails" in result:
-                report.console.append("inspecting the page failed: " + _exception_text(result["exceptionDetails"]))
-            else:
-                report.facts = result.get("result", {}).get("value") or {}
-            self._wait_network_quiet(session)
+                except PlaywrightError as e:    # a redirect replaced the document under the script
+                    if attempt == 2 or not re.search("navigat|destroyed", str(e)):
+                        report.console.append("inspecting the page failed: " + _first_line(e))
+                        break
+                    self._settle(tab, record)
+            self._quiet(tab, record)
             if screenshot is not None:
-                report.screenshot = self._screenshot(session, screenshot)
-        except BrowserError as e:   # reported with the page; the next page gets a fresh tab
-            report.failed.append(f"{url}: the browser failed: {e}")
+                report.screenshot = self._screenshot(tab, screenshot)
+        except PlaywrightError as e:   # reported with the page; the next page gets a fresh context
+            report.failed.append(f"{url}: the browser failed: {_first_line(e)}")
         finally:
-            with contextlib.suppress(BrowserError):
-                self.send("Target.closeTarget", {"targetId": target}, timeout=10)
-            with self._cond:
-                events = self._events.pop(session, [])
-                for child in [c for c, owner in self._children.items() if owner == session]:
-                    del self._children[child]
-        _fill(report, events)
+            with contextlib.suppress(PlaywrightError):
+                context.close()
+        record.fill(report)
         report.seconds = time.monotonic() - start
         return report
 
-    def _screenshot(self, session: str, path: Path) -> Path:
+    def _settle(self, tab, record: _Recorder) -> bool:
+        """Until the tab's last main-frame navigation (a redirect included) has fired its load event,
+        and its network has been quiet for a moment (or busy for 10 s)."""
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            self._quiet(tab, record, timeout=min(10, deadline - time.monotonic()))
+            if record.loaded():
+                return True
+        return False
+
+    @staticmethod
+    def _quiet(tab, record: _Recorder, quiet: float = 0.3, timeout: float = 10):
+        """Until the tab has loaded, every request of its current document has finished or failed
+        (one of a document that a redirect replaced may never end) and nothing new happened for
+        QUIET seconds."""
+        deadline = time.monotonic() + timeout
+        seen, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            tab.wait_for_timeout(50)    # Playwright delivers its events while it waits
+            if len(record.events) != seen or record.busy() or not record.loaded():
+                seen, since = len(record.events), time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+
+    def _screenshot(self, tab, path: Path) -> Path:
         # Grow the window to the page's height rather than capture beyond the viewport, which
         # lays the theme's sticky sidebars out wrongly; then put the window back.
-        height = min(16000, int(self.send("Page.getLayoutMetrics", session=session)["cssContentSize"]["height"]))
-        self.send("Emulation.setDeviceMetricsOverride", {"width": WIDTH, "height": max(HEIGHT, height),
-                                                         "deviceScaleFactor": 1, "mobile": False}, session)
-        self.send("Runtime.evaluate", {"expression": "new Promise(r => requestAnimationFrame(() => "
-                                       "requestAnimationFrame(r)))", "awaitPromise": True}, session)
-        shot = self.send("Page.captureScreenshot", {"format": "png"}, session)
-        self.send("Emulation.setDeviceMetricsOverride", {"width": WIDTH, "height": HEIGHT,
-                                                         "deviceScaleFactor": 1, "mobile": False}, session)
+        height = min(16000, tab.evaluate("document.documentElement.scrollHeight"))
+        tab.set_viewport_size({"width": WIDTH, "height": max(HEIGHT, height)})
+        tab.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
+        tab.screenshot(path=path)
+        tab.set_viewport_size({"width": WIDTH, "height": HEIGHT})
         return path
 
 
-def _exception_text(details: dict) -> str:
-    exc = details.get("exception") or {}
-    text = exc.get("description") or details.get("text") or "exception"
-    where = details.get("url") or ""
-    if where:
-        where = f" ({where}:{details.get('lineNumber', 0) + 1})"
-    return text.splitlines()[0] + where
-
-
-def _fill(report: PageReport, events: list[tuple[str, dict]]):
-    """Turn the DevTools events of one page (and its frames and workers) into readable lines.
-
-    Every request counts for `requests`; the rest only from the last document the tab committed
-    to, as DevTools clears its console on navigation: a redirect page (index.html) is judged by
-    the page it leads to, and the favicon the browser asks for on the way is not held against it.
-    """
-    commits = [i for i, (m, p) in enumerate(events) if m == "Page.frameNavigated" and not p["frame"].get("parentId")]
-    report.documents = [events[i][1]["frame"]["url"] for i in commits]
-    first = commits[-1] if commits else 0
-    urls: dict[str, str] = {}
-    previous: set[str] = set()    # requests of an earlier document
-    for i, (method, p) in enumerate(events):
-        if method == "Network.requestWillBeSent":
-            urls[p["requestId"]] = p["request"]["url"]
-            report.requests.append(p["request"]["url"])
-            if i < first:
-                previous.add(p["requestId"])
-            continue
-        if i < first or (p.get("requestId") or p.get("entry", {}).get("networkRequestId")) in previous:
-            continue
-        if method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-            args = " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))
-            frames = (p.get("stackTrace") or {}).get("callFrames") or []
-            where = f" ({frames[0]['url']}:{frames[0]['lineNumber'] + 1})" if frames else ""
-            report.console.append(f"console.{p['type']}: {args}{where}")
-        elif method == "Runtime.exceptionThrown":
-            report.console.append("uncaught " + _exception_text(p["exceptionDetails"]))
-        elif method == "Log.entryAdded" and p["entry"].get("level") == "error":
-            e = p["entry"]
-            report.log_errors.append(f"{e.get('source', 'log')}: {e.get('text', '')}"
-                                     + (f" ({e['url']})" if e.get("url") else ""))
-        elif method == "Network.responseReceived" and p["response"].get("status", 0) >= 400:
-            r = p["response"]
-            report.failed.append(f"{r['url']}: HTTP {r['status']} {r.get('statusText', '')}".rstrip())
-        elif method == "Network.loadingFailed" and not p.get("canceled"):
-            why = p.get("blockedReason") or p.get("errorText", "failed")
-            report.failed.append(f"{urls.get(p['requestId'], p['requestId'])}: {why}")
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 # ---- checks: each returns readable problem lines, empty when the page is fine ----------------
@@ -519,8 +467,8 @@ def console_problems(report: PageReport) -> list[str]:
     The browser logs each failed load too ("Failed to load resource"); the failure's own line,
     with its URL first, stands for both."""
     failed = [line.split(": ")[0] for line in report.failed]
-    logged = [line for line in report.log_errors
-              if not (line.startswith("network: ") and any(line.endswith(f"({url})") for url in failed))]
+    logged = [line for line in report.log_errors if not (line.startswith("log: Failed to load resource")
+                                                         and any(line.endswith(f"({url})") for url in failed))]
     return [f"{report.page}: {line}" for line in report.console + logged + report.failed]
 
 

@@ -14,20 +14,26 @@ What a reviewer should look at
   no request to any host but 127.0.0.1 (data: and blob: URLs are fine); on each chapter page as
   many figures from notebook outputs as the executed notebook has image/png outputs, each
   decoded, of non-zero size and not a single colour; every math element typeset by MathJax,
-  without a MathJax error, and no raw TeX (`$$`, `\\(`, `\\[`, `$..\\cmd..$`) left in the text.
+  without a MathJax error, and no raw TeX (`$$`, `\\(`, `\\[`, `$..\\cmd..$`) left in the text;
+  at a 1280 px window, neither the page nor a table of the text wider than its room (code
+  blocks and notebook outputs scroll in their own box and are not counted).
 - **How**: the book is served by a thread on 127.0.0.1 at a free port, and Debian's Chromium
   runs headless with its background services off, every host name but the loopback resolving
   to nothing, and a proxy on a closed local port for anything that would still go out. It is
-  driven over the DevTools protocol on a pipe (tests/browser_helpers.py, standard library only).
-  That was chosen over Playwright or Selenium: nothing to install beside the browser, nothing
-  that downloads one, no version coupling between a driver and the distribution's Chromium,
-  and no debugging port open on the machine.
+  driven by Playwright for Python (tests/browser_helpers.py), a maintained driver, pinned in the
+  project's [test] extra, pointed at the system Chromium through `executable_path`: nothing is
+  downloaded (Playwright's own browser builds, from `playwright install`, are never used), and
+  it talks to Chromium over a pipe, so no debugging port is open on the machine. Each page gets
+  a fresh browser context; every request Playwright reports is recorded, and the requests for
+  /favicon.ico it leaves out are read from the tab's DevTools network events.
 - **That the checks can fail**: test_checks_catch_a_broken_page opens a synthetic page with a
   console.error, an uncaught exception, a script from https://example.com, a missing image,
-  a blank figure, a 404 stylesheet, raw TeX and a MathJax error, and asserts each is reported.
+  a blank figure, a 404 stylesheet, raw TeX, a MathJax error, a table wider than its column and
+  a page wider than the window, and asserts each is reported.
 
-Chromium comes from `apt-get install chromium` (.ci/run installs it when missing); without it
-these tests skip and say so. Set CHROMIUM=/path/to/chrome to use another build.
+Chromium comes from `apt-get install chromium` (.ci/run installs it when missing), Playwright
+from `pip install playwright` (`make venv` installs it); without either these tests skip and say
+so. Set CHROMIUM=/path/to/chrome to use another build.
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ def chromium():
     if path is None:
         pytest.skip("Chromium is not installed, so the book was not opened in a browser: "
                     "apt-get install chromium (.ci/run does), or set CHROMIUM=/path/to/chrome")
+    pytest.importorskip("playwright.sync_api", reason="Playwright is not installed, so the book was not opened "
+                        "in a browser: pip install playwright (make venv does)")
     return path
 
 
