@@ -136,6 +136,11 @@ INSPECT_JS = r"""
         return {over: Math.round(t.scrollWidth - box.clientWidth),
                 head: (t.querySelector('th, td') || t).textContent.trim().slice(0, 40)};
       }).filter(t => t.over > 1);
+  // Links to other hosts (never followed here), and the header's dropdown buttons a reader sees
+  facts.links_out = [...new Set([...document.querySelectorAll('a[href]')].map(a => a.href)
+      .filter(h => /^https?:/.test(h) && new URL(h).host !== location.host))];
+  facts.header_dropdowns = [...document.querySelectorAll('.article-header-buttons button.dropdown-toggle')]
+      .filter(b => b.offsetParent !== null).map(b => b.getAttribute('aria-label'));
   facts.title = document.title;
   facts.location = location.href;
   return facts;

@@ -60,10 +60,12 @@ def build(folder: Path, repo: str | None) -> str:
     folder.mkdir()
     config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
     config = {k: config[k] for k in ("html", "launch_buttons", "execute")} | {
-        "title": "t", "only_build_toc_files": True, "sphinx": {"local_extensions": {"book_html": "_ext"}}}
-    config["html"] = {k: v for k, v in config["html"].items() if k != "favicon"}
+        "title": "t", "only_build_toc_files": True, "sphinx": {
+            "local_extensions": {"book_html": "_ext"},
+            "config": {"html_context": config["sphinx"]["config"]["html_context"]}}}
     (folder / "_config.yml").write_text(yaml.safe_dump(config))
     shutil.copytree(ROOT / "book" / "_ext", folder / "_ext")
+    shutil.copy(ROOT / "book" / config["html"]["favicon"], folder)
     if repo:
         assert book_config.main([str(folder / "_config.yml"), "--repo", repo]) == 0
     (folder / "_toc.yml").write_text(f"format: jb-book\nroot: intro\nchapters:\n  - file: notebooks/{CHAPTER}\n")

@@ -8,8 +8,8 @@ What a reviewer should look at
   at the end of the pytest run. Look for figures that are missing or blank, math shown as raw
   TeX, and layout that a broken stylesheet would give.
 - **What is asserted** for every page of `build/tiny/html` (all `*.html` except the template
-  fragments under `_static/`: index.html, intro.html, background.html, every chapter under
-  notebooks/, references.html, genindex.html and search.html):
+  fragments under `_static/`: index.html, intro.html, background.html, scorecard.html, every
+  chapter under notebooks/, use_your_model.html, references.html, genindex.html and search.html):
   no console error, uncaught exception or failed load (a 404, a blocked or refused request);
   no request to any host but 127.0.0.1 (data: and blob: URLs are fine); on each chapter page as
   many figures from notebook outputs as the executed notebook has image/png outputs, each
@@ -26,6 +26,9 @@ What a reviewer should look at
   it talks to Chromium over a pipe, so no debugging port is open on the machine. Each page gets
   a fresh browser context; every request Playwright reports is recorded, and the requests for
   /favicon.ico it leaves out are read from the tab's DevTools network events.
+- **A build that names its repository** (`BOOK_REPO`): a two-page book built both ways; the
+  named one shows the launch, repository and download buttons with the URLs book/_ext writes
+  (links read, never followed), the default one none of them.
 - **That the checks can fail**: test_checks_catch_a_broken_page opens a synthetic page with a
   console.error, an uncaught exception, a script from https://example.com, a missing image,
   a blank figure, a 404 stylesheet, raw TeX, a MathJax error, a table wider than its column and
@@ -251,3 +254,30 @@ def test_checks_catch_a_broken_page(chromium, tmp_path):
         "nomathjax.html: 2 math element(s) but MathJax is not loaded",
         "nomathjax.html: 2 of 2 math element(s) not typeset, e.g. \\(x^2\\); $$\\sum_i x_i$$"],\
         math_problems(untypeset)
+
+
+def test_a_build_naming_its_repository_shows_the_buttons_with_the_right_urls_and_follows_none(chromium, tmp_path):
+    """BOOK_REPO: a chapter page built with it shows the launch, repository and download buttons, their links go
+    where tools/book_config.py and book/_ext say (not followed: no request leaves 127.0.0.1); the default build
+    of the same page shows no launch or repository button and links to no other host."""
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import book_html
+    import test_book_config as books
+
+    pages = {}
+    for name, repo in (("named", "owner/name"), ("plain", None)):
+        books.build(tmp_path / name, repo)
+        html = tmp_path / name / "_build" / "html"
+        with Chromium(chromium) as browser, serve(html) as base:
+            pages[name] = browser.visit(base + f"notebooks/{books.CHAPTER}.html")
+    named, plain = pages["named"], pages["plain"]
+    for v in pages.values():
+        assert not outside_requests(v) and not console_problems(v), console_problems(v) + outside_requests(v)
+    urls = book_html.launch_urls({"repo": "owner/name", "branch": "main", "notebooks_branch": "notebooks"},
+                                 books.CHAPTER)
+    links = set(named.facts["links_out"])
+    assert {urls["Binder"], urls["Colab"], "https://github.com/owner/name"} <= links, sorted(links)
+    assert any(u.startswith("https://github.com/owner/name/issues") for u in links)
+    assert {"Launch interactive content", "Source repositories", "Download this page"} <= \
+        set(named.facts["header_dropdowns"])
+    assert plain.facts["links_out"] == [] and "Launch interactive content" not in plain.facts["header_dropdowns"]
