@@ -154,8 +154,10 @@ display(Markdown(f"The model ({about['source']}) has {n_params / 1e6:.2f} M para
 both, member = sub.combined()
 vg = dict(n_axes=S["n_axes"], radius=S["radius"], n_steps=S["n_steps"], t_start=S["t_start"],
           t_end=S["t_end"], method=S["method"], seed=seed)
-L = cache.get("L_overfit", dict(S, seed=seed), lambda: volume_growth(net, both.x.to(P.device), **vg),
-              inputs={"model": net, "x": both.x})[:, -1]
+# both measures from one pass: the trajectory and the axes do not depend on the measure
+L_both = cache.get("L_overfit_measures", dict(S, seed=seed), lambda: volume_growth(
+    net, both.x.to(P.device), measure=("axes", "volume"), **vg), inputs={"model": net, "x": both.x})
+L, L_vol = L_both["axes"][:, -1], L_both["volume"][:, -1]
 per_image = lambda v, m: v[m].view(2, -1).mean(0)   # noqa: E731  rows are the images, then their flips
 L_tr, L_ho = per_image(L, member), per_image(L, ~member)
 t_stat, p_main = welch_test(L_tr, L_ho)
@@ -172,8 +174,6 @@ display(Markdown(
     f"'larger L means trained' = {auc_main:.3f}."))
 
 # %%
-L_vol = cache.get("L_overfit_volume", dict(S, seed=seed), lambda: volume_growth(
-    net, both.x.to(P.device), measure="volume", **vg), inputs={"model": net, "x": both.x})[:, -1]
 gap = (L - L_vol)
 display(Markdown(
     f"The log-volume measure gives mean {float(L_vol[member].mean()):.1f} (trained) and "

@@ -196,3 +196,19 @@ def test_clear_errors():
         volume_growth(model, x, n_axes=2, t_start=0.5, t_end=0.1)
     with pytest.raises(ValueError, match="outside"):
         volume_growth(model, x, n_axes=2, t_end=2.0)
+
+
+def test_both_measures_from_one_pass_equal_two_separate_runs():
+    torch.manual_seed(0)
+    model = GaussianScore(torch.zeros(6), torch.diag(torch.linspace(0.2, 2.0, 6)), VPSDE())
+    x = torch.randn(3, 6)
+    kw = dict(n_axes=3, n_steps=4, radius=0.05, seed=[1, 2, 3])
+    both = volume_growth(model, x, measure=("axes", "volume"), **kw)
+    assert set(both) == {"axes", "volume"}
+    assert torch.equal(both["axes"], volume_growth(model, x, measure="axes", **kw))
+    assert torch.equal(both["volume"], volume_growth(model, x, measure="volume", **kw))
+    assert (both["axes"] >= both["volume"] - 1e-12).all()          # Hadamard: the axes score is never smaller
+    with pytest.raises(ValueError, match="measure"):
+        volume_growth(model, x, measure=("axes", "area"), **kw)
+    with pytest.raises(ValueError, match="measure"):
+        volume_growth(model, x, measure=(), **kw)

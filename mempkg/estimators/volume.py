@@ -85,7 +85,7 @@ def _velocity(model, u: Tensor, t: float, cond) -> Tensor:
 
 
 def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_steps: int = 1000,
-                  t_start: float = 1e-3, t_end: float = 1.0, method: str = "finite", measure: str = "axes",
+                  t_start: float = 1e-3, t_end: float = 1.0, method: str = "finite", measure: str | tuple = "axes",
                   seed=0, cond: Optional[Tensor] = None, max_batch: int = 8192,
                   return_axes: bool = False, progress=False):
     """Cumulative log volume growth of every image -> Tensor[B, n_steps] (float64, CPU).
@@ -103,7 +103,8 @@ def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_s
         method: ``"finite"`` (points on the sphere of radius r: the authors' score, and the faster)
             or ``"jvp"`` (tangent vectors: the r -> 0 limit).
         measure: ``"axes"`` (sum of per-axis log-stretches, the paper's score) or ``"volume"``
-            (sum of log |R_ii|, the parallelotope's log-volume).
+            (sum of log |R_ii|, the parallelotope's log-volume); a tuple of them returns
+            ``{measure: [B, n_steps]}`` from one pass (the trajectory does not depend on the measure).
         seed: seeds the initial axes: one int for the batch, or a sequence of B ints, one per image
             (an image's axes then do not depend on the rest of the batch).
         cond: optional condition ``[B, ...]``, repeated for every axis.
@@ -119,7 +120,11 @@ def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_s
         raise ValueError(f"n_axes={n_axes} must lie in [1, D] with D = {D} (the data dimension); "
                          f"at most D axes can be orthonormal.")
     check_choice("method", method, METHODS)
-    check_choice("measure", measure, MEASURES)
+    measures = (measure,) if isinstance(measure, str) else tuple(measure)
+    if not measures:
+        raise ValueError(f"measure must be one of {MEASURES} or a tuple of them, got {measure!r}.")
+    for m in measures:
+        check_choice("measure", m, MEASURES)
     if not radius > 0:
         raise ValueError(f"radius must be positive, got {radius}.")
     if int(n_steps) < 1:
@@ -137,7 +142,7 @@ def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_s
         mod.eval()
     axes = _initial_axes(B, N, D, seed).to(device)              # unit axes, float64
     centre = x.detach().clone()
-    growth = torch.zeros(B, n_steps, dtype=torch.float64)
+    growth = {m: torch.zeros(B, n_steps, dtype=torch.float64) for m in measures}
     per_chunk = max(1, max_batch // (N + 1))                    # images per model call
 
     desc = progress if isinstance(progress, str) else "volume growth"
@@ -170,14 +175,14 @@ def volume_growth(model, x: Tensor, n_axes: int = 100, radius: float = 0.05, n_s
             new_centre[sl] = new_c
             W[sl] = diff
         Q, r_diag = _orthonormalise(W)
-        if measure == "axes":
-            step = W.norm(dim=2).log().sum(1)                    # stretches before re-orthonormalising
-        else:
-            step = r_diag.log().sum(1)
-        growth[:, k] = step.cpu()
+        if "axes" in growth:
+            growth["axes"][:, k] = W.norm(dim=2).log().sum(1).cpu()    # stretches before re-orthonormalising
+        if "volume" in growth:
+            growth["volume"][:, k] = r_diag.log().sum(1).cpu()
         axes, centre = Q, new_centre
-    cum = growth.cumsum(1)
-    return (cum, axes.cpu()) if return_axes else cum
+    cum = {m: g.cumsum(1) for m, g in growth.items()}
+    out = cum[measure] if isinstance(measure, str) else cum
+    return (out, axes.cpu()) if return_axes else out
 
 
 def gram_schmidt_longest_first(W: Tensor) -> tuple[Tensor, Tensor]:
