@@ -47,7 +47,7 @@ def test_in_a_kernel_the_bar_goes_to_the_terminal_and_the_page_keeps_one_line(tm
     assert "demo: about 17 min in all" in terminal, "the expected time is for whoever waits at the terminal"
 
 
-def test_memprogress_notebook_keeps_the_bar_on_the_page_and_off_drops_it(tmp_path):
+def test_mempkg_progress_notebook_keeps_the_bar_on_the_page_and_off_drops_it(tmp_path):
     page, _ = execute(tmp_path, "notebook")
     assert "demo: 100%|" in page
     page, terminal = execute(tmp_path, "off")

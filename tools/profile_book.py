@@ -31,9 +31,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mempkg.book.perf import book_times_markdown, cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from mempkg.book.perf import book_times_markdown, cpu_name  # noqa: E402
 
 
 def chapter_record(notebook: Path, results: Path) -> dict:

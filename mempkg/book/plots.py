@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .paths import results_dir
+from .scorecard import HELD, MARKS, NOT_HELD
 
 
 def style() -> None:
@@ -177,8 +178,7 @@ def heatmap(ax, values, row_labels, col_labels, fmt: str = "{:.2f}", cmap: str =
 
 # -- the scorecard ----------------------------------------------------------------------------------
 
-VERDICT_COLOURS = {"held": "#1a7f37", "did not hold": "#cf222e", "stand-in": "#6e7781", "undecided": "#9a6700",
-                   "not run": "#6e7781"}
+VERDICT_COLOURS = {verdict: colour for verdict, (_, colour) in MARKS.items()}   # the scorecard table's colours
 
 
 def scorecard_figure(rows: list[dict], title: str = ""):
@@ -222,7 +222,7 @@ def scorecard_figure(rows: list[dict], title: str = ""):
         if np.isfinite(t):
             ax.axvline(t, color="k", lw=1)
             passing = (t, hi) if r["op"] in (">", ">=") else (lo, t)
-            ax.axvspan(*passing, color="#1a7f37", alpha=0.08, lw=0)
+            ax.axvspan(*passing, color=VERDICT_COLOURS[HELD], alpha=0.08, lw=0)
         colour = VERDICT_COLOURS[r["held"]]
         if m:
             ax.plot([v - m, v + m], [0, 0], color=colour, lw=2, alpha=0.6, solid_capstyle="butt")
@@ -230,8 +230,8 @@ def scorecard_figure(rows: list[dict], title: str = ""):
         if paper is not None:
             ax.plot([paper], [0], "D", color="k", mfc="none", ms=6, mew=1)
     handles = [Line2D([], [], color="k", lw=1, label="threshold (shaded: the side that passes)"),
-               Line2D([], [], marker="o", color="#1a7f37", ls="", label="ours: criterion met (colour: claim's verdict)"),
-               Line2D([], [], marker="o", color="#cf222e", mfc="white", ls="", label="ours: criterion not met"),
+               Line2D([], [], marker="o", color=VERDICT_COLOURS[HELD], ls="", label="ours: criterion met (colour: claim's verdict)"),
+               Line2D([], [], marker="o", color=VERDICT_COLOURS[NOT_HELD], mfc="white", ls="", label="ours: criterion not met"),
                Line2D([], [], color="#6e7781", lw=2, alpha=0.6, label="the margin it must clear (standard errors)"),
                Line2D([], [], marker="D", color="k", mfc="none", ls="", label="the paper's value")]
     fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=7, frameon=False, bbox_to_anchor=(0.6, 1.0))

@@ -44,7 +44,6 @@ FLIPD_TOL_OTHERS = 0.25    # ... and within this of 1 as dimension 1 (the circle
 SD_MODEL = "stable_diffusion"
 
 
-Number = float
 Of = Callable[[dict], float]
 
 
@@ -60,10 +59,10 @@ class Criterion:
     quantity: str                  # what is measured, as the figure's axis label says it
     value: Of
     op: str                        # "<", ">" or ">="
-    threshold: Union[Number, Of]
+    threshold: Union[float, Of]
     se: Optional[Of] = None
     n_se: float = 0.0
-    paper: Union[Number, Callable[[dict], Optional[float]], None] = None
+    paper: Union[float, Callable[[dict], Optional[float]], None] = None
     scale: str = "linear"          # or "log" (p-values)
     limits: Optional[tuple[float, float]] = None   # a fixed axis, e.g. (0, 1) for AUROCs
 

@@ -6,7 +6,7 @@ Where a bar goes, by ``MEMPKG_PROGRESS`` (``auto`` when unset):
   notebook; in a kernel without them (papermill, `make book`: the book's environment has no widgets, whose
   outputs would make the pages load require.js from a CDN), the live bar goes to the terminal that started the
   kernel -- ipykernel's stderr ``fileno()`` is that terminal's descriptor -- and the notebook gets one line when
-  a loop of ten seconds or more ends ("edm: 4000 steps in 7.5 min, loss=0.24"); elsewhere, stderr;
+  a loop of ten seconds or more ends ("edm: 4000 steps in 8 min, loss=0.24"); elsewhere, stderr;
 * ``notebook``: the text bar in the notebook's output (the earlier behaviour);
 * ``terminal``: as ``auto`` in a kernel without widgets;
 * ``off``: no bar (the one-line results stay).
