@@ -67,3 +67,31 @@ def test_the_record_sums_stages_by_name_and_leaves_the_rest_as_not_cached(tmp_pa
 def test_no_executed_notebook_is_a_plain_error(tmp_path):
     with pytest.raises(SystemExit, match="no executed notebook"):
         profile_book.main(["--results", str(tmp_path), "--executed", str(tmp_path), "--out", str(tmp_path / "o")])
+
+
+def test_a_new_measurement_keeps_the_one_it_replaces_and_the_page_shows_both(tmp_path, monkeypatch):
+    results, executed = fake_run(tmp_path)
+    out = tmp_path / "book-quick.json"
+    argv = ["--profile", "quick", "--results", str(results), "--executed", str(executed), "--out", str(out)]
+    monkeypatch.setattr(profile_book.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": "aaa1111\n"})())
+    profile_book.main(argv)
+    assert json.loads(out.read_text())["previous"] is None                      # nothing was there before
+    old = json.loads(out.read_text())
+    old["chapters"][0]["seconds"] = 600.0
+    old["total_seconds"] = 630.0
+    out.write_text(json.dumps(old))
+    monkeypatch.setattr(profile_book.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": "bbb2222\n"})())
+    profile_book.main(argv)
+    record = json.loads(out.read_text())
+    assert record["commit"] == "bbb2222" and record["previous"]["commit"] == "aaa1111"
+    assert record["previous"]["chapters"] == {"01_a": 600.0, "02_b": 30.0}
+    table = book_times_markdown(record, stages=True)
+    assert "| Chapter | Minutes | Before |" in table and "| 01_a | 1.7 | 10.0 | train 1.0;" in table
+    assert "commit aaa1111" in table and "**10 min**" in table and "same machine" in table
+    profile_book.main(argv)                          # measuring the same commit again keeps the older previous
+    assert json.loads(out.read_text())["previous"]["commit"] == "aaa1111"
+    assert "Before" not in book_times_markdown(record)                           # the introduction's short table
+    other = dict(record, profile="full")
+    out.write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="records profile 'full'"):
+        profile_book.main(argv)

@@ -15,7 +15,9 @@ is used and the book's own ``results/<profile>`` is not touched. Then it reads
 
 It writes ``book/measurements/book-<profile>.json`` (machine, date, commit, threads, chapters and stages): the
 introduction's run-time table and the performance page read it, and it is committed, so the times the book
-quotes are this measurement's, with its machine and date. ``--out`` writes elsewhere.
+quotes are this measurement's, with its machine and date. ``--out`` writes elsewhere. A record that was there
+before, of another commit, is kept in the new one as ``previous`` (its date, commit, machine and each chapter's
+minutes), so the performance page shows each chapter before and after a change, both measured.
 """
 
 from __future__ import annotations
@@ -77,6 +79,18 @@ def collect(profile: str, results: Path, executed: Path, wall_seconds: float | N
             "total_seconds": round(sum(c["seconds"] or 0.0 for c in chapters), 1), "chapters": chapters}
 
 
+def previous_of(old: dict | None, commit: str | None) -> dict | None:
+    """What the new record keeps of the one it replaces: date, commit, machine and each chapter's seconds.
+    ``None`` when there was none, or when it measured the same commit (a re-run keeps the older ``previous``)."""
+    if not old:
+        return None
+    if old.get("commit") == commit:
+        return old.get("previous")
+    return {"date": old.get("date"), "commit": old.get("commit"), "machine": old.get("machine"),
+            "total_seconds": old.get("total_seconds"),
+            "chapters": {c["notebook"]: c.get("seconds") for c in old.get("chapters", [])}}
+
+
 def run(profile: str, build: Path, results: Path) -> float:
     """Execute every chapter into fresh folders; returns the wall-clock seconds."""
     shutil.rmtree(build, ignore_errors=True)
@@ -109,6 +123,10 @@ def main(argv=None) -> int:
         wall = run(args.profile, build, results)
     record = collect(args.profile, results, executed, wall)
     out = args.out or ROOT / "book" / "measurements" / f"book-{args.profile}.json"
+    old = json.loads(out.read_text()) if out.is_file() else None
+    if old and old.get("profile") not in (None, args.profile):
+        raise SystemExit(f"{out} records profile {old.get('profile')!r}, not {args.profile!r}: choose another --out.")
+    record["previous"] = previous_of(old, record["commit"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")
     print(book_times_markdown(record, stages=True))

@@ -13,6 +13,15 @@ and, when trained with one, EMA weights); a training run in progress keeps its r
 checkpoint at ``<name>-<key>.checkpoint.pt`` (:meth:`Cache.checkpoint_path`) until its
 result is cached.
 
+The key holds what a result *means* -- parameters, seeds, the content of its inputs -- and not the
+machine it was computed on. CPU kernels split sums over threads, so the same seed gives bit-identical
+numbers for the same torch build and thread count, and numbers that differ in the last bits with
+another thread count (after thousands of training steps, weights that differ visibly; the findings
+do not). A cached result is therefore served to a run with another thread count, as it is to a run
+on another machine, and its record says what computed it (``threads``, ``torch_version``,
+``device``, ``seconds``); keying on the thread count would recompute every model on a machine with
+other cores and change nothing a reader can act on.
+
 Layer: book (imports every layer but the CLI).
 """
 

@@ -612,21 +612,32 @@ def _minutes(seconds) -> str:
 
 def book_times_markdown(record: dict, stages: bool = False, top: int = 6) -> str:
     """A Markdown table of a run-time record: minutes per chapter (and, with ``stages``, its ``top`` costliest
-    stages), headed by the machine and date it was measured on."""
+    stages), headed by the machine and date it was measured on. With ``stages``, a record that keeps the
+    measurement it replaced (``previous``, see `tools/profile_book.py`) shows that one's minutes beside it."""
     m = record["machine"]
     head = (f"Measured by `make profile-book` on {record['date']} (commit {record.get('commit') or 'unknown'}), "
             f"every chapter from an empty cache under `{record['profile']}`, on {m['cpu']} with {m['cores']} cores, "
             f"torch {m['torch']} with {m['threads']} threads, Python {m['python']}: "
-            f"**{float(record['total_seconds']) / 60:.0f} min** for the whole book.\n\n")
+            f"**{float(record['total_seconds']) / 60:.0f} min** for the whole book.")
     if not stages:
         rows = "".join(f"| {{doc}}`notebooks/{c['notebook']}` | {_minutes(c['seconds'])} |\n" for c in record["chapters"])
-        return head + "| Chapter | Minutes |\n| --- | ---: |\n" + rows
-    lines = ["| Chapter | Minutes | Costliest stages (minutes; x n: n cached results of that name) |",
-             "| --- | ---: | --- |"]
+        return head + "\n\n| Chapter | Minutes |\n| --- | ---: |\n" + rows
+    prev = record.get("previous")
+    if prev:
+        pm = prev.get("machine") or {}
+        same = all(pm.get(k) == m.get(k) for k in ("cpu", "cores", "threads", "torch"))
+        head += (f" The measurement it replaced, of commit {prev.get('commit') or 'unknown'} on {prev.get('date')}"
+                 + (" on the same machine and settings" if same else
+                    f" on {pm.get('cpu')} with {pm.get('cores')} cores and {pm.get('threads')} threads")
+                 + f", took **{float(prev['total_seconds']) / 60:.0f} min**; the column Before is its minutes.")
+    before = "| Before " if prev else ""
+    lines = [f"| Chapter | Minutes {before}| Costliest stages (minutes; x n: n cached results of that name) |",
+             "| --- | ---: " + ("| ---: " if prev else "") + "| --- |"]
     for c in record["chapters"]:
         parts = [f"{s['stage']}{' x %d' % s['count'] if s['count'] > 1 else ''} {s['seconds'] / 60:.1f}"
                  for s in c["stages"][:top]]
         if c.get("not_cached_seconds") is not None:
             parts.append(f"not cached {c['not_cached_seconds'] / 60:.1f}")
-        lines.append(f"| {c['notebook']} | {_minutes(c['seconds'])} | {'; '.join(parts)} |")
-    return head + "\n".join(lines) + "\n"
+        was = f" {_minutes(prev['chapters'].get(c['notebook']))} |" if prev else ""
+        lines.append(f"| {c['notebook']} | {_minutes(c['seconds'])} |{was} {'; '.join(parts)} |")
+    return head + "\n\n" + "\n".join(lines) + "\n"
