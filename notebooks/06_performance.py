@@ -346,6 +346,23 @@ else:
                      f"PROFILE={P.name}` writes one."))
 
 # %% [markdown]
+# ## 7. What the quick profile's training buys
+#
+# Training is most of the quick book's time (section 6), so it is the first thing one would cut. The
+# memorization findings of chapters 02, 03 and 05 rest on models that copy their training images, and
+# copying comes late in training. `benchmarks/memorization_budget.py` trains chapter 02's quick model
+# again under each cheaper setting (fewer steps, a larger learning rate, a smaller batch, a smaller network)
+# and counts how many of its samples copy a training image, as the chapter does. The record names its
+# machine and date; it is not this build's measurement unless the two dates agree.
+
+# %%
+budget = perf.memorization_budget("book/measurements")
+if budget:
+    display(Markdown(perf.memorization_budget_markdown(budget)))
+else:
+    display(Markdown("No record yet: `python benchmarks/memorization_budget.py --record` writes one."))
+
+# %% [markdown]
 # ## What this page does not measure
 #
 # - **Memory.** Only time is measured; W and C hold about 24 x chunk x N bytes per pass, volume

@@ -95,3 +95,35 @@ def test_a_new_measurement_keeps_the_one_it_replaces_and_the_page_shows_both(tmp
     out.write_text(json.dumps(other))
     with pytest.raises(SystemExit, match="records profile 'full'"):
         profile_book.main(argv)
+
+
+def budget_record(rates):
+    rows = [{"setting": s, "batch_size": 128, "steps": st, "lr": 1e-3, "channels": [32, 64], "train_seconds": sec,
+             "steps_per_second": st / sec, "final_loss": 0.05, "copy_rate": r, "n_parameters": 701345, "threads": 1}
+            for (s, st, sec), r in zip((("the quick profile's", 3000, 400.0), ("2/3 of the steps", 2000, 270.0),
+                                        ("1/3 of the steps", 1000, 130.0)), rates)]
+    return {"date": "2026-12-02", "commit": "abc1234", "machine": {"cpu": "CPU X", "cores": 2, "torch": "2.13"},
+            "parallel": 2, "n_samples": 500, "sample_steps": 200, "wall_seconds": 900.0, "rows": rows}
+
+
+def test_the_memorization_budget_table_decides_from_its_numbers(tmp_path):
+    from mempkg.book.perf import memorization_budget, memorization_budget_markdown
+
+    assert memorization_budget(tmp_path) is None
+    (tmp_path / "memorization-budget.json").write_text(json.dumps(budget_record([0.92, 0.66, 0.09])))
+    text = memorization_budget_markdown(memorization_budget(tmp_path))
+    assert "on 2026-12-02 (commit abc1234), on CPU X with 2 cores" in text
+    assert "| 2/3 of the steps | 128 | 2000 | 0.001 | 0.70 M | 0.68 | 66.0% |" in text
+    assert "**No cheaper setting keeps 90% of the profile's copy rate** (92.0%); the best of them copies 66.0%." in text
+    text = memorization_budget_markdown(budget_record([0.92, 0.85, 0.84]))       # both keep 90%: the cheaper wins
+    assert "is **1/3 of the steps** (0.33 of the training time)" in text and "No cheaper" not in text
+
+
+def test_one_budget_setting_trains_samples_and_counts_copies():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import memorization_budget
+
+    full = memorization_budget.one(None, 2, 1e-3, (32, 64), n_samples=6, sample_steps=3)
+    half = memorization_budget.one(32, 2, 1e-3, (16, 32), n_samples=6, sample_steps=3)
+    assert full["n_parameters"] == 701345 and half["n_parameters"] < full["n_parameters"] / 3
+    assert all(0.0 <= r["copy_rate"] <= 1.0 and r["train_seconds"] > 0 for r in (full, half))

@@ -641,3 +641,39 @@ def book_times_markdown(record: dict, stages: bool = False, top: int = 6) -> str
         was = f" {_minutes(prev['chapters'].get(c['notebook']))} |" if prev else ""
         lines.append(f"| {c['notebook']} | {_minutes(c['seconds'])} |{was} {'; '.join(parts)} |")
     return head + "\n\n" + "\n".join(lines) + "\n"
+
+
+def memorization_budget(folder: str | Path) -> Optional[dict]:
+    """The record of `benchmarks/memorization_budget.py --record` (``memorization-budget.json``), or ``None``."""
+    path = Path(folder) / "memorization-budget.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def memorization_budget_markdown(record: dict) -> str:
+    """A Markdown table of what chapter 02's quick model copies under each cheaper setting, beside its training
+    time as a share of the profile's own, headed by the machine and date; then one sentence, from the numbers,
+    naming the cheapest setting that copies at least 90% as much as the profile's."""
+    rows = record["rows"]
+    ref = rows[0]
+    m = record["machine"]
+    head = (f"Measured by `benchmarks/memorization_budget.py` on {record['date']} (commit "
+            f"{record.get('commit') or 'unknown'}), on {m['cpu']} with {m['cores']} cores, torch {m['torch']}; "
+            f"{record['parallel']} settings trained at a time, one thread each; {record['n_samples']} samples per "
+            f"setting ({record['sample_steps']} steps).\n\n")
+    lines = ["| Setting | Batch | Steps | Learning rate | Parameters | Training (share of the profile's) "
+             "| Copy rate |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['setting']} | {r['batch_size']} | {r['steps']} | {r['lr']:g} | "
+                     f"{r['n_parameters'] / 1e6:.2f} M | {r['train_seconds'] / ref['train_seconds']:.2f} | "
+                     f"{100 * r['copy_rate']:.1f}% |")
+    keeps = [r for r in rows[1:] if r["copy_rate"] >= 0.9 * ref["copy_rate"]]
+    if keeps:
+        best = min(keeps, key=lambda r: r["train_seconds"])
+        verdict = (f"The cheapest setting that keeps at least 90% of the profile's copy rate is **{best['setting']}** "
+                   f"({best['train_seconds'] / ref['train_seconds']:.2f} of the training time).")
+    else:
+        cheapest = min(rows[1:], key=lambda r: r["train_seconds"], default=None)
+        verdict = ("**No cheaper setting keeps 90% of the profile's copy rate** "
+                   f"({100 * ref['copy_rate']:.1f}%); the best of them copies "
+                   f"{100 * max(r['copy_rate'] for r in rows[1:]):.1f}%." if cheapest else "")
+    return head + "\n".join(lines) + "\n\n" + verdict + "\n"
