@@ -238,8 +238,10 @@ display(Markdown(
 #   but *elsewhere*: the band of equal log-normal mass just below the danger zone (just above it
 #   when there is no room below). Gap vs dummy then separates *where* from *how much*.
 # - **Several gaps.** The sigma axis is tiled into bands of that same mass (`equal_mass_bands`;
-#   the two end bands hold what is left), and a model is trained without each; the gap and the
-#   dummy are two of these tiles.
+#   the two end bands hold what is left), and a model is trained without each, up to
+#   `gap_max_per_side` tiles on each side of the gap (None: all of them; `quick` and `full` train the
+#   gap and its two neighbours, three gap models, since each costs as much as the chapter's model);
+#   the gap and the dummy are two of these tiles.
 # - **Memorization of full generations**: `n_generations` samples from EDM's deterministic Heun
 #   sampler (`sample_steps` steps, $\rho = 7$); a sample is a copy when $d_1 < d_2 / 3$ against
 #   the model's training set.

@@ -111,7 +111,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     "three_regimes": {
         "tiny": dict(_REGIMES_DIGITS, n_small=32, n_emp=100, n_sigmas=8, n_test=50, train_steps=30,
                      gap_train_steps=20, gap_max_per_side=1, n_generations=64, sample_steps=6, classifier_steps=60),
-        "quick": dict(_REGIMES_DIGITS, n_sigmas=40, n_test=797, train_steps=3000),
+        "quick": dict(_REGIMES_DIGITS, n_sigmas=40, n_test=797, train_steps=3000,
+                      gap_max_per_side=1),     # the gap band and one band each side, as `full` (3 models, not 5)
         "full": dict(_REGIMES_DIGITS, data="cifar10", download=True, preset="ddpm_cifar10", sigma_data=0.5,
                      n_small=1000, n_emp=1000, sigma_min=0.002, sigma_max=80.0, n_sigmas=64, n_test=10_000,
                      train_steps=200_000, lr=2e-4, gap_class=1, gap_n_train=2000, gap_train_steps=200_000,
