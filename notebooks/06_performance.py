@@ -335,7 +335,8 @@ else:
 # seconds its computation took (training a model, sampling, each estimator, each control; results of one name
 # are summed). "Not cached" is the rest of a chapter's time: the kernel's start, loading, plotting and small
 # computations. The record (`book/measurements/book-<profile>.json`) names its machine and date; it is not
-# this build's measurement unless the two dates agree.
+# this build's measurement unless the two dates agree. When it replaced an earlier measurement of another
+# commit, the column *Before* gives that one's minutes per chapter.
 
 # %%
 book_record = perf.book_times("book/measurements", P.name)
