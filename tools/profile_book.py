@@ -116,16 +116,16 @@ def main(argv=None) -> int:
     build = Path("build") / f"profile-{args.profile}"
     results = args.results or build / "results"
     executed = args.executed or build / "src" / "notebooks"
+    out = args.out or ROOT / "book" / "measurements" / f"book-{args.profile}.json"
+    old = json.loads(out.read_text()) if out.is_file() else None      # checked before an hour-long run
+    if old and old.get("profile") not in (None, args.profile):
+        raise SystemExit(f"{out} records profile {old.get('profile')!r}, not {args.profile!r}: choose another --out.")
     wall = None
     if args.run:
         if args.results or args.executed:
             ap.error("--run makes its own folders; --results and --executed name an earlier run's")
         wall = run(args.profile, build, results)
     record = collect(args.profile, results, executed, wall)
-    out = args.out or ROOT / "book" / "measurements" / f"book-{args.profile}.json"
-    old = json.loads(out.read_text()) if out.is_file() else None
-    if old and old.get("profile") not in (None, args.profile):
-        raise SystemExit(f"{out} records profile {old.get('profile')!r}, not {args.profile!r}: choose another --out.")
     record["previous"] = previous_of(old, record["commit"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")
