@@ -666,14 +666,15 @@ def memorization_budget_markdown(record: dict) -> str:
         lines.append(f"| {r['setting']} | {r['batch_size']} | {r['steps']} | {r['lr']:g} | "
                      f"{r['n_parameters'] / 1e6:.2f} M | {r['train_seconds'] / ref['train_seconds']:.2f} | "
                      f"{100 * r['copy_rate']:.1f}% |")
-    keeps = [r for r in rows[1:] if r["copy_rate"] >= 0.9 * ref["copy_rate"]]
+    others = rows[1:]
+    keeps = [r for r in others if r["copy_rate"] >= 0.9 * ref["copy_rate"]]
     if keeps:
         best = min(keeps, key=lambda r: r["train_seconds"])
         verdict = (f"The cheapest setting that keeps at least 90% of the profile's copy rate is **{best['setting']}** "
                    f"({best['train_seconds'] / ref['train_seconds']:.2f} of the training time).")
+    elif others:
+        verdict = (f"**No cheaper setting keeps 90% of the profile's copy rate** ({100 * ref['copy_rate']:.1f}%); "
+                   f"the best of them copies {100 * max(r['copy_rate'] for r in others):.1f}%.")
     else:
-        cheapest = min(rows[1:], key=lambda r: r["train_seconds"], default=None)
-        verdict = ("**No cheaper setting keeps 90% of the profile's copy rate** "
-                   f"({100 * ref['copy_rate']:.1f}%); the best of them copies "
-                   f"{100 * max(r['copy_rate'] for r in rows[1:]):.1f}%." if cheapest else "")
+        verdict = ""
     return head + "\n".join(lines) + "\n\n" + verdict + "\n"
