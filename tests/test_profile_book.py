@@ -97,13 +97,17 @@ def test_a_new_measurement_keeps_the_one_it_replaces_and_the_page_shows_both(tmp
         profile_book.main(argv)
 
 
-def budget_record(rates):
+def budget_record(rates, profile_steps=None):
     rows = [{"setting": s, "batch_size": 128, "steps": st, "lr": 1e-3, "channels": [32, 64], "train_seconds": sec,
              "steps_per_second": st / sec, "final_loss": 0.05, "copy_rate": r, "n_parameters": 701345, "threads": 1}
-            for (s, st, sec), r in zip((("the quick profile's", 3000, 400.0), ("2/3 of the steps", 2000, 270.0),
+            for (s, st, sec), r in zip((("the reference", 3000, 400.0), ("2/3 of the steps", 2000, 270.0),
                                         ("1/3 of the steps", 1000, 130.0)), rates)]
-    return {"date": "2026-12-02", "commit": "abc1234", "machine": {"cpu": "CPU X", "cores": 2, "torch": "2.13"},
-            "parallel": 2, "n_samples": 500, "sample_steps": 200, "wall_seconds": 900.0, "rows": rows}
+    record = {"date": "2026-12-02", "commit": "abc1234", "machine": {"cpu": "CPU X", "cores": 2, "torch": "2.13"},
+              "parallel": 2, "n_samples": 500, "sample_steps": 200, "wall_seconds": 900.0, "rows": rows}
+    if profile_steps is not None:
+        record["profile_setting"] = {"batch_size": 128, "steps": profile_steps, "lr": 1e-3, "channels": [32, 64],
+                                     "t_sampling": "uniform"}
+    return record
 
 
 def test_the_memorization_budget_table_decides_from_its_numbers(tmp_path):
@@ -112,11 +116,53 @@ def test_the_memorization_budget_table_decides_from_its_numbers(tmp_path):
     assert memorization_budget(tmp_path) is None
     (tmp_path / "memorization-budget.json").write_text(json.dumps(budget_record([0.92, 0.66, 0.09])))
     text = memorization_budget_markdown(memorization_budget(tmp_path))
-    assert "on 2026-12-02 (commit abc1234), on CPU X with 2 cores" in text
-    assert "| 2/3 of the steps | 128 | 2000 | 0.001 | 0.70 M | 0.68 | 66.0% |" in text
-    assert "**No cheaper setting keeps 90% of the profile's copy rate** (92.0%); the best of them copies 66.0%." in text
+    assert "torch 2.13, on 2026-12-02 (commit abc1234);" in text and "on CPU X with 2 cores" in text
+    assert "| 2/3 of the steps | 128 | 2000 | 0.001 | uniform | 0.70 M | 0.68 | 66.0% |" in text
+    assert "**No cheaper setting keeps 90% of the reference's copy rate** (92.0%); the best of them copies 66.0%." in text
+    assert "quick profile" not in text                                          # an older record names no profile
     text = memorization_budget_markdown(budget_record([0.92, 0.85, 0.84]))       # both keep 90%: the cheaper wins
-    assert "is **1/3 of the steps** (0.33 of the training time)" in text and "No cheaper" not in text
+    assert "is **1/3 of the steps**: 84.0% in 0.33 of the training time" in text and "No cheaper" not in text
+
+
+def test_the_memorization_budget_names_the_profiles_setting_and_each_rows_provenance():
+    from mempkg.book.perf import memorization_budget_markdown
+
+    text = memorization_budget_markdown(budget_record([0.92, 0.85, 0.84], profile_steps=2000))
+    assert "| 2/3 of the steps (**the quick profile's**) | 128 | 2000 |" in text
+    assert "The quick profile trains with **2/3 of the steps**: 85.0% of its samples are copies, 92% of the " \
+           "reference's, in 0.68 of the reference's training time." in text
+    text = memorization_budget_markdown(budget_record([0.92, 0.85, 0.84], profile_steps=1500))
+    assert "The quick profile's setting (1500 steps at lr 0.001, uniform times) is not in this record" in text
+    record = budget_record([0.92, 0.66, 0.09])
+    record["rows"][1].update(date="2026-12-03", commit="def5678")               # a row measured later (--only)
+    text = memorization_budget_markdown(record)
+    assert "each row on the date and commit it names" in text and "| 66.0% | 2026-12-03, def5678 |" in text
+    assert "| 92.0% | 2026-12-02, abc1234 |" in text
+
+
+def test_the_memorization_budget_merges_rows_by_their_settings_and_refuses_another_machine():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import memorization_budget as mb
+
+    label, batch, steps, lr, channels, times = mb.SETTINGS[0]
+    old = {"date": "2026-12-01", "commit": "aaa", "machine": {"cpu": "X"}, "parallel": 2, "n_samples": 500,
+           "sample_steps": 200, "rows": [
+               {"setting": "an old label", "batch_size": 128, "steps": steps, "lr": lr, "channels": list(channels),
+                "copy_rate": 0.9},                                              # no t_sampling: uniform, as recorded
+               {"setting": "gone", "batch_size": 128, "steps": 7, "lr": 1.0, "channels": [1, 1], "copy_rate": 0.1}]}
+    _, b7, s7, l7, c7, t7 = mb.SETTINGS[7]
+    new = dict(old, date="2026-12-02", commit="bbb", rows=[
+        {"setting": mb.SETTINGS[7][0], "batch_size": b7 or 128, "steps": s7, "lr": l7, "channels": list(c7),
+         "t_sampling": t7, "date": "2026-12-02", "commit": "bbb", "copy_rate": 0.8}])
+    rows = mb.merged(old, new)["rows"]
+    assert [r["setting"] for r in rows] == [label, mb.SETTINGS[7][0]]          # relabelled; a row not in SETTINGS goes
+    assert (rows[0]["date"], rows[0]["commit"], rows[0]["t_sampling"]) == ("2026-12-01", "aaa", "uniform")
+    assert (rows[1]["date"], rows[1]["copy_rate"]) == ("2026-12-02", 0.8)
+    with pytest.raises(SystemExit, match="other machine"):
+        mb.merged(old, dict(new, machine={"cpu": "Y"}))
+    prof = mb.profile_setting()                                                  # the profile's setting is measured
+    assert mb.row_key(prof["batch_size"], prof["steps"], prof["lr"], prof["channels"], prof["t_sampling"]) in \
+        {mb.row_key(*s[1:]) for s in mb.SETTINGS}
 
 
 def test_one_budget_setting_trains_samples_and_counts_copies():
@@ -124,6 +170,6 @@ def test_one_budget_setting_trains_samples_and_counts_copies():
     import memorization_budget
 
     full = memorization_budget.one(None, 2, 1e-3, (32, 64), n_samples=6, sample_steps=3)
-    half = memorization_budget.one(32, 2, 1e-3, (16, 32), n_samples=6, sample_steps=3)
+    half = memorization_budget.one(32, 2, 1e-3, (16, 32), n_samples=6, sample_steps=3, t_sampling="log-uniform")
     assert full["n_parameters"] == 701345 and half["n_parameters"] < full["n_parameters"] / 3
     assert all(0.0 <= r["copy_rate"] <= 1.0 and r["train_seconds"] > 0 for r in (full, half))

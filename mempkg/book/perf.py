@@ -650,31 +650,54 @@ def memorization_budget(folder: str | Path) -> Optional[dict]:
 
 
 def memorization_budget_markdown(record: dict) -> str:
-    """A Markdown table of what chapter 02's quick model copies under each cheaper setting, beside its training
-    time as a share of the profile's own, headed by the machine and date; then one sentence, from the numbers,
-    naming the cheapest setting that copies at least 90% as much as the profile's."""
+    """A Markdown table of what chapter 02's model copies under each setting, beside its training time as a share
+    of the reference's (the first row), headed by the machine and date; then sentences, from the numbers, naming the
+    cheapest setting that copies at least 90% as much as the reference and the setting the quick profile uses
+    (``record["profile_setting"]``), with its copy rate."""
     rows = record["rows"]
     ref = rows[0]
     m = record["machine"]
-    head = (f"Measured by `benchmarks/memorization_budget.py` on {record['date']} (commit "
-            f"{record.get('commit') or 'unknown'}), on {m['cpu']} with {m['cores']} cores, torch {m['torch']}; "
-            f"{record['parallel']} settings trained at a time, one thread each; {record['n_samples']} samples per "
-            f"setting ({record['sample_steps']} steps).\n\n")
-    lines = ["| Setting | Batch | Steps | Learning rate | Parameters | Training (share of the profile's) "
-             "| Copy rate |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def key(r):
+        return (r["batch_size"], r["steps"], float(r["lr"]), list(r["channels"]), r.get("t_sampling", "uniform"))
+
+    when = {(r.get("date", record["date"]), r.get("commit", record.get("commit"))) for r in rows}
+    head = (f"Measured by `benchmarks/memorization_budget.py` on {m['cpu']} with {m['cores']} cores, torch "
+            f"{m['torch']}, "
+            + (f"on {record['date']} (commit {record.get('commit') or 'unknown'}); " if len(when) == 1 else
+               "each row on the date and commit it names; ")
+            + f"{record['parallel']} settings trained at a time, one thread each; {record['n_samples']} samples per "
+            f"setting ({record['sample_steps']} steps). Training times are shares of the reference's (the first row).\n\n")
+    prof = record.get("profile_setting")
+    ours = next((r for r in rows if prof is not None and key(r) == key(prof)), None)
+    cols = "| Setting | Batch | Steps | Learning rate | Training times | Parameters | Training (share) | Copy rate |"
+    lines = [cols + (" Measured |" if len(when) > 1 else ""),
+             "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |" + (" --- |" if len(when) > 1 else "")]
     for r in rows:
-        lines.append(f"| {r['setting']} | {r['batch_size']} | {r['steps']} | {r['lr']:g} | "
+        label = r["setting"] + (" (**the quick profile's**)" if r is ours else "")
+        lines.append(f"| {label} | {r['batch_size']} | {r['steps']} | {r['lr']:g} | {r.get('t_sampling', 'uniform')} | "
                      f"{r['n_parameters'] / 1e6:.2f} M | {r['train_seconds'] / ref['train_seconds']:.2f} | "
-                     f"{100 * r['copy_rate']:.1f}% |")
+                     f"{100 * r['copy_rate']:.1f}% |"
+                     + (f" {r.get('date', record['date'])}, {r.get('commit', record.get('commit')) or 'unknown'} |"
+                        if len(when) > 1 else ""))
     others = rows[1:]
     keeps = [r for r in others if r["copy_rate"] >= 0.9 * ref["copy_rate"]]
     if keeps:
         best = min(keeps, key=lambda r: r["train_seconds"])
-        verdict = (f"The cheapest setting that keeps at least 90% of the profile's copy rate is **{best['setting']}** "
-                   f"({best['train_seconds'] / ref['train_seconds']:.2f} of the training time).")
+        verdict = (f"The cheapest setting that keeps at least 90% of the reference's copy rate ({100 * ref['copy_rate']:.1f}%) "
+                   f"is **{best['setting']}**: {100 * best['copy_rate']:.1f}% in "
+                   f"{best['train_seconds'] / ref['train_seconds']:.2f} of the training time.")
     elif others:
-        verdict = (f"**No cheaper setting keeps 90% of the profile's copy rate** ({100 * ref['copy_rate']:.1f}%); "
+        verdict = (f"**No cheaper setting keeps 90% of the reference's copy rate** ({100 * ref['copy_rate']:.1f}%); "
                    f"the best of them copies {100 * max(r['copy_rate'] for r in others):.1f}%.")
     else:
         verdict = ""
-    return head + "\n".join(lines) + "\n\n" + verdict + "\n"
+    if prof is not None and ours is None:
+        verdict += (f" The quick profile's setting ({prof['steps']} steps at lr {prof['lr']:g}, {prof['t_sampling']} "
+                    "times) is not in this record: `python benchmarks/memorization_budget.py --record` measures it.")
+    elif ours is not None and ours is not ref:
+        share = ours["copy_rate"] / ref["copy_rate"] if ref["copy_rate"] > 0 else None
+        verdict += (f" The quick profile trains with **{ours['setting']}**: {100 * ours['copy_rate']:.1f}% of its samples "
+                    f"are copies" + (f", {100 * share:.0f}% of the reference's" if share is not None else "")
+                    + f", in {ours['train_seconds'] / ref['train_seconds']:.2f} of the reference's training time.")
+    return head + "\n".join(lines) + "\n\n" + verdict.strip() + "\n"
