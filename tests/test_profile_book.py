@@ -119,7 +119,7 @@ def test_the_memorization_budget_table_decides_from_its_numbers(tmp_path):
     assert "torch 2.13, on 2026-12-02 (commit abc1234);" in text and "on CPU X with 2 cores" in text
     assert "| 2/3 of the steps | 128 | 2000 | 0.001 | uniform | 0.70 M | 0.68 | 66.0% |" in text
     assert "**No cheaper setting keeps 90% of the reference's copy rate** (92.0%); the best of them copies 66.0%." in text
-    assert "quick profile" not in text                                          # an older record names no profile
+    assert "quick profile" not in text and "separate runs" not in text          # an older record names no profile
     text = memorization_budget_markdown(budget_record([0.92, 0.85, 0.84]))       # both keep 90%: the cheaper wins
     assert "is **1/3 of the steps**: 84.0% in 0.33 of the training time" in text and "No cheaper" not in text
 
@@ -137,6 +137,7 @@ def test_the_memorization_budget_names_the_profiles_setting_and_each_rows_proven
     record["rows"][1].update(date="2026-12-03", commit="def5678")               # a row measured later (--only)
     text = memorization_budget_markdown(record)
     assert "each row on the date and commit it names" in text and "| 66.0% | 2026-12-03, def5678 |" in text
+    assert "The rows come from separate runs, so a share also carries any change in the machine's speed" in text
     assert "| 92.0% | 2026-12-02, abc1234 |" in text
 
 

@@ -667,7 +667,10 @@ def memorization_budget_markdown(record: dict) -> str:
             + (f"on {record['date']} (commit {record.get('commit') or 'unknown'}); " if len(when) == 1 else
                "each row on the date and commit it names; ")
             + f"{record['parallel']} settings trained at a time, one thread each; {record['n_samples']} samples per "
-            f"setting ({record['sample_steps']} steps). Training times are shares of the reference's (the first row).\n\n")
+            f"setting ({record['sample_steps']} steps). Training times are shares of the reference's (the first row)"
+            + (". The rows come from separate runs, so a share also carries any change in the machine's speed between "
+               "them (each row's steps per second is in the record); the copy rates do not depend on it" if len(when) > 1
+               else "") + ".\n\n")
     prof = record.get("profile_setting")
     ours = next((r for r in rows if prof is not None and key(r) == key(prof)), None)
     cols = "| Setting | Batch | Steps | Learning rate | Training times | Parameters | Training (share) | Copy rate |"
