@@ -421,9 +421,9 @@ display(pd.DataFrame(rows, columns=["claim", "paper", "this run", "verdict (memp
 #   not fit a CPU. The `full` profile uses the paper's data, network and evaluation settings.
 # - **Training times** (`quick`): drawn log-uniformly in $[10^{-3}, 1]$ rather than uniformly
 #   (the authors' choice, which `tiny` and `full` keep), with twice the learning rate and half the
-#   steps. Weighting the small noise levels more makes the model copy its training images in half
-#   the training; section 7 of the performance page measures the copy rate this setting reaches
-#   against the uniform one.
+#   steps. Weighting the small noise levels more lets the model copy nearly as much in half the
+#   steps; section 7 of the performance page measures the copy rate this setting reaches against
+#   the uniform one.
 # - **Axes and steps**: `quick` uses N = 10 axes and 100 steps for the main comparison
 #   (N = 100 and 1,000 steps would take hours on a CPU); the ablation shows how the result
 #   depends on both.

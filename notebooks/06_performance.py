@@ -355,10 +355,10 @@ else:
 # a reference setting (3000 full-batch steps, training times drawn uniformly as the authors draw them) and
 # under settings that would make it cheaper (fewer steps, a larger learning rate, a smaller batch, a smaller
 # network, training times drawn log-uniformly, which weights the small noise levels more), and counts how
-# many of its samples copy a training image, as the chapter does. The table marks the setting the quick profile uses. Chapters
-# 03 and 05 train the same network with EDM's loss and noise levels; this benchmark does not measure them,
-# and their training is not cut. The record names its machine and date; it is not this build's measurement
-# unless the two dates agree.
+# many of its samples copy a training image, as the chapter does. The table marks the setting the quick
+# profile uses. Chapters 03 and 05 train the same network with EDM's loss and noise levels; this benchmark
+# does not measure them, and their training is not cut. The record names its machine and date; it is not
+# this build's measurement unless the two dates agree.
 
 # %%
 budget = perf.memorization_budget("book/measurements")
