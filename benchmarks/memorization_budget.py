@@ -46,18 +46,20 @@ SETTINGS = (
 )
 
 
-def row_key(batch_size, steps, lr, channels, t_sampling) -> tuple:
-    """What identifies a row: its settings (batch ``None`` is the full 128)."""
-    return (int(batch_size or 128), int(steps), float(lr), tuple(int(c) for c in channels), str(t_sampling))
-
-
 def profile_setting() -> dict:
     """The setting chapter 02's quick profile trains with now (from mempkg's profiles)."""
     from mempkg.book.profiles import CHAPTERS
 
-    q = CHAPTERS["volume_growth"]["quick"]
+    q = CHAPTERS["volume_growth"]["quick"]          # the `digits` preset's channels: the profile does not set them
     return {"batch_size": q["batch_size"] or 128, "steps": q["train_steps"], "lr": q["lr"], "channels": [32, 64],
             "t_sampling": q["t_sampling"]}
+
+
+def setting_row(setting) -> dict:
+    """A SETTINGS entry as the settings part of a record row."""
+    label, batch, steps, lr, channels, t_sampling = setting
+    return {"setting": label, "batch_size": batch or 128, "steps": steps, "lr": lr, "channels": list(channels),
+            "t_sampling": t_sampling}
 
 
 def one(batch, steps: int, lr: float, channels, n_samples: int, sample_steps: int,
@@ -96,6 +98,8 @@ def merged(old: dict | None, new: dict) -> dict:
 
     Refuses (SystemExit) an ``old`` record of another machine or other sampling settings: its training seconds
     and copy rates would not compare with the new rows'."""
+    from mempkg.book.perf import budget_row_key
+
     if old is None:
         return new
     same = ("machine", "parallel", "n_samples", "sample_steps")
@@ -104,18 +108,13 @@ def merged(old: dict | None, new: dict) -> dict:
         raise SystemExit(f"{RECORD} was measured with other {', '.join(diff)} ({', '.join(repr(old.get(k)) for k in diff)}"
                          f" against {', '.join(repr(new.get(k)) for k in diff)}); run every setting (no --only) "
                          "to replace it.")
-    for r in old["rows"]:
-        r.setdefault("t_sampling", "uniform")
-        r.setdefault("date", old["date"])
-        r.setdefault("commit", old.get("commit"))
-    key = lambda r: row_key(r["batch_size"], r["steps"], r["lr"], r["channels"], r["t_sampling"])  # noqa: E731
-    by_key = {key(r): r for r in old["rows"]}
-    by_key.update({key(r): r for r in new["rows"]})
+    dated = [{"t_sampling": "uniform", "date": old["date"], "commit": old.get("commit"), **r} for r in old["rows"]]
+    by_key = {budget_row_key(r): r for r in dated + new["rows"]}                # a new row replaces an old one
     rows = []
-    for label, *settings in SETTINGS:
-        r = by_key.get(row_key(*settings))
+    for setting in SETTINGS:
+        r = by_key.get(budget_row_key(setting_row(setting)))
         if r is not None:
-            rows.append(dict(r, setting=label))
+            rows.append(dict(r, setting=setting[0]))
     return dict(new, wall_seconds=None, rows=rows)
 
 
@@ -175,8 +174,8 @@ def main(argv=None) -> int:
         out, _ = proc.communicate()
         if proc.returncode != 0:
             raise SystemExit(f"the setting {label!r} failed (exit {proc.returncode}); its error is above.")
-        row = {"setting": label, "batch_size": batch or 128, "steps": steps, "lr": lr, "channels": list(channels),
-               "t_sampling": t_sampling, "date": date, "commit": commit, **json.loads(out.strip().splitlines()[-1])}
+        row = {**setting_row((label, batch, steps, lr, channels, t_sampling)), "date": date, "commit": commit,
+               **json.loads(out.strip().splitlines()[-1])}
         rows.append(row)
         print(f"{label}: copy rate {row['copy_rate']:.3f}, {row['train_seconds'] / 60:.1f} min of training", flush=True)
     order = {s[0]: i for i, s in enumerate(SETTINGS)}

@@ -649,6 +649,13 @@ def memorization_budget(folder: str | Path) -> Optional[dict]:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def budget_row_key(row: dict) -> tuple:
+    """What identifies a row of the memorization-budget record: its settings, not its label (a batch of ``None``
+    is the full 128 images; rows recorded before training times were a setting drew them uniformly)."""
+    return (int(row["batch_size"] or 128), int(row["steps"]), float(row["lr"]), tuple(int(c) for c in row["channels"]),
+            str(row.get("t_sampling", "uniform")))
+
+
 def memorization_budget_markdown(record: dict) -> str:
     """A Markdown table of what chapter 02's model copies under each setting, beside its training time as a share
     of the reference's (the first row), headed by the machine and date; then sentences, from the numbers, naming the
@@ -657,9 +664,6 @@ def memorization_budget_markdown(record: dict) -> str:
     rows = record["rows"]
     ref = rows[0]
     m = record["machine"]
-
-    def key(r):
-        return (r["batch_size"], r["steps"], float(r["lr"]), list(r["channels"]), r.get("t_sampling", "uniform"))
 
     when = {(r.get("date", record["date"]), r.get("commit", record.get("commit"))) for r in rows}
     head = (f"Measured by `benchmarks/memorization_budget.py` on {m['cpu']} with {m['cores']} cores, torch "
@@ -672,7 +676,7 @@ def memorization_budget_markdown(record: dict) -> str:
                "them (each row's steps per second is in the record); the copy rates do not depend on it" if len(when) > 1
                else "") + ".\n\n")
     prof = record.get("profile_setting")
-    ours = next((r for r in rows if prof is not None and key(r) == key(prof)), None)
+    ours = next((r for r in rows if prof is not None and budget_row_key(r) == budget_row_key(prof)), None)
     cols = "| Setting | Batch | Steps | Learning rate | Training times | Parameters | Training (share) | Copy rate |"
     lines = [cols + (" Measured |" if len(when) > 1 else ""),
              "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |" + (" --- |" if len(when) > 1 else "")]
