@@ -6,6 +6,7 @@ SHELL := /bin/bash
 .DELETE_ON_ERROR:
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-builtin-rules
+comma := ,
 
 PROFILE ?= quick
 PYTHON ?= python3
@@ -100,6 +101,8 @@ Variables (current value in brackets):
   VENV             environment to install into and run from [$(VENV)];
                    conda users: make book VENV=$$CONDA_PREFIX
   PYTEST_ARGS      extra pytest arguments for make test, e.g. PYTEST_ARGS="-m slow" [$(PYTEST_ARGS)]
+  JOBS             how many chapters execute at once, each with an equal share of the cores as its torch
+                   threads; 06_performance then runs alone [$(JOBS)]
   PAPERMILL_LOG    papermill's output options; --log-output shows each notebook's own progress in the
                    terminal as it runs, PAPERMILL_LOG= keeps only the cell counter [$(PAPERMILL_LOG)]
   MATHJAX_VERSION  npm version of mathjax for make vendor-mathjax [$(MATHJAX_VERSION)]
@@ -133,7 +136,33 @@ $(STAMP): pyproject.toml
 
 # ---- notebooks ---------------------------------------------------------------------------
 
-notebooks: $(EXECUTED)
+# JOBS chapters execute at once (make -j), each with THREADS torch threads (OMP_NUM_THREADS, an equal share of
+# the cores). The book's small CPU models keep one core busy better than two: on 2 cores, two chapters at one
+# thread each train about 1.45 times as many steps per second as one chapter at two threads. The longest
+# chapters start first (LONGEST_FIRST, in the order of book/measurements/book-quick.json), so no long one starts
+# last. 06_performance times the estimators, so it runs after the others, alone, with every core. `full` runs one
+# chapter at a time (they share one GPU); JOBS=1 runs any profile in sequence. An OMP_NUM_THREADS already set wins.
+CORES := $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+JOBS ?= $(if $(filter full,$(PROFILE)),1,$(CORES))
+THREADS ?= $(CORES)
+LONGEST_FIRST := 03_three_regimes 02_cifar10_overfit 05_three_lenses 04_laion_verbatims 01_von_mises
+SOLO := $(filter $(SRC)/notebooks/06_performance.ipynb,$(EXECUTED))
+FIRST := $(foreach n,$(LONGEST_FIRST),$(filter $(SRC)/notebooks/$(n).ipynb,$(EXECUTED)))
+PARALLEL := $(FIRST) $(filter-out $(FIRST) $(SOLO),$(EXECUTED))
+AT_ONCE := $(shell n=$(words $(PARALLEL)); j=$(JOBS); echo $$(( j < n ? j : (n > 0 ? n : 1) )))
+SHARE := $(shell c=$(CORES); a=$(AT_ONCE); echo $$(( c / a > 0 ? c / a : 1 )))
+KEEP_GOING = $(findstring k,$(firstword -$(MAKEFLAGS)))
+
+notebooks: | $(STAMP)
+	@SECONDS=0; status=0; \
+	$(MAKE) --no-print-directory -s -j$(AT_ONCE) $(PARALLEL) THREADS=$(SHARE) TAG_OUTPUT=$(filter-out 1,$(AT_ONCE)) \
+	  || status=$$?; \
+	if [ -n "$(SOLO)" ] && { [ $$status -eq 0 ] || [ -n "$(KEEP_GOING)" ]; }; then \
+	  $(MAKE) --no-print-directory -s $(SOLO) THREADS=$(CORES) || status=$$?; \
+	fi; \
+	echo "Notebooks under PROFILE=$(PROFILE): $$((SECONDS / 60)) min $$((SECONDS % 60)) s in all, $(AT_ONCE) at a time" \
+	  "with $(SHARE) torch thread(s) each$(if $(SOLO),$(comma) then $(notdir $(SOLO:.ipynb=)) alone with $(CORES))"; \
+	exit $$status
 
 # papermill is the only executor (the book build executes nothing). It writes into build/.../tmp/
 # and the result is moved into place only on success, so a failed run leaves no target; the
@@ -142,10 +171,11 @@ notebooks: $(EXECUTED)
 $(SRC)/notebooks/%.ipynb: notebooks/%.py | $(STAMP)
 	@mkdir -p $(@D) $(BUILD)/tmp $(BUILD)/failed
 	@rm -f $(BUILD)/failed/$*.ipynb
-	@echo "Executing $< under PROFILE=$(PROFILE)"
+	@echo "Executing $< under PROFILE=$(PROFILE) with $${OMP_NUM_THREADS:-$(THREADS)} torch thread(s)"
 	@SECONDS=0; if ! $(BIN)/jupytext --to ipynb --set-kernel python3 -o - $< \
-	    | PYTHONWARNINGS=ignore::UserWarning:papermill.iorw \
-	      $(BIN)/papermill - $(BUILD)/tmp/$*.ipynb -p profile $(PROFILE) --cwd "$(CURDIR)" $(PAPERMILL_LOG); then \
+	    | PYTHONWARNINGS=ignore::UserWarning:papermill.iorw OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(THREADS)} \
+	      $(BIN)/papermill - $(BUILD)/tmp/$*.ipynb -p profile $(PROFILE) --cwd "$(CURDIR)" $(PAPERMILL_LOG) \
+	      $(if $(TAG_OUTPUT),2>&1 | sed -u 's/^/[$*] /'); then \
 	  mv -f $(BUILD)/tmp/$*.ipynb $(BUILD)/failed/$*.ipynb 2>/dev/null || true; \
 	  echo "FAILED: $< under PROFILE=$(PROFILE) after $${SECONDS} s; the partly executed notebook is $(BUILD)/failed/$*.ipynb" >&2; \
 	  exit 1; \

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -104,3 +105,26 @@ def test_scorecard_reads_every_chapter_of_the_run(notebooks_run):
     assert not standin, f"the tiny run uses a stand-in for Stable Diffusion, yet {standin} were decided"
     assert not not_run, f"the scorecard finds no {PROFILE} summary for {not_run}"
     assert all(r["profile"] == PROFILE for r in rows)
+
+
+def test_notebooks_run_several_at_once_and_the_performance_page_alone(notebooks_run):
+    """`make notebooks` runs the chapters JOBS at a time (the cores' number), each with its share of the cores as
+    torch threads; 06_performance times the estimators, so it starts after every other chapter has ended and
+    has every core (the threads its cache records ran with)."""
+    from mempkg.book.perf import notebook_times, run_span
+
+    executed = sorted(EXECUTED.glob("*.ipynb"))
+    assert len(executed) == len(NOTEBOOKS), report(notebooks_run)
+    times = {nb.stem: notebook_times(nb) for nb in executed}
+    span = run_span(list(times.values()))
+    assert span is not None, "the notebooks of one `make notebooks` left an idle gap between them"
+    cores = os.cpu_count() or 1
+    assert span["at_once"] == min(cores, len(executed) - 1), span
+    solo = times.pop("06_performance")
+    assert all(t["end"] <= solo["start"] for t in times.values()), "06_performance overlapped another chapter"
+
+    def threads(stem):
+        return {json.loads(p.read_text()).get("threads") for p in (RESULTS / PROFILE / stem).glob("*.json")} - {None}
+
+    assert threads("06_performance") == {cores}
+    assert threads("02_cifar10_overfit") == {max(cores // min(cores, len(executed) - 1), 1)}

@@ -60,8 +60,8 @@ def test_the_record_sums_stages_by_name_and_leaves_the_rest_as_not_cached(tmp_pa
     assert book_times(tmp_path, "quick") == record and book_times(tmp_path, "full") is None
     table = book_times_markdown(record, stages=True)
     assert f"on {record['date']}" in table and record["machine"]["cpu"] in table and "**2 min**" in table
-    assert "| 01_a | 1.7 | train 1.0; score x 2 0.2; not cached 0.5 |" in table
-    assert "{doc}`notebooks/01_a` | 1.7 |" in book_times_markdown(record)
+    assert f"| 01_a | 1.7 | {record['machine']['threads']} | train 1.0; score x 2 0.2; not cached 0.5 |" in table
+    assert "{doc}`notebooks/01_a` | 1.7 |" in book_times_markdown(record) and "one chapter after another" in table
 
 
 def test_no_executed_notebook_is_a_plain_error(tmp_path):
@@ -86,7 +86,7 @@ def test_a_new_measurement_keeps_the_one_it_replaces_and_the_page_shows_both(tmp
     assert record["commit"] == "bbb2222" and record["previous"]["commit"] == "aaa1111"
     assert record["previous"]["chapters"] == {"01_a": 600.0, "02_b": 30.0}
     table = book_times_markdown(record, stages=True)
-    assert "| Chapter | Minutes | Before |" in table and "| 01_a | 1.7 | 10.0 | train 1.0;" in table
+    assert "| Chapter | Minutes | Before | Threads |" in table and "| 01_a | 1.7 | 10.0 |" in table
     assert "commit aaa1111" in table and "**10 min**" in table and "same machine" in table
     profile_book.main(argv)                          # measuring the same commit again keeps the older previous
     assert json.loads(out.read_text())["previous"]["commit"] == "aaa1111"
@@ -174,3 +174,50 @@ def test_one_budget_setting_trains_samples_and_counts_copies():
     half = memorization_budget.one(32, 2, 1e-3, (16, 32), n_samples=6, sample_steps=3, t_sampling="log-uniform")
     assert full["n_parameters"] == 701345 and half["n_parameters"] < full["n_parameters"] / 3
     assert all(0.0 <= r["copy_rate"] <= 1.0 and r["train_seconds"] > 0 for r in (full, half))
+
+
+def test_a_run_span_is_the_wall_clock_of_notebooks_that_ran_together():
+    from datetime import datetime, timedelta, timezone
+
+    from mempkg.book.perf import run_span
+
+    t0 = datetime(2026, 12, 2, tzinfo=timezone.utc)
+
+    def nb(a, b):
+        return {"start": t0 + timedelta(seconds=a), "end": t0 + timedelta(seconds=b)}
+
+    assert run_span([nb(0, 100), nb(0, 60), nb(60, 150), nb(150, 170)]) == {"seconds": 170.0, "at_once": 2}
+    assert run_span([nb(0, 100), nb(10, 20), nb(20, 90), nb(15, 30)]) == {"seconds": 100.0, "at_once": 3}
+    assert run_span([nb(0, 100), nb(400, 500)]) is None                  # executed at different times
+    assert run_span([nb(0, 100), {"start": None, "end": None}]) is None  # a time papermill did not record
+
+
+def test_chapters_that_ran_at_once_are_timed_by_the_wall_clock_not_their_sum(tmp_path):
+    results, executed = fake_run(tmp_path)
+    for nb_path, (a, b) in zip(sorted(executed.glob("*.ipynb")), (("00:00:00", "00:01:40"), ("00:00:10", "00:00:40"))):
+        nb = nbformat.read(nb_path, as_version=4)
+        nb.metadata["papermill"].update(start_time=f"2026-12-02T{a}+00:00", end_time=f"2026-12-02T{b}+00:00")
+        nbformat.write(nb, nb_path)
+    (results / "quick" / "01_a" / "train-0.json").write_text(json.dumps({"name": "train", "seconds": 60.0,
+                                                                       "threads": 1}))
+    out = tmp_path / "book-quick.json"
+    profile_book.main(["--profile", "quick", "--results", str(results), "--executed", str(executed), "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert record["wall_seconds"] == 100.0 and record["at_once"] == 2 and record["total_seconds"] == 130.0
+    assert record["chapters"][0]["threads"] == 1 and record["chapters"][1]["threads"] is None
+    table = book_times_markdown(record)
+    assert "**2 min** for the whole book" in table and "up to 2 at a time" in table and "add up to more (2 min)" in table
+    assert "| {doc}`notebooks/01_a` | 1.7 | 1 |" in table and "| {doc}`notebooks/02_b` | 0.5 | not recorded |" in table
+
+
+def test_the_makefile_starts_the_longest_chapters_first():
+    """LONGEST_FIRST in the Makefile follows the committed empty-cache record (06_performance runs alone after)."""
+    import re
+
+    record = book_times(ROOT / "book" / "measurements", "quick")
+    if record is None:
+        pytest.skip("no quick record")
+    named = re.search(r"^LONGEST_FIRST := (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    measured = [c["notebook"] for c in sorted(record["chapters"], key=lambda c: -c["seconds"])
+                if c["notebook"] != "06_performance"]
+    assert named == measured

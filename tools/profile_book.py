@@ -7,7 +7,11 @@ With ``--run`` the chapters are executed by `make notebooks` into a fresh result
 (``build/profile-<profile>/results``) and build folder (``build/profile-<profile>``), so nothing cached earlier
 is used and the book's own ``results/<profile>`` is not touched. Then it reads
 
-* each chapter's run time: papermill's ``duration`` in the executed notebook;
+* each chapter's run time: papermill's ``duration`` in the executed notebook, and its start and end. `make
+  notebooks` runs several chapters at once (JOBS), so the book's time is the wall clock of the run (with
+  ``--run``; else from the first start to the last end), not the sum of the chapters' times; ``at_once`` is
+  the most chapters that ran at the same time;
+* each chapter's torch threads: those its cache records ran with;
 * each stage's time: every cache record the chapter wrote holds the seconds its computation took
   (``mempkg.book.cache``: training a model, sampling, each estimator, each control). Stages of one name
   (e.g. the 30 settings of an ablation) are summed; "not cached" is the rest of the chapter's time
@@ -33,15 +37,17 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mempkg.book.perf import book_times_markdown, cpu_name
+from mempkg.book.perf import book_times_markdown, cpu_name, notebook_times, run_span
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def chapter_record(notebook: Path, results: Path) -> dict:
-    """One chapter: its papermill duration and the seconds of every cache record it wrote, by stage name."""
-    meta = json.loads(notebook.read_text())["metadata"].get("papermill", {})
+    """One chapter: its papermill duration, start and end, the seconds of every cache record it wrote, by stage
+    name, and the torch threads those records ran with."""
+    times = notebook_times(notebook)
     stages: dict[str, dict] = {}
+    threads: set[int] = set()
     for rec_path in sorted((results / notebook.stem).glob("*.json")):
         if rec_path.name == "summary.json":
             continue
@@ -54,10 +60,14 @@ def chapter_record(notebook: Path, results: Path) -> dict:
         s = stages.setdefault(rec["name"], {"stage": rec["name"], "seconds": 0.0, "count": 0})
         s["seconds"] += float(rec["seconds"])
         s["count"] += 1
-    duration = meta.get("duration")
+        if rec.get("threads"):
+            threads.add(int(rec["threads"]))
+    duration = times["duration"]
     cached = sum(s["seconds"] for s in stages.values())
     ordered = sorted(stages.values(), key=lambda s: -s["seconds"])
     return {"notebook": notebook.stem, "seconds": duration,
+            "start": times["start"] and times["start"].isoformat(), "end": times["end"] and times["end"].isoformat(),
+            "threads": max(threads) if threads else None,
             "stages": [dict(s, seconds=round(s["seconds"], 1)) for s in ordered],
             "not_cached_seconds": None if duration is None else round(max(duration - cached, 0.0), 1)}
 
@@ -71,11 +81,15 @@ def collect(profile: str, results: Path, executed: Path, wall_seconds: float | N
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or None
     chapters = [chapter_record(nb, results / profile) for nb in notebooks]
+    span = run_span([notebook_times(nb) for nb in notebooks])
     return {"profile": profile, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
             "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "system": f"{platform.system()} "
                         f"{platform.machine()}", "python": platform.python_version(), "torch": torch.__version__,
                         "threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
-            "empty_cache": True, "wall_seconds": wall_seconds,
+            "empty_cache": True,
+            "wall_seconds": round(wall_seconds if wall_seconds is not None else span["seconds"], 1) if (
+                wall_seconds is not None or span) else None,
+            "at_once": span["at_once"] if span else None,
             "total_seconds": round(sum(c["seconds"] or 0.0 for c in chapters), 1), "chapters": chapters}
 
 
@@ -87,7 +101,8 @@ def previous_of(old: dict | None, commit: str | None) -> dict | None:
     if old.get("commit") == commit:
         return old.get("previous")
     return {"date": old.get("date"), "commit": old.get("commit"), "machine": old.get("machine"),
-            "total_seconds": old.get("total_seconds"),
+            "total_seconds": old.get("total_seconds"), "wall_seconds": old.get("wall_seconds"),
+            "at_once": old.get("at_once"),
             "chapters": {c["notebook"]: c.get("seconds") for c in old.get("chapters", [])}}
 
 

@@ -37,6 +37,7 @@ import platform
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -606,8 +607,47 @@ def book_times(folder: str | Path, profile: str) -> Optional[dict]:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def notebook_times(path: str | Path) -> dict:
+    """papermill's timing of one executed notebook: ``start`` and ``end`` (timezone-aware datetimes, or ``None``
+    where papermill recorded none) and ``duration`` in seconds (or ``None``)."""
+    meta = json.loads(Path(path).read_text())["metadata"].get("papermill", {})
+
+    def when(key):
+        value = meta.get(key)
+        return datetime.fromisoformat(value) if value else None
+
+    return {"start": when("start_time"), "end": when("end_time"), "duration": meta.get("duration")}
+
+
+def run_span(times: Sequence[dict], gap: float = 120.0) -> Optional[dict]:
+    """How notebooks that ran in one go shared the clock: ``seconds`` from the first start to the last end, and
+    ``at_once``, the most that ran at the same time. ``None`` when a start or end is missing, or when the clock
+    stood idle for more than ``gap`` seconds between them (they ran at different times, e.g. a rebuild that
+    re-executed only some: their span would not be a book's time)."""
+    spans = sorted((t["start"], t["end"]) for t in times if t.get("start") and t.get("end"))
+    if not spans or len(spans) != len(times):
+        return None
+    reach = spans[0][1]
+    for start, end in spans[1:]:
+        if (start - reach).total_seconds() > gap:
+            return None
+        reach = max(reach, end)
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])   # an end sorts before a start
+    running = at_once = 0
+    for _, step in events:
+        running += step
+        at_once = max(at_once, running)
+    return {"seconds": (reach - spans[0][0]).total_seconds(), "at_once": at_once}
+
+
 def _minutes(seconds) -> str:
     return "not recorded" if seconds is None else f"{float(seconds) / 60:.1f}"
+
+
+def _book_minutes(record: dict) -> str:
+    """A run-time record's time for the whole book: its wall clock where it has one, else its chapters' sum."""
+    seconds = record.get("wall_seconds") or record["total_seconds"]
+    return f"{float(seconds) / 60:.0f}"
 
 
 def book_times_markdown(record: dict, stages: bool = False, top: int = 6) -> str:
@@ -615,13 +655,24 @@ def book_times_markdown(record: dict, stages: bool = False, top: int = 6) -> str
     stages), headed by the machine and date it was measured on. With ``stages``, a record that keeps the
     measurement it replaced (``previous``, see `tools/profile_book.py`) shows that one's minutes beside it."""
     m = record["machine"]
+    at_once = record.get("at_once") or 1
     head = (f"Measured by `make profile-book` on {record['date']} (commit {record.get('commit') or 'unknown'}), "
             f"every chapter from an empty cache under `{record['profile']}`, on {m['cpu']} with {m['cores']} cores, "
-            f"torch {m['torch']} with {m['threads']} threads, Python {m['python']}: "
-            f"**{float(record['total_seconds']) / 60:.0f} min** for the whole book.")
+            f"torch {m['torch']}, Python {m['python']}: **{_book_minutes(record)} min** for the whole book")
+    if at_once > 1:
+        head += (f", from the first chapter's start to the last one's end. The chapters ran up to {at_once} at a "
+                 f"time (`make notebooks`, JOBS), each with the torch threads of the column Threads, so their own "
+                 f"times overlap and add up to more ({float(record['total_seconds']) / 60:.0f} min).")
+    else:
+        head += f", one chapter after another, with {m['threads']} torch threads."
+
+    def threads(c):
+        return c.get("threads") or (m["threads"] if at_once == 1 else "not recorded")
+
     if not stages:
-        rows = "".join(f"| {{doc}}`notebooks/{c['notebook']}` | {_minutes(c['seconds'])} |\n" for c in record["chapters"])
-        return head + "\n\n| Chapter | Minutes |\n| --- | ---: |\n" + rows
+        rows = "".join(f"| {{doc}}`notebooks/{c['notebook']}` | {_minutes(c['seconds'])} | {threads(c)} |\n"
+                       for c in record["chapters"])
+        return head + "\n\n| Chapter | Minutes | Threads |\n| --- | ---: | ---: |\n" + rows
     prev = record.get("previous")
     if prev:
         pm = prev.get("machine") or {}
@@ -629,17 +680,20 @@ def book_times_markdown(record: dict, stages: bool = False, top: int = 6) -> str
         head += (f" The measurement it replaced, of commit {prev.get('commit') or 'unknown'} on {prev.get('date')}"
                  + (" on the same machine and settings" if same else
                     f" on {pm.get('cpu')} with {pm.get('cores')} cores and {pm.get('threads')} threads")
-                 + f", took **{float(prev['total_seconds']) / 60:.0f} min**; the column Before is its minutes.")
+                 + f", took **{_book_minutes(prev)} min**"
+                 + (f" ({prev['at_once']} chapters at a time)" if (prev.get("at_once") or 1) > 1 else
+                    " (one chapter after another)")
+                 + "; the column Before is its minutes.")
     before = "| Before " if prev else ""
-    lines = [f"| Chapter | Minutes {before}| Costliest stages (minutes; x n: n cached results of that name) |",
-             "| --- | ---: " + ("| ---: " if prev else "") + "| --- |"]
+    lines = [f"| Chapter | Minutes {before}| Threads | Costliest stages (minutes; x n: n cached results of that name) |",
+             "| --- | ---: " + ("| ---: " if prev else "") + "| ---: | --- |"]
     for c in record["chapters"]:
         parts = [f"{s['stage']}{' x %d' % s['count'] if s['count'] > 1 else ''} {s['seconds'] / 60:.1f}"
                  for s in c["stages"][:top]]
         if c.get("not_cached_seconds") is not None:
             parts.append(f"not cached {c['not_cached_seconds'] / 60:.1f}")
         was = f" {_minutes(prev['chapters'].get(c['notebook']))} |" if prev else ""
-        lines.append(f"| {c['notebook']} | {_minutes(c['seconds'])} |{was} {'; '.join(parts)} |")
+        lines.append(f"| {c['notebook']} | {_minutes(c['seconds'])} |{was} {threads(c)} | {'; '.join(parts)} |")
     return head + "\n\n" + "\n".join(lines) + "\n"
 
 
