@@ -137,18 +137,13 @@ def main(argv=None) -> int:
     if args.only is not None and any(not 0 <= i < len(SETTINGS) for i in args.only):
         ap.error(f"--only takes indices from 0 to {len(SETTINGS) - 1}")
 
-    import platform
-
-    import torch
-
     from mempkg.book.paths import results_root
-    from mempkg.book.perf import cpu_name
+    from mempkg.book.perf import git_commit, machine_record
     from mempkg.core.files import write_json_atomic
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or None
+    commit = git_commit(ROOT)
     date = time.strftime("%Y-%m-%d")
-    machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "system": f"{platform.system()} {platform.machine()}",
-               "torch": torch.__version__}
+    # the children run one thread each: the parent's threads are not theirs
+    machine = {k: v for k, v in machine_record().items() if k in ("cpu", "cores", "system", "torch")}
     old = json.loads(RECORD.read_text()) if args.record and args.only is not None and RECORD.is_file() else None
     if old is not None:                      # refuse a merge that cannot be made before training anything
         merged(old, {"machine": machine, "parallel": args.parallel, "n_samples": args.n_samples,

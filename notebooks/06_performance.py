@@ -334,9 +334,12 @@ else:
 # `make profile-book` executes every chapter from an empty cache and reads, from each cached result, the
 # seconds its computation took (training a model, sampling, each estimator, each control; results of one name
 # are summed). "Not cached" is the rest of a chapter's time: the kernel's start, loading, plotting and small
-# computations. The record (`book/measurements/book-<profile>.json`) names its machine and date; it is not
-# this build's measurement unless the two dates agree. When it replaced an earlier measurement of another
-# commit, the column *Before* gives that one's minutes per chapter.
+# computations. `make notebooks` runs several chapters at once (JOBS, by default one per core), each with its
+# share of the cores as torch threads (the column Threads), because the book's small models do not keep two
+# cores busy; so the book's time is the wall clock from the first chapter's start to the last one's end, and the
+# chapters' own minutes add up to more. The record (`book/measurements/book-<profile>.json`) names its machine
+# and date; it is not this build's measurement unless the two dates agree. When it replaced an earlier
+# measurement of another commit, the column *Before* gives that one's minutes per chapter.
 
 # %%
 book_record = perf.book_times("book/measurements", P.name)

@@ -73,14 +73,14 @@ def test_a_new_measurement_keeps_the_one_it_replaces_and_the_page_shows_both(tmp
     results, executed = fake_run(tmp_path)
     out = tmp_path / "book-quick.json"
     argv = ["--profile", "quick", "--results", str(results), "--executed", str(executed), "--out", str(out)]
-    monkeypatch.setattr(profile_book.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": "aaa1111\n"})())
+    monkeypatch.setattr(profile_book, "git_commit", lambda folder: "aaa1111")
     profile_book.main(argv)
     assert json.loads(out.read_text())["previous"] is None                      # nothing was there before
     old = json.loads(out.read_text())
     old["chapters"][0]["seconds"] = 600.0
     old["total_seconds"] = 630.0
     out.write_text(json.dumps(old))
-    monkeypatch.setattr(profile_book.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": "bbb2222\n"})())
+    monkeypatch.setattr(profile_book, "git_commit", lambda folder: "bbb2222")
     profile_book.main(argv)
     record = json.loads(out.read_text())
     assert record["commit"] == "bbb2222" and record["previous"]["commit"] == "aaa1111"

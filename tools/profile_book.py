@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mempkg.book.perf import book_times_markdown, cpu_name, notebook_times, run_span
+from mempkg.book.perf import book_times_markdown, git_commit, machine_record, notebook_times, run_span
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,19 +75,14 @@ def collect(profile: str, results: Path, executed: Path, wall_seconds: float | N
     notebooks = sorted(executed.glob("*.ipynb"))
     if not notebooks:
         raise SystemExit(f"{executed} holds no executed notebook: run with --run, or point --executed at a build.")
-    import torch  # the record names the threads and version the chapters ran with
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or None
+    commit = git_commit(ROOT)
     chapters = [chapter_record(nb, results / profile) for nb in notebooks]
     span = run_span([notebook_times(nb) for nb in notebooks])
+    if wall_seconds is None and span:
+        wall_seconds = span["seconds"]
     return {"profile": profile, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
-            "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "system": f"{platform.system()} "
-                        f"{platform.machine()}", "python": platform.python_version(), "torch": torch.__version__,
-                        "threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
-            "empty_cache": True,
-            "wall_seconds": round(wall_seconds if wall_seconds is not None else span["seconds"], 1) if (
-                wall_seconds is not None or span) else None,
+            "machine": machine_record(), "empty_cache": True,
+            "wall_seconds": None if wall_seconds is None else round(wall_seconds, 1),
             "at_once": span["at_once"] if span else None,
             "total_seconds": round(sum(c["seconds"] or 0.0 for c in chapters), 1), "chapters": chapters}
 

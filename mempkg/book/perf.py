@@ -35,6 +35,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -128,6 +129,23 @@ def machine(device: str = "cpu") -> str:
     threads = torch.get_num_threads()
     return (f"{cpu_name()} ({platform.machine()}), {cores_txt}, {threads} torch thread{'s' * (threads != 1)}, "
             f"torch {torch.__version__}, device {dev}")
+
+
+def machine_record() -> dict:
+    """What a recorded measurement ran on, as data: CPU model, cores, system, Python, torch, its threads and
+    ``$OMP_NUM_THREADS``."""
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "system": f"{platform.system()} {platform.machine()}",
+            "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+
+
+def git_commit(folder: str | Path) -> Optional[str]:
+    """The short commit of the git checkout at ``folder``, or ``None`` outside one (or without git)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True)
+    except OSError:
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 # the modules whose code the timings measure: the package files under these names
