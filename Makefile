@@ -137,8 +137,9 @@ $(STAMP): pyproject.toml
 # ---- notebooks ---------------------------------------------------------------------------
 
 # JOBS chapters execute at once (make -j), each with THREADS torch threads (OMP_NUM_THREADS, an equal share of
-# the cores). The book's small CPU models keep one core busy better than two: on 2 cores, two chapters at one
-# thread each train about 1.45 times as many steps per second as one chapter at two threads. The longest
+# the cores). The book's small CPU models keep one core busy better than two, so on 2 cores two chapters at one
+# thread each finish sooner than one after the other at two (book/measurements/book-quick.json holds the
+# measurement, and keeps the one-after-another run it replaced as `previous`). The longest
 # chapters start first (LONGEST_FIRST, in the order of book/measurements/book-quick.json), so no long one starts
 # last. 06_performance times the estimators, so it runs after the others, alone, with every core. `full` runs one
 # chapter at a time (they share one GPU); JOBS=1 runs any profile in sequence. An OMP_NUM_THREADS already set wins.
