@@ -3,9 +3,9 @@
 `make book` writes its output to build/<profile>/src/_generated/runtimes.md, so the times in
 the book are those of the run that built it: papermill's `metadata.papermill.duration` of each
 executed notebook, and the device from the notebook's results/<profile>/<stem>/summary.json.
-When they ran in one go (`make notebooks` runs several at once, JOBS), the wall clock from the first start to
-the last end follows. Those re-use whatever was cached; the time of every chapter from an empty cache follows, from the
-record `make profile-book` wrote (book/measurements/book-<profile>.json), with its machine and date.
+When they ran in one go (`make notebooks` runs several at once, JOBS), the wall clock from the
+first start to the last end follows. Those re-use whatever was cached; the time of every chapter
+from an empty cache follows, from the record `make profile-book` wrote (book/measurements/book-<profile>.json), with its machine and date.
 """
 
 from __future__ import annotations
@@ -64,14 +64,16 @@ def main() -> None:
     print("| --- | --- | ---: | --- |")
     for r in rows:
         print("| " + " | ".join(r) + " |")
-    span = run_span([notebook_times(nb) for nb in args.notebooks])
+    times = [notebook_times(nb) for nb in args.notebooks]
+    span = run_span(times)
     if span is None:
         print("\nThese notebooks did not all run in one go (some were executed earlier), so their times do not "
               "add up to a build's time.")
     else:
-        print(f"\nThey ran in one go, up to {span['at_once']} at a time (`make notebooks`, JOBS): "
+        how = "one after another" if span["at_once"] == 1 else f"up to {span['at_once']} at a time"
+        print(f"\nThey ran in one go, {how} (`make notebooks`, JOBS): "
               f"**{span['seconds'] / 60:.1f} min** from the first start to the last end, against "
-              f"{sum(float(r[2]) for r in rows if r[2] != 'not recorded') / 60:.1f} min for their own times added up.")
+              f"{sum(t['duration'] or 0.0 for t in times) / 60:.1f} min for their own times added up.")
     print("\n**From an empty cache.** ", end="")
     record = book_times(args.measurements, args.profile)
     if record is None:

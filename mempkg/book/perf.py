@@ -703,7 +703,8 @@ def book_times_markdown(record: dict, stages: bool = False, top: int = 6) -> str
                     " (one chapter after another)")
                  + "; the column Before is its minutes.")
     before = "| Before " if prev else ""
-    lines = [f"| Chapter | Minutes {before}| Threads | Costliest stages (minutes; x n: n cached results of that name) |",
+    lines = [f"| Chapter | Minutes {before}| Threads "
+             "| Costliest stages (minutes; x n: n cached results of that name) |",
              "| --- | ---: " + ("| ---: " if prev else "") + "| ---: | --- |"]
     for c in record["chapters"]:
         parts = [f"{s['stage']}{' x %d' % s['count'] if s['count'] > 1 else ''} {s['seconds'] / 60:.1f}"
