@@ -359,9 +359,9 @@ else:
 # under settings that would make it cheaper (fewer steps, a larger learning rate, a smaller batch, a smaller
 # network, training times drawn log-uniformly, which weights the small noise levels more), and counts how
 # many of its samples copy a training image, as the chapter does. The table marks the setting the quick
-# profile uses. Chapters 03 and 05 train the same network with EDM's loss and noise levels; this benchmark
-# does not measure them, and their training is not cut. The record names its machine and date; it is not
-# this build's measurement unless the two dates agree.
+# profile uses. Chapters 03 and 05 train the same network with EDM's loss and noise levels; section 8
+# measures what the same kind of cut costs them. The record names its machine and date; it is not this build's
+# measurement unless the two dates agree.
 
 # %%
 budget = perf.memorization_budget("book/measurements")
@@ -369,6 +369,24 @@ if budget:
     display(Markdown(perf.memorization_budget_markdown(budget)))
 else:
     display(Markdown("No record yet: `python benchmarks/memorization_budget.py --record` writes one."))
+
+# %% [markdown]
+# ## 8. What cutting chapters 03 and 05's training would cost
+#
+# Chapters 03 and 05 take most of the quick book's time (section 6), and most of theirs is training. The cut that
+# kept chapter 02's copies (section 7: fewer steps at twice the learning rate) is tried on them by
+# `benchmarks/training_cuts.py`: each chapter executed twice under the quick profile, once as the profile has it and
+# once with its training cut, and their minutes, verdicts and headline numbers set side by side (a change in
+# standard errors of the difference where the chapter gives them). The quick profile keeps the uncut settings;
+# this is what a cut would buy and cost. The record names its machine and date; it is not this build's
+# measurement unless the two dates agree.
+
+# %%
+cuts = perf.training_cuts("book/measurements")
+if cuts:
+    display(Markdown(perf.training_cuts_markdown(cuts)))
+else:
+    display(Markdown("No record yet: `python benchmarks/training_cuts.py --record` writes one."))
 
 # %% [markdown]
 # ## What this page does not measure

@@ -221,3 +221,79 @@ def test_the_makefile_starts_the_longest_chapters_first():
     measured = [c["notebook"] for c in sorted(record["chapters"], key=lambda c: -c["seconds"])
                 if c["notebook"] != "06_performance"]
     assert named == measured
+
+
+def cuts_record(cut_rate=0.30, cut_verdicts=None):
+    ref_v = {"a_claim": "held", "b_claim": "did not hold"}
+
+    def row(label, key, r, c, sr, sc, unit):
+        return {"label": label, "key": key, "unit": unit, "reference": r, "cut": c, "reference_se": sr, "cut_se": sc}
+    return {"profile": "quick", "date": "2026-12-02", "commit": "abc1234", "parallel": 2, "threads": 1,
+            "machine": {"cpu": "CPU X", "cores": 2, "torch": "2.13"}, "wall_seconds": None, "chapters": [
+                {"notebook": "03_three_regimes", "chapter": "three_regimes", "cut": "fewer steps",
+                 "settings": {"train_steps": 2000}, "profile_settings": {"train_steps": 3000},
+                 "seconds": {"reference": 2400.0, "cut": 1500.0},
+                 "verdicts": {"reference": ref_v, "cut": cut_verdicts or ref_v},
+                 "rows": [row("copy rate", "rate", 0.80, cut_rate, 0.02, 0.02, "%"),
+                          row("sigma", "sigma", 0.334, 0.334, None, None, "")]},
+                {"notebook": "05_three_lenses", "chapter": "three_lenses", "cut": "fewer steps",
+                 "settings": {"train_steps": 2500}, "profile_settings": {"train_steps": 4000},
+                 "seconds": {"reference": 1200.0, "cut": 900.0}, "verdicts": {"reference": {}, "cut": {}},
+                 "rows": [row("AUROC, FLIPD", "auroc_flipd", 0.979, 0.990, 0.011, 0.007, "auroc"),
+                          row("copies", "n_memorized", 50, None, None, None, "")]}]}
+
+
+def test_the_training_cuts_table_decides_from_its_numbers(tmp_path):
+    from mempkg.book.perf import cut_shift, training_cuts, training_cuts_markdown
+
+    assert training_cuts(tmp_path) is None
+    (tmp_path / "training-cuts-quick.json").write_text(json.dumps(cuts_record()))
+    text = training_cuts_markdown(training_cuts(tmp_path))
+    assert "on CPU X with 2 cores, torch 2.13, on 2026-12-02 (commit abc1234)" in text
+    assert ("**03_three_regimes**, cut: fewer steps (`train_steps=2000` (profile: `3000`)). It ran **25.0 min** "
+            "against 40.0 min as the profile has it (38% less).") in text
+    assert "Its verdicts are **the same** in both runs (1 held, 1 did not hold)." in text
+    assert "| copy rate | 80.0% ± 2.0 | 30.0% ± 2.0 | -50.0 pp (-17.7 SE) |" in text
+    assert "| sigma | 0.334 | 0.334 | +0 |" in text                                 # no standard error: no SE shift
+    assert "Of the 1 numbers with standard errors, **1 moved by more than two**: copy rate (-17.7 SE)." in text
+    assert "The chapter decides no claim of the scorecard" in text
+    assert "| AUROC, FLIPD | 0.979 ± 0.011 | 0.990 ± 0.007 | +0.011 (+0.8 SE) |" in text
+    assert "| copies | 50 | - | - |" in text                                       # not computed: no change shown
+    assert "None of the 1 numbers with standard errors moved by more than two of them." in text
+    assert "Together the cuts save 20.0 of these chapters' 60.0 minutes at one thread (33%)." in text
+    text = training_cuts_markdown(cuts_record(cut_rate=0.79, cut_verdicts={"a_claim": "did not hold",
+                                                                           "b_claim": "did not hold"}))
+    assert "**Its verdicts change**: a_claim: held -> did not hold." in text and "the same" not in text
+    assert "None of the 1 numbers" in text and "moved by more than two**" not in text
+    assert cut_shift({"reference": 0.5, "cut": 0.5, "reference_se": 0.0, "cut_se": 0.0}) is None
+
+
+def test_the_training_cuts_benchmark_reads_its_runs_and_refuses_a_setting_the_profile_lacks(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import training_cuts as tc
+
+    tc.check_cuts()                                        # the committed cuts name settings the quick profile has
+    with pytest.raises(ValueError, match="has no setting trian_steps"):
+        tc.check_cuts({"05_three_lenses": ("three_lenses", {"trian_steps": 1}, "typo")})
+    with pytest.raises(ValueError, match="no chapter"):
+        tc.check_cuts({"05_three_lenses": ("lenses", {}, "typo")})
+    for nb in tc.CUTS:
+        keys = [key for _, key, _, _ in tc.HEADLINES[nb]]
+        base = {"seconds": 100.0, "verdicts": {"x": "held"}, "mem_rate_by_sigma": [0.1, 0.3, 0.2],
+                "mem_rate_se_by_sigma": [0.01, 0.03, 0.02]}
+        for run, value in (("reference", 0.5), ("cut", 0.4)):
+            s = dict(base, settings_overridden=tc.overrides_of(nb, run), **{k: value for k in keys})
+            path = tc.summary_path(tmp_path, run, nb)
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps(s))
+            assert tc.done(tmp_path, run, nb)
+    record = tc.record_from(tmp_path, parallel=2, wall_seconds=None)
+    ch = {c["notebook"]: c for c in record["chapters"]}
+    regimes = ch["03_three_regimes"]
+    assert regimes["settings"] == tc.CUTS["03_three_regimes"][1] and regimes["profile_settings"]["train_steps"] == 3000
+    peak = next(r for r in regimes["rows"] if r["key"] == "peak_memorization_rate")
+    assert (peak["reference"], peak["cut"], peak["reference_se"]) == (0.5, 0.4, 0.03)   # the SE at the peak's sigma
+    # a summary run with other settings is not this run's: it is run again
+    path = tc.summary_path(tmp_path, "cut", "05_three_lenses")
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), settings_overridden={})))
+    assert not tc.done(tmp_path, "cut", "05_three_lenses")

@@ -781,3 +781,84 @@ def memorization_budget_markdown(record: dict) -> str:
                     f"are copies" + (f", {100 * share:.0f}% of the reference's" if share is not None else "")
                     + f", in {ours['train_seconds'] / ref['train_seconds']:.2f} of the reference's training time.")
     return head + "\n".join(lines) + "\n\n" + verdict.strip() + "\n"
+
+
+def training_cuts(folder: str | Path) -> Optional[dict]:
+    """The record of `benchmarks/training_cuts.py --record` (``training-cuts-quick.json``), or ``None``."""
+    path = Path(folder) / "training-cuts-quick.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _cut_value(v, se, unit: str) -> str:
+    if v is None:
+        return "-"
+    if unit == "%":
+        return f"{100 * v:.1f}%" + (f" ± {100 * se:.1f}" if se is not None else "")
+    if unit == "auroc":
+        return f"{v:.3f}" + (f" ± {se:.3f}" if se is not None else "")
+    return f"{v:.3g}" + (f" ± {se:.2g}" if se is not None else "")
+
+
+def cut_shift(row: dict) -> Optional[float]:
+    """How far a headline number moved under the cut, in standard errors of the difference (``None`` without
+    both runs' standard errors, or when both are zero)."""
+    r, c, sr, sc = row["reference"], row["cut"], row.get("reference_se"), row.get("cut_se")
+    if None in (r, c, sr, sc) or math.hypot(sr, sc) == 0:
+        return None
+    return (c - r) / math.hypot(sr, sc)
+
+
+def training_cuts_markdown(record: dict) -> str:
+    """Per chapter of the record: what the cut is, both runs' minutes, whether the verdicts are the same, and a
+    table of the headline numbers (quick profile, cut, change: percentage points for rates, in standard errors of
+    the difference where both runs give one); then the numbers that moved by more than two standard errors, and
+    the minutes the cuts save together. Every sentence is decided from the record's numbers."""
+    m = record["machine"]
+    out = [f"Measured by `benchmarks/training_cuts.py` on {m['cpu']} with {m['cores']} cores, torch {m['torch']}, on "
+           f"{record['date']} (commit {record.get('commit') or 'unknown'}): each chapter executed under the "
+           f"{record['profile']} profile as it is and with its training cut, {record['parallel']} runs at a time, "
+           f"{record['threads']} thread each."]
+    saved = total = 0.0
+    for ch in record["chapters"]:
+        ref_s, cut_s = ch["seconds"]["reference"], ch["seconds"]["cut"]
+        saved, total = saved + ref_s - cut_s, total + ref_s
+        settings = ", ".join(f"`{k}={v}` (profile: `{ch['profile_settings'].get(k)}`)" for k, v in ch["settings"].items())
+        text = (f"**{ch['notebook']}**, cut: {ch['cut']} ({settings}). It ran **{cut_s / 60:.1f} min** against "
+                f"{ref_s / 60:.1f} min as the profile has it ({100 * (ref_s - cut_s) / ref_s:.0f}% "
+                f"{'less' if cut_s <= ref_s else 'more'}). ")
+        vr, vc = ch["verdicts"]["reference"], ch["verdicts"]["cut"]
+        if not vr and not vc:
+            text += "The chapter decides no claim of the scorecard; its findings are the numbers below."
+        elif vr == vc:
+            counts = {v: sum(1 for x in vr.values() if x == v) for v in dict.fromkeys(vr.values())}
+            text += ("Its verdicts are **the same** in both runs ("
+                     + ", ".join(f"{n} {v}" for v, n in counts.items()) + ").")
+        else:
+            changed = [f"{k}: {vr.get(k, 'absent')} -> {vc.get(k, 'absent')}" for k in dict.fromkeys([*vr, *vc])
+                       if vr.get(k) != vc.get(k)]
+            text += "**Its verdicts change**: " + "; ".join(changed) + "."
+        lines = ["| Number | Quick profile | Cut | Change |", "| --- | ---: | ---: | ---: |"]
+        moved = []
+        for r in ch["rows"]:
+            if r["reference"] is None or r["cut"] is None:
+                change = "-"
+            else:
+                d = r["cut"] - r["reference"]
+                change = (f"{100 * d:+.1f} pp" if r["unit"] == "%" else f"{d:+.3f}" if r["unit"] == "auroc"
+                          else f"{d:+.3g}")
+            z = cut_shift(r)
+            if z is not None:
+                change += f" ({z:+.1f} SE)"
+                if abs(z) > 2:
+                    moved.append(f"{r['label']} ({z:+.1f} SE)")
+            lines.append(f"| {r['label']} | {_cut_value(r['reference'], r.get('reference_se'), r['unit'])} | "
+                         f"{_cut_value(r['cut'], r.get('cut_se'), r['unit'])} | {change} |")
+        with_se = sum(1 for r in ch["rows"] if cut_shift(r) is not None)
+        text += "\n\n" + "\n".join(lines) + "\n\n" + (
+            f"Of the {with_se} numbers with standard errors, **{len(moved)} moved by more than two**: "
+            + "; ".join(moved) + "." if moved else
+            f"None of the {with_se} numbers with standard errors moved by more than two of them.")
+        out.append(text)
+    out.append(f"Together the cuts save {saved / 60:.1f} of these chapters' {total / 60:.1f} minutes at one thread "
+               f"({100 * saved / total:.0f}%)." if total else "")
+    return "\n\n".join(s for s in out if s) + "\n"

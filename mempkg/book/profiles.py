@@ -112,6 +112,7 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     "three_regimes": {
         "tiny": dict(_REGIMES_DIGITS, n_small=32, n_emp=100, n_sigmas=8, n_test=50, train_steps=30,
                      gap_train_steps=20, gap_max_per_side=1, n_generations=64, sample_steps=6, classifier_steps=60),
+        # quick: training uncut; 2/3 of the steps at 2x lr cuts the gap models' copies by half or more (benchmarks/training_cuts.py)
         "quick": dict(_REGIMES_DIGITS, n_sigmas=40, n_test=797, train_steps=3000,
                       gap_max_per_side=1),     # the gap band and one band each side, as `full` (3 models, not 5)
         "full": dict(_REGIMES_DIGITS, data="cifar10", download=True, preset="ddpm_cifar10", sigma_data=0.5,
@@ -124,6 +125,7 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                      n_generations=64, sample_steps=6, n_sigmas=16, n_t0=5, n_curve=8, curve_probes=1, flipd_probes=2,
                      volume_axes=1, volume_steps=2, onestep_draws=2, reproduction_steps=3, reproduction_draws=1,
                      n_sweep=3, n_boot=20, n_show=2),
+        # quick: training uncut; 0.625 of the steps at 2x lr copies 18 images, not 50 (benchmarks/training_cuts.py)
         "quick": dict(_LENSES_DIGITS, train_steps=4000),
         "full": dict(_LENSES_DIGITS, data="cifar10", download=True, preset="ddpm_cifar10", sigma_data=0.5, lr=2e-4,
                      n_singletons=2000, n_per_count=20, train_steps=200_000, n_test=10_000, n_heldout_scored=1000,
