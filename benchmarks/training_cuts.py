@@ -35,7 +35,8 @@ RUNS = ("reference", "cut")
 # notebook: (chapter of mempkg.book.profiles.CHAPTERS, the cut's settings, what the cut is)
 CUTS = {
     "03_three_regimes": ("three_regimes", {"train_steps": 2000, "lr": 0.002, "gap_train_steps": 1300},
-                         "2/3 of the steps for the two EDM models and 0.65 for the gap models, at 2x the learning rate"),
+                         "2/3 of the steps for the two EDM models and 0.65 for the gap models, "
+                         "at 2x the learning rate"),
     "05_three_lenses": ("three_lenses", {"train_steps": 2500, "lr": 0.002},
                         "0.625 of the steps at 2x the learning rate"),
 }

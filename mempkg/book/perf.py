@@ -822,7 +822,8 @@ def training_cuts_markdown(record: dict) -> str:
     for ch in record["chapters"]:
         ref_s, cut_s = ch["seconds"]["reference"], ch["seconds"]["cut"]
         saved, total = saved + ref_s - cut_s, total + ref_s
-        settings = ", ".join(f"`{k}={v}` (profile: `{ch['profile_settings'].get(k)}`)" for k, v in ch["settings"].items())
+        settings = ", ".join(f"`{k}={v}` (profile: `{ch['profile_settings'].get(k)}`)"
+                             for k, v in ch["settings"].items())
         text = (f"**{ch['notebook']}**, cut: {ch['cut']} ({settings}). It ran **{cut_s / 60:.1f} min** against "
                 f"{ref_s / 60:.1f} min as the profile has it ({100 * (ref_s - cut_s) / ref_s:.0f}% "
                 f"{'less' if cut_s <= ref_s else 'more'}). ")

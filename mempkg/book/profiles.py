@@ -112,7 +112,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     "three_regimes": {
         "tiny": dict(_REGIMES_DIGITS, n_small=32, n_emp=100, n_sigmas=8, n_test=50, train_steps=30,
                      gap_train_steps=20, gap_max_per_side=1, n_generations=64, sample_steps=6, classifier_steps=60),
-        # quick: training uncut; 2/3 of the steps at 2x lr cuts the gap models' copies by half or more (benchmarks/training_cuts.py)
+        # quick: training uncut; 2/3 of the steps at 2x lr cuts the gap models' copies by half or more
+        # (benchmarks/training_cuts.py)
         "quick": dict(_REGIMES_DIGITS, n_sigmas=40, n_test=797, train_steps=3000,
                       gap_max_per_side=1),     # the gap band and one band each side, as `full` (3 models, not 5)
         "full": dict(_REGIMES_DIGITS, data="cifar10", download=True, preset="ddpm_cifar10", sigma_data=0.5,
