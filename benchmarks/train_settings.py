@@ -4,9 +4,11 @@
 
 One denoising training step (forward, backward, Adam) of the `digits` UNet preset on a batch of 8x8 images,
 as chapters 02, 03 and 05 train it, timed under: torch's default threads; one thread; channels_last memory
-format; and two one-thread processes at once (the throughput of training two models side by side, as the
-role swap and the overfit model of chapter 02 could be). Prints steps per second and each setting's ratio to
-the default, measured in this run. Writes results/benchmarks/train_settings.json.
+format; bfloat16 autocast (the forward pass in bfloat16 where the CPU supports it); `torch.compile` of the
+network (its compilation not timed); and two one-thread processes at once (the throughput of training two
+models side by side, as `make notebooks` runs chapters). Prints steps per second and each setting's ratio to
+the default, measured in this run. Writes results/benchmarks/train_settings.json; with `--record`, also
+book/measurements/train-settings.json (with the machine, date and commit), which the performance page shows.
 """
 
 from __future__ import annotations
@@ -17,27 +19,36 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from mempkg.models.networks import unet_eps
 
 
-def steps_per_second(batch: int, steps: int, warmup: int, threads: int | None, channels_last: bool) -> float:
+MODES = ("plain", "channels_last", "bf16_autocast", "compile")
+
+
+def steps_per_second(batch: int, steps: int, warmup: int, threads: int | None, mode: str = "plain") -> float:
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     if threads is not None:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = unet_eps((1, 8, 8), "digits", seed=0)
     x = torch.randn(batch, 1, 8, 8)
-    if channels_last:
+    if mode == "channels_last":
         net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     t = torch.rand(batch) * 999
+    f = torch.compile(net) if mode == "compile" else net      # compiled during the warm-up steps
 
     def step():
         eps = torch.randn_like(x)
-        loss = (net(x + eps, t).sample - eps).square().mean()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "bf16_autocast"):
+            out = f(x + eps, t).sample
+        loss = (out.float() - eps).square().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -55,34 +66,45 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)          # threads, channels_last
+    ap.add_argument("--record", action="store_true", help="also write book/measurements/train-settings.json")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)          # threads, mode
     args = ap.parse_args()
     if args.child:
-        print(steps_per_second(args.batch, args.steps, args.warmup, int(args.child[0]), args.child[1] == "1"))
+        print(steps_per_second(args.batch, args.steps, args.warmup, int(args.child[0]), args.child[1]))
         return
 
-    def child(threads: int, cl: bool = False):
+    def child(threads: int, mode: str = "plain"):
         return subprocess.Popen([sys.executable, __file__, "--batch", str(args.batch), "--steps", str(args.steps),
-                                 "--warmup", str(args.warmup), "--child", str(threads), "1" if cl else "0"],
+                                 "--warmup", str(args.warmup), "--child", str(threads), mode],
                                 stdout=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
 
-    def one(threads: int, cl: bool = False) -> float:
-        return float(child(threads, cl).communicate()[0])
+    def one(threads: int, mode: str = "plain") -> float:
+        return float(child(threads, mode).communicate()[0].strip().splitlines()[-1])
 
     default = os.cpu_count() or 1
     out = {"cores": os.cpu_count(), "batch": args.batch, "torch": torch.__version__}
     out["default_threads"] = one(default)
     out["one_thread"] = one(1)
-    out["channels_last"] = one(default, cl=True)
+    for mode in MODES[1:]:
+        out[mode] = one(default, mode)
     pair = [child(1), child(1)]
     out["two_one_thread_processes_total"] = sum(float(p.communicate()[0]) for p in pair)
     out["ratios_to_default"] = {k: out[k] / out["default_threads"] for k in
-                                ("one_thread", "channels_last", "two_one_thread_processes_total")}
+                                ("one_thread", *MODES[1:], "two_one_thread_processes_total")}
     print(json.dumps(out, indent=1))
     from mempkg.book.paths import results_root
+    from mempkg.book.perf import git_commit, machine_record
+    from mempkg.core.files import write_json_atomic
     path = results_root() / "benchmarks" / "train_settings.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
+    write_json_atomic(path, out)
+    if args.record:
+        root = Path(__file__).resolve().parents[1]
+        machine = {k: v for k, v in machine_record().items() if k in ("cpu", "cores", "system", "torch")}
+        write_json_atomic(root / "book" / "measurements" / "train-settings.json",
+                          dict(out, date=time.strftime("%Y-%m-%d"), commit=git_commit(root), machine=machine,
+                               steps=args.steps, warmup=args.warmup))
+        print("Written: book/measurements/train-settings.json")
 
 
 if __name__ == "__main__":

@@ -350,6 +350,15 @@ else:
                      f"PROFILE={P.name}` writes one."))
 
 # %% [markdown]
+# Most of those minutes are training. How fast one training step runs on a CPU under the settings one would try
+# (the threads, the memory format, a lower precision, a compiled network) decides which of them the chapters use:
+
+# %%
+speeds = perf.train_settings("book/measurements")
+display(Markdown(perf.train_settings_markdown(speeds) if speeds else
+                 "No record yet: `python benchmarks/train_settings.py --record` writes one."))
+
+# %% [markdown]
 # ## 7. What chapter 02's training buys
 #
 # Training is most of the quick book's time (section 6), so it is the first thing one would cut. The

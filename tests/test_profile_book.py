@@ -297,3 +297,27 @@ def test_the_training_cuts_benchmark_reads_its_runs_and_refuses_a_setting_the_pr
     path = tc.summary_path(tmp_path, "cut", "05_three_lenses")
     path.write_text(json.dumps(dict(json.loads(path.read_text()), settings_overridden={})))
     assert not tc.done(tmp_path, "cut", "05_three_lenses")
+
+
+def test_the_training_settings_benchmark_times_each_mode_and_refuses_another():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import train_settings
+
+    for mode in ("plain", "channels_last", "bf16_autocast"):       # compile is left to the benchmark: a minute
+        assert train_settings.steps_per_second(4, steps=1, warmup=1, threads=None, mode=mode) > 0
+    with pytest.raises(ValueError, match="is not one of"):
+        train_settings.steps_per_second(4, steps=1, warmup=1, threads=None, mode="fp8")
+
+
+def test_the_training_settings_table_names_the_fastest_from_its_numbers(tmp_path):
+    from mempkg.book.perf import train_settings, train_settings_markdown
+
+    assert train_settings(tmp_path) is None
+    record = {"date": "2026-12-02", "commit": "abc1234", "machine": {"cpu": "CPU X", "cores": 2, "torch": "2.13"},
+              "batch": 128, "steps": 60, "warmup": 10, "default_threads": 6.0, "one_thread": 4.5,
+              "channels_last": 6.0, "bf16_autocast": 6.6, "compile": None, "two_one_thread_processes_total": 9.0}
+    (tmp_path / "train-settings.json").write_text(json.dumps(record))
+    text = train_settings_markdown(train_settings(tmp_path))
+    assert "on CPU X with 2 cores, torch 2.13, on 2026-12-02 (commit abc1234)" in text
+    assert "| bfloat16 autocast | 6.60 | 1.10 |" in text and "torch.compile" not in text     # not measured: no row
+    assert "The most steps per second: **two one-thread processes at once (their steps together)**, 1.50" in text

@@ -863,3 +863,32 @@ def training_cuts_markdown(record: dict) -> str:
     out.append(f"Together the cuts save {saved / 60:.1f} of these chapters' {total / 60:.1f} minutes at one thread "
                f"({100 * saved / total:.0f}%)." if total else "")
     return "\n\n".join(s for s in out if s) + "\n"
+
+
+TRAIN_SETTINGS = (("default_threads", "torch's default threads"), ("one_thread", "one thread"),
+                  ("channels_last", "channels_last memory format"), ("bf16_autocast", "bfloat16 autocast"),
+                  ("compile", "torch.compile"),
+                  ("two_one_thread_processes_total", "two one-thread processes at once (their steps together)"))
+
+
+def train_settings(folder: str | Path) -> Optional[dict]:
+    """The record of `benchmarks/train_settings.py --record` (``train-settings.json``), or ``None``."""
+    path = Path(folder) / "train-settings.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def train_settings_markdown(record: dict) -> str:
+    """A table of one training step's speed under each setting the record holds, as a ratio to torch's default
+    threads, headed by the machine and date; then the fastest setting, from the numbers."""
+    m = record["machine"]
+    base = record["default_threads"]
+    rows = [(key, label, record[key]) for key, label in TRAIN_SETTINGS if record.get(key) is not None]
+    lines = ["| Setting | Steps per second | Against the default |", "| --- | ---: | ---: |"]
+    lines += [f"| {label} | {v:.2f} | {v / base:.2f} |" for _, label, v in rows]
+    best = max(rows, key=lambda r: r[2])
+    return (f"Measured by `benchmarks/train_settings.py` on {m['cpu']} with {m['cores']} cores, torch {m['torch']}, on "
+            f"{record['date']} (commit {record.get('commit') or 'unknown'}): one training step (forward, backward, "
+            f"Adam) of the `digits` UNet at batch {record['batch']}, {record['steps']} steps timed after "
+            f"{record['warmup']} of warm-up, each setting in its own process, one after another.\n\n"
+            + "\n".join(lines) + f"\n\nThe most steps per second: **{best[1]}**, {best[2] / base:.2f} times the "
+            "default.\n")
