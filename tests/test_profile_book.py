@@ -319,5 +319,10 @@ def test_the_training_settings_table_names_the_fastest_from_its_numbers(tmp_path
     (tmp_path / "train-settings.json").write_text(json.dumps(record))
     text = train_settings_markdown(train_settings(tmp_path))
     assert "on CPU X with 2 cores, torch 2.13, on 2026-12-02 (commit abc1234)" in text
-    assert "| bfloat16 autocast | 6.60 | 1.10 |" in text and "torch.compile" not in text     # not measured: no row
-    assert "The most steps per second: **two one-thread processes at once (their steps together)**, 1.50" in text
+    assert "| bfloat16 autocast | 6.60 | 1.47 x one thread |" in text and "torch.compile" not in text  # no row
+    assert "| one thread | 4.50 | 0.75 x torch's default threads |" in text
+    assert ("At least 10% faster than what they change: channels_last memory format (1.33 x one thread); bfloat16 "
+            "autocast (1.47 x one thread); two one-thread processes at once (their steps together) (1.50 x torch's "
+            "default threads).") in text
+    record.update(channels_last=4.6, bf16_autocast=4.9, two_one_thread_processes_total=6.5)
+    assert "No setting is 10% faster than what it changes." in train_settings_markdown(record)
