@@ -354,7 +354,7 @@ else:
 # (the threads, the memory format, a lower precision, a compiled network) is measured below; each setting runs
 # once, so a ratio within about 10% of 1 is within the machine's run-to-run spread. The chapters train in
 # float32, one thread each, two chapters at a time: bfloat16 would change the numbers a model learns, and with
-# them the copies the memorization findings rest on, which section 8 shows can move far under a small change.
+# them the copies the memorization findings rest on, which section 8 shows move far when the training changes.
 
 # %%
 speeds = perf.train_settings("book/measurements")
