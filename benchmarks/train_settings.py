@@ -8,8 +8,9 @@ as chapters 02, 03 and 05 train it, timed under: torch's default threads; one th
 bfloat16 where the CPU supports it) and `torch.compile` of the network (its compilation not timed); and two
 one-thread processes at once (the throughput of training two models side by side, as `make notebooks` runs
 chapters). Prints steps per second and each setting's ratio to the default threads or, for the modes, to one
-thread, measured in this run, each setting once, one after another. Writes results/benchmarks/train_settings.json; with `--record`, also
-book/measurements/train-settings.json (with the machine, date and commit), which the performance page shows.
+thread, measured in this run, each setting once, one after another. Writes results/benchmarks/train_settings.json;
+with `--record`, also book/measurements/train-settings.json (with the machine, date and commit), which the
+performance page shows.
 """
 
 from __future__ import annotations
