@@ -326,3 +326,23 @@ def test_the_training_settings_table_names_the_fastest_from_its_numbers(tmp_path
             "default threads).") in text
     record.update(channels_last=4.6, bf16_autocast=4.9, two_one_thread_processes_total=6.5)
     assert "No setting is 10% faster than what it changes." in train_settings_markdown(record)
+
+
+def test_the_training_cuts_benchmark_executes_each_chapter_as_the_profile_has_it_and_cut(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import training_cuts as tc
+
+    # the real papermill route, on the cheapest chapter under tiny, with a cut that changes one setting
+    monkeypatch.setattr(tc, "PROFILE", "tiny")
+    monkeypatch.setattr(tc, "CUTS", {"01_von_mises": ("von_mises", {"n_plot_samples": 20}, "fewer plotted samples")})
+    monkeypatch.setattr(tc, "HEADLINES", {"01_von_mises": [("chapter seconds", "seconds", None, "")]})
+    assert tc.main(["--work", str(tmp_path), "--parallel", "2"]) == 0
+    record = json.loads((tmp_path / "training_cuts.json").read_text())
+    (ch,) = record["chapters"]
+    assert ch["settings"] == {"n_plot_samples": 20} and ch["profile_settings"] == {"n_plot_samples": 100}
+    assert record["wall_seconds"] > 0 and all(ch["seconds"][run] > 0 for run in tc.RUNS)
+    overridden = {run: json.loads(tc.summary_path(tmp_path, run, "01_von_mises").read_text())["settings_overridden"]
+                  for run in tc.RUNS}
+    assert overridden == {"reference": {}, "cut": {"von_mises": {"n_plot_samples": 20}}}
+    assert tc.main(["--work", str(tmp_path)]) == 0                           # both reused: nothing runs again
+    assert json.loads((tmp_path / "training_cuts.json").read_text())["wall_seconds"] is None
