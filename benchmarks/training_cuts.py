@@ -129,20 +129,17 @@ def start(work: Path, run: str, nb: str) -> subprocess.Popen:
                                  "--cwd", str(ROOT)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
 
 
-def chapter_record(nb: str, reference: dict, cut: dict) -> dict:
-    """One chapter's part of the record: the cut, both runs' seconds, threads and verdicts, and the headline rows."""
-    chapter, overrides, what = CUTS[nb]
-    rows = []
-    for label, key, se, unit in HEADLINES[nb]:
-        def value(s, k=key):
-            return s.get(k)
+def _standard_error(summary: dict, se):
+    """A headline's standard error: ``se`` is a summary key, a function of the summary, or ``None`` (none)."""
+    return None if se is None else se(summary) if callable(se) else summary.get(se)
 
-        def error(s, se=se):
-            if se is None:
-                return None
-            return se(s) if callable(se) else s.get(se)
-        rows.append({"label": label, "key": key, "unit": unit, "reference": value(reference), "cut": value(cut),
-                     "reference_se": error(reference), "cut_se": error(cut)})
+
+def chapter_record(nb: str, reference: dict, cut: dict) -> dict:
+    """One chapter's part of the record: the cut, both runs' seconds and verdicts, and the headline rows."""
+    chapter, overrides, what = CUTS[nb]
+    rows = [{"label": label, "key": key, "unit": unit, "reference": reference.get(key), "cut": cut.get(key),
+             "reference_se": _standard_error(reference, se), "cut_se": _standard_error(cut, se)}
+            for label, key, se, unit in HEADLINES[nb]]
     return {"notebook": nb, "chapter": chapter, "cut": what, "settings": dict(overrides),
             "profile_settings": {k: _profile_value(chapter, k) for k in overrides},
             "seconds": {"reference": reference["seconds"], "cut": cut["seconds"]},
