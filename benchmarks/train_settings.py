@@ -25,42 +25,7 @@ from pathlib import Path
 
 import torch
 
-from mempkg.models.networks import unet_eps
-
-
-MODES = ("plain", "channels_last", "bf16_autocast", "compile")
-
-
-def steps_per_second(batch: int, steps: int, warmup: int, threads: int | None, mode: str = "plain") -> float:
-    if mode not in MODES:
-        raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    if threads is not None:
-        torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    net = unet_eps((1, 8, 8), "digits", seed=0)
-    x = torch.randn(batch, 1, 8, 8)
-    if mode == "channels_last":
-        net = net.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    t = torch.rand(batch) * 999
-    f = torch.compile(net) if mode == "compile" else net      # compiled during the warm-up steps
-
-    def step():
-        eps = torch.randn_like(x)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "bf16_autocast"):
-            out = f(x + eps, t).sample
-        loss = (out.float() - eps).square().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for _ in range(warmup):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps / (time.perf_counter() - start)
+from mempkg.book.perf import TRAIN_MODES as MODES, training_steps_per_second
 
 
 def main() -> None:
@@ -72,7 +37,7 @@ def main() -> None:
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)          # threads, mode
     args = ap.parse_args()
     if args.child:
-        print(steps_per_second(args.batch, args.steps, args.warmup, int(args.child[0]), args.child[1]))
+        print(training_steps_per_second(args.batch, args.steps, args.warmup, int(args.child[0]), args.child[1]))
         return
 
     def child(threads: int, mode: str = "plain"):

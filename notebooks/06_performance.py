@@ -339,7 +339,11 @@ else:
 # cores busy; so the book's time is the wall clock from the first chapter's start to the last one's end, and the
 # chapters' own minutes add up to more. The record (`book/measurements/book-<profile>.json`) names its machine
 # and date; it is not this build's measurement unless the two dates agree. When it replaced an earlier
-# measurement of another commit, the column *Before* gives that one's minutes per chapter.
+# measurement of another commit, the column *Before* gives that one's minutes per chapter, and the text says which
+# of the chapters' files changed between the two commits. Cloud machines of one description (CPU model, cores)
+# differ in speed, so each measurement also probes the machine: one training step of the digits UNet at one thread,
+# run alone before and after the chapters; where both measurements were probed, the page sets the machines' ratio
+# beside the book's.
 
 # %%
 book_record = perf.book_times("book/measurements", P.name)

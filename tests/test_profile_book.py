@@ -87,7 +87,8 @@ def test_a_new_measurement_keeps_the_one_it_replaces_and_the_page_shows_both(tmp
     assert record["previous"]["chapters"] == {"01_a": 600.0, "02_b": 30.0}
     table = book_times_markdown(record, stages=True)
     assert "| Chapter | Minutes | Before | Threads |" in table and "| 01_a | 1.7 | 10.0 |" in table
-    assert "commit aaa1111" in table and "**10 min**" in table and "same machine" in table
+    assert "commit aaa1111" in table and "**10 min**" in table and "a machine of the same description" in table
+    assert "is not recorded" in table                    # fake commits: git cannot tell which files changed
     profile_book.main(argv)                          # measuring the same commit again keeps the older previous
     assert json.loads(out.read_text())["previous"]["commit"] == "aaa1111"
     assert "Before" not in book_times_markdown(record)                           # the introduction's short table
@@ -95,6 +96,89 @@ def test_a_new_measurement_keeps_the_one_it_replaces_and_the_page_shows_both(tmp
     out.write_text(json.dumps(other))
     with pytest.raises(SystemExit, match="records profile 'full'"):
         profile_book.main(argv)
+
+
+def test_the_speed_probe_runs_at_one_thread_and_sets_the_threads_back(monkeypatch):
+    from mempkg.book import perf
+
+    real, seen = perf.training_steps_per_second, []
+
+    def probe(batch, steps, warmup, threads):
+        seen.append((batch, threads))
+        return real(8, 1, 1, threads=threads)
+
+    monkeypatch.setattr(perf, "training_steps_per_second", probe)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert perf.machine_speed() > 0
+        assert seen == [(128, 1)] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def git(folder: Path, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_changed_files_lists_the_chapters_files_between_two_commits(tmp_path):
+    from mempkg.book.perf import changed_files
+
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "user.email", "t@t")
+    git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "mempkg").mkdir()
+    (tmp_path / "mempkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "README.md").write_text("r\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "one")
+    first = git(tmp_path, "rev-parse", "--short", "HEAD")
+    (tmp_path / "README.md").write_text("changed, but not a chapter's file\n")
+    git(tmp_path, "commit", "-qam", "two")
+    second = git(tmp_path, "rev-parse", "--short", "HEAD")
+    (tmp_path / "mempkg" / "a.py").write_text("x = 2\n")
+    git(tmp_path, "commit", "-qam", "three")
+    third = git(tmp_path, "rev-parse", "--short", "HEAD")
+    assert changed_files(tmp_path, first, second) == []
+    assert changed_files(tmp_path, first, third) == ["mempkg/a.py"]
+    assert changed_files(tmp_path, first, "0000000") is None and changed_files(tmp_path, None, third) is None
+
+
+def test_the_page_splits_a_change_in_the_books_time_between_the_machine_and_the_code(tmp_path, monkeypatch):
+    results, executed = fake_run(tmp_path)
+    out = tmp_path / "book-quick.json"
+    argv = ["--profile", "quick", "--results", str(results), "--executed", str(executed), "--out", str(out)]
+    monkeypatch.setattr(profile_book, "git_commit", lambda folder: "aaa1111")
+    profile_book.main(argv)
+    assert json.loads(out.read_text())["speed"] is None                 # not probed: an earlier run, recorded later
+    old = json.loads(out.read_text())
+    old["total_seconds"], old["chapters"][0]["seconds"] = 260.0, 230.0  # the earlier book took twice as long
+    out.write_text(json.dumps(old))
+    monkeypatch.setattr(profile_book, "git_commit", lambda folder: "bbb2222")
+    monkeypatch.setattr(profile_book, "changed_files", lambda folder, a, b: [])
+    monkeypatch.setattr(profile_book, "machine_speed", lambda: 6.0)
+    profile_book.main(argv + ["--probe-after"])
+    record = json.loads(out.read_text())
+    assert record["speed"] == {"probe": record["speed"]["probe"], "before": None, "after": 6.0}
+    assert record["previous"]["changed_files"] == [] and record["previous"]["speed"] is None
+    table = book_times_markdown(record, stages=True)
+    assert "ran at 6.00 steps per second after the chapters." in table
+    assert "is the same in both commits" in table and "has no probe of its machine's speed" in table
+    assert "6.00 steps per second" in book_times_markdown(record)          # the introduction's table names it too
+    # both probed: the page gives the machine's ratio beside the book's
+    record["previous"]["speed"] = {"probe": "p", "before": 3.0, "after": None}
+    record["previous"]["changed_files"] = ["mempkg/book/perf.py", "notebooks/06_performance.py"]
+    table = book_times_markdown(record, stages=True)
+    assert "ran 2.00 times as fast for this measurement as for that one (6.00 against 3.00" in table
+    assert "and the book 2.00 times as fast." in table
+    assert "changed in `mempkg/book/perf.py`, `notebooks/06_performance.py`." in table
+    for extra in (["--probe-after"], ["--commit", "abc"]):          # --run probes itself and is this checkout's
+        with pytest.raises(SystemExit):
+            profile_book.main(["--run", "--out", str(out)] + extra)
+    profile_book.main(argv + ["--commit", "ccc3333"])                # an earlier run of another commit, recorded now
+    assert json.loads(out.read_text())["commit"] == "ccc3333"
 
 
 def budget_record(rates, profile_steps=None):
@@ -303,10 +387,11 @@ def test_the_training_settings_benchmark_times_each_mode_and_refuses_another():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import train_settings
 
+    assert train_settings.MODES == ("plain", "channels_last", "bf16_autocast", "compile")
     for mode in ("plain", "channels_last", "bf16_autocast"):       # compile is left to the benchmark: a minute
-        assert train_settings.steps_per_second(4, steps=1, warmup=1, threads=None, mode=mode) > 0
+        assert train_settings.training_steps_per_second(4, steps=1, warmup=1, threads=None, mode=mode) > 0
     with pytest.raises(ValueError, match="is not one of"):
-        train_settings.steps_per_second(4, steps=1, warmup=1, threads=None, mode="fp8")
+        train_settings.training_steps_per_second(4, steps=1, warmup=1, threads=None, mode="fp8")
 
 
 def test_the_training_settings_table_names_the_fastest_from_its_numbers(tmp_path):

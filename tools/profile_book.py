@@ -22,6 +22,12 @@ introduction's run-time table and the performance page read it, and it is commit
 quotes are this measurement's, with its machine and date. ``--out`` writes elsewhere. A record that was there
 before, of another commit, is kept in the new one as ``previous`` (its date, commit, machine and each chapter's
 minutes), so the performance page shows each chapter before and after a change, both measured.
+
+Two machines of the same description (a cloud VM's CPU model and cores) can run the book at speeds a third apart,
+so a record also holds the machine's speed: ``mempkg.book.perf.machine_speed``, steps per second of one training
+step of the book's digits UNet at one thread, run alone before and after the chapters (``--probe-after`` probes
+after an earlier run that is recorded right away), and, of the measurement it replaces, the chapters' files that
+changed between the two commits. The performance page then says how much of a difference is the machine's.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mempkg.book.perf import book_times_markdown, git_commit, machine_record, notebook_times, run_span
+from mempkg.book.perf import (SPEED_PROBE, book_times_markdown, changed_files, git_commit, machine_record,
+                              machine_speed, notebook_times, run_span)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,11 +78,12 @@ def chapter_record(notebook: Path, results: Path) -> dict:
             "not_cached_seconds": None if duration is None else round(max(duration - cached, 0.0), 1)}
 
 
-def collect(profile: str, results: Path, executed: Path, wall_seconds: float | None = None) -> dict:
+def collect(profile: str, results: Path, executed: Path, wall_seconds: float | None = None,
+            commit: str | None = None) -> dict:
     notebooks = sorted(executed.glob("*.ipynb"))
     if not notebooks:
         raise SystemExit(f"{executed} holds no executed notebook: run with --run, or point --executed at a build.")
-    commit = git_commit(ROOT)
+    commit = commit or git_commit(ROOT)
     chapters = [chapter_record(nb, results / profile) for nb in notebooks]
     span = run_span([notebook_times(nb) for nb in notebooks])
     if wall_seconds is None and span:
@@ -88,15 +96,18 @@ def collect(profile: str, results: Path, executed: Path, wall_seconds: float | N
 
 
 def previous_of(old: dict | None, commit: str | None) -> dict | None:
-    """What the new record keeps of the one it replaces: date, commit, machine and each chapter's seconds.
-    ``None`` when there was none, or when it measured the same commit (a re-run keeps the older ``previous``)."""
+    """What the new record keeps of the one it replaces: date, commit, machine, its speed probe, each chapter's
+    seconds, and the chapters' files (``mempkg/``, ``notebooks/``) that changed between its commit and ``commit``
+    (``None`` when git cannot tell). ``None`` when there was none, or when it measured the same commit (a re-run
+    keeps the older ``previous``)."""
     if not old:
         return None
     if old.get("commit") == commit:
         return old.get("previous")
     return {"date": old.get("date"), "commit": old.get("commit"), "machine": old.get("machine"),
-            "total_seconds": old.get("total_seconds"), "wall_seconds": old.get("wall_seconds"),
-            "at_once": old.get("at_once"),
+            "speed": old.get("speed"), "total_seconds": old.get("total_seconds"),
+            "wall_seconds": old.get("wall_seconds"), "at_once": old.get("at_once"),
+            "changed_files": changed_files(ROOT, old.get("commit"), commit),
             "chapters": {c["notebook"]: c.get("seconds") for c in old.get("chapters", [])}}
 
 
@@ -121,6 +132,11 @@ def main(argv=None) -> int:
     ap.add_argument("--results", type=Path, help="the results folder the run used (holds <profile>/)")
     ap.add_argument("--executed", type=Path, help="the folder of its executed notebooks")
     ap.add_argument("--out", type=Path, help="default book/measurements/book-<profile>.json")
+    ap.add_argument("--commit", help="with --results/--executed: the commit the recorded run executed "
+                                     "(default: this checkout's)")
+    ap.add_argument("--probe-after", action="store_true",
+                    help="with --results/--executed: probe the machine's speed now, as 'after' the run "
+                         "(only right after the run it records, on the same machine)")
     args = ap.parse_args(argv)
     build = Path("build") / f"profile-{args.profile}"
     results = args.results or build / "results"
@@ -129,12 +145,17 @@ def main(argv=None) -> int:
     old = json.loads(out.read_text()) if out.is_file() else None      # checked before an hour-long run
     if old and old.get("profile") not in (None, args.profile):
         raise SystemExit(f"{out} records profile {old.get('profile')!r}, not {args.profile!r}: choose another --out.")
-    wall = None
+    wall, speed = None, {"probe": SPEED_PROBE, "before": None, "after": None}
     if args.run:
-        if args.results or args.executed:
-            ap.error("--run makes its own folders; --results and --executed name an earlier run's")
+        if args.results or args.executed or args.probe_after or args.commit:
+            ap.error("--run makes its own folders and probes the machine itself; --results, --executed, --commit "
+                     "and --probe-after are for recording an earlier run")
+        speed["before"] = machine_speed()
         wall = run(args.profile, build, results)
-    record = collect(args.profile, results, executed, wall)
+    if args.run or args.probe_after:
+        speed["after"] = machine_speed()
+    record = collect(args.profile, results, executed, wall, commit=args.commit)
+    record["speed"] = speed if speed["before"] is not None or speed["after"] is not None else None
     record["previous"] = previous_of(old, record["commit"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")

@@ -148,6 +148,74 @@ def git_commit(folder: str | Path) -> Optional[str]:
     return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
+def changed_files(folder: str | Path, old: Optional[str], new: Optional[str],
+                  paths: Sequence[str] = ("mempkg", "notebooks")) -> Optional[list[str]]:
+    """The files under ``paths`` that differ between commits ``old`` and ``new`` of the checkout at ``folder``
+    (sorted; ``[]`` when none), or ``None`` when that cannot be told (a commit unknown, or no git)."""
+    if not old or not new:
+        return None
+    try:
+        out = subprocess.run(["git", "diff", "--name-only", old, new, "--", *paths], cwd=folder,
+                             capture_output=True, text=True)
+    except OSError:
+        return None
+    return sorted(out.stdout.split()) if out.returncode == 0 else None
+
+
+# -- how fast the machine trains: the book's own yardstick ----------------------------------------------
+
+TRAIN_MODES = ("plain", "channels_last", "bf16_autocast", "compile")
+SPEED_PROBE = "one training step of the digits UNet (batch 128 of 1x8x8, Adam) at one torch thread"
+
+
+def training_steps_per_second(batch: int = 128, steps: int = 60, warmup: int = 10, threads: Optional[int] = None,
+                              mode: str = "plain") -> float:
+    """Steps per second of one denoising training step (forward, backward, Adam) of the ``digits`` UNet on
+    ``batch`` random 8x8 images, as chapters 02, 03 and 05 train it, under ``mode`` (one of
+    :data:`TRAIN_MODES`: plain float32, channels_last, bfloat16 autocast of the forward pass, ``torch.compile``
+    of the network, compiled during the ``warmup`` steps), with ``threads`` torch threads (``None``: as set)."""
+    if mode not in TRAIN_MODES:
+        raise ValueError(f"mode {mode!r} is not one of {', '.join(TRAIN_MODES)}")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    net = unet_eps((1, 8, 8), "digits", seed=0)
+    x = torch.randn(batch, 1, 8, 8)
+    if mode == "channels_last":
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    t = torch.rand(batch) * 999
+    f = torch.compile(net) if mode == "compile" else net
+
+    def step():
+        eps = torch.randn_like(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "bf16_autocast"):
+            out = f(x + eps, t).sample
+        loss = (out.float() - eps).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - start)
+
+
+def machine_speed(steps: int = 60, warmup: int = 10) -> float:
+    """This machine's speed now, as steps per second of :data:`SPEED_PROBE` (about 15 s on 2 cores); the torch
+    threads are set back afterwards. Two book timings on machines of the same description (a cloud VM's CPU
+    model and cores) can differ by a third: this says how much of that is the machine."""
+    threads = torch.get_num_threads()
+    try:
+        return training_steps_per_second(128, steps, warmup, threads=1)
+    finally:
+        torch.set_num_threads(threads)
+
+
 # the modules whose code the timings measure: the package files under these names
 _MEASURED = ("book/perf", "estimators/lid", "estimators/volume", "estimators/regimes", "estimators/guidance",
              "estimators/memorization", "models/edm", "models/adapters", "models/networks", "models/stable_diffusion",
@@ -668,10 +736,58 @@ def _book_minutes(record: dict) -> str:
     return f"{float(seconds) / 60:.0f}"
 
 
+def record_speed(record: dict) -> Optional[float]:
+    """A run-time record's machine speed (steps per second of :data:`SPEED_PROBE`): the mean of the probes run
+    before and after the chapters, or ``None`` when the record has none (records before the probe existed)."""
+    values = [v for v in ((record.get("speed") or {}).get(k) for k in ("before", "after")) if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _speed_text(record: dict) -> str:
+    sp = record.get("speed") or {}
+    got = [f"{sp[k]:.2f} steps per second {k} the chapters" for k in ("before", "after") if sp.get(k) is not None]
+    return " and ".join(got)
+
+
+def _previous_text(record: dict, prev: dict) -> str:
+    """What a record says of the measurement it replaced: which machine, the book's minutes, which of the
+    chapters' files changed between the two commits, and the two machines' speeds where both were probed."""
+    m, pm = record["machine"], prev.get("machine") or {}
+    same = all(pm.get(k) == m.get(k) for k in ("cpu", "cores", "threads", "torch"))
+    text = (f" The measurement it replaced, of commit {prev.get('commit') or 'unknown'} on {prev.get('date')}"
+            + (" on a machine of the same description (CPU model, cores, threads and torch; a cloud machine's "
+               "speed is not in its description)" if same else
+               f" on {pm.get('cpu')} with {pm.get('cores')} cores and {pm.get('threads')} threads")
+            + f", took **{_book_minutes(prev)} min**"
+            + (f" ({prev['at_once']} chapters at a time)" if (prev.get("at_once") or 1) > 1 else
+               " (one chapter after another)")
+            + "; the column Before is its minutes.")
+    files = prev.get("changed_files")
+    if files is None:
+        text += " Which of the chapters' files changed between the two commits is not recorded."
+    elif files:
+        text += (" Between the two commits the chapters' code (`mempkg/`, `notebooks/`) changed in "
+                 + ", ".join(f"`{f}`" for f in files) + ".")
+    else:
+        text += " The chapters' code (`mempkg/`, `notebooks/`) is the same in both commits."
+    now, then = record_speed(record), record_speed(prev)
+    if now is not None and then is not None:
+        book = float(prev.get("wall_seconds") or prev["total_seconds"]) / float(
+            record.get("wall_seconds") or record["total_seconds"])
+        text += (f" The machine's speed probe ran {now / then:.2f} times as fast for this measurement as for that "
+                 f"one ({now:.2f} against {then:.2f} steps per second), and the book {book:.2f} times as fast.")
+    elif now is not None:
+        text += (" That measurement has no probe of its machine's speed, so how much of the difference is the "
+                 "machine's and how much the code's is not known.")
+    return text
+
+
 def book_times_markdown(record: dict, stages: bool = False, top: int = 6) -> str:
     """A Markdown table of a run-time record: minutes per chapter (and, with ``stages``, its ``top`` costliest
-    stages), headed by the machine and date it was measured on. With ``stages``, a record that keeps the
-    measurement it replaced (``previous``, see `tools/profile_book.py`) shows that one's minutes beside it."""
+    stages), headed by the machine and date it was measured on and, where the record has it, the machine's
+    speed (:data:`SPEED_PROBE`). With ``stages``, a record that keeps the measurement it replaced (``previous``,
+    see `tools/profile_book.py`) shows that one's minutes beside it, the chapters' files that changed between
+    the two commits, and the two machines' speeds where both were probed."""
     m = record["machine"]
     at_once = record.get("at_once") or 1
     head = (f"Measured by `make profile-book` on {record['date']} (commit {record.get('commit') or 'unknown'}), "
@@ -683,6 +799,8 @@ def book_times_markdown(record: dict, stages: bool = False, top: int = 6) -> str
                  f"times overlap and add up to more ({float(record['total_seconds']) / 60:.0f} min).")
     else:
         head += f", one chapter after another, with {m['threads']} torch threads."
+    if _speed_text(record):
+        head += f" The machine's speed probe ({SPEED_PROBE}, run alone) ran at {_speed_text(record)}."
 
     def threads(c):
         return c.get("threads") or (m["threads"] if at_once == 1 else "not recorded")
@@ -693,15 +811,7 @@ def book_times_markdown(record: dict, stages: bool = False, top: int = 6) -> str
         return head + "\n\n| Chapter | Minutes | Threads |\n| --- | ---: | ---: |\n" + rows
     prev = record.get("previous")
     if prev:
-        pm = prev.get("machine") or {}
-        same = all(pm.get(k) == m.get(k) for k in ("cpu", "cores", "threads", "torch"))
-        head += (f" The measurement it replaced, of commit {prev.get('commit') or 'unknown'} on {prev.get('date')}"
-                 + (" on the same machine and settings" if same else
-                    f" on {pm.get('cpu')} with {pm.get('cores')} cores and {pm.get('threads')} threads")
-                 + f", took **{_book_minutes(prev)} min**"
-                 + (f" ({prev['at_once']} chapters at a time)" if (prev.get("at_once") or 1) > 1 else
-                    " (one chapter after another)")
-                 + "; the column Before is its minutes.")
+        head += _previous_text(record, prev)
     before = "| Before " if prev else ""
     lines = [f"| Chapter | Minutes {before}| Threads "
              "| Costliest stages (minutes; x n: n cached results of that name) |",
