@@ -165,7 +165,7 @@ def changed_files(folder: str | Path, old: Optional[str], new: Optional[str],
 # -- how fast the machine trains: the book's own yardstick ----------------------------------------------
 
 TRAIN_MODES = ("plain", "channels_last", "bf16_autocast", "compile")
-SPEED_PROBE = "one training step of the digits UNet (batch 128 of 1x8x8, Adam) at one torch thread"
+SPEED_PROBE = "one training step of the digits UNet, a batch of 128 8x8 images with Adam, at one torch thread"
 
 
 def training_steps_per_second(batch: int = 128, steps: int = 60, warmup: int = 10, threads: Optional[int] = None,
