@@ -23,8 +23,8 @@ quotes are this measurement's, with its machine and date. ``--out`` writes elsew
 before, of another commit, is kept in the new one as ``previous`` (its date, commit, machine and each chapter's
 minutes), so the performance page shows each chapter before and after a change, both measured.
 
-Two machines of the same description (a cloud VM's CPU model and cores) can run the book at speeds a third apart,
-so a record also holds the machine's speed: ``mempkg.book.perf.machine_speed``, steps per second of one training
+Two machines of the same description (a cloud VM's CPU model and cores) can run the book at different speeds
+(57 and 42 min for the same chapters' code, in the record of 2026-12-02), so a record also holds the machine's speed: ``mempkg.book.perf.machine_speed``, steps per second of one training
 step of the book's digits UNet at one thread, run alone before and after the chapters (``--probe-after`` probes
 after an earlier run that is recorded right away), and, of the measurement it replaces, the chapters' files that
 changed between the two commits. The performance page then says how much of a difference is the machine's.

@@ -206,9 +206,10 @@ def training_steps_per_second(batch: int = 128, steps: int = 60, warmup: int = 1
 
 
 def machine_speed(steps: int = 60, warmup: int = 10) -> float:
-    """This machine's speed now, as steps per second of :data:`SPEED_PROBE` (about 15 s on 2 cores); the torch
+    """This machine's speed now, as steps per second of :data:`SPEED_PROBE` (10-15 s on 2 cores); the torch
     threads are set back afterwards. Two book timings on machines of the same description (a cloud VM's CPU
-    model and cores) can differ by a third: this says how much of that is the machine."""
+    model and cores) can differ widely (book-quick.json: 57 and 42 min for the same chapters' code, on two
+    2-core machines on 2026-12-02): this says how much of a difference is the machine."""
     threads = torch.get_num_threads()
     try:
         return training_steps_per_second(128, steps, warmup, threads=1)
