@@ -355,10 +355,12 @@ else:
 
 # %% [markdown]
 # Most of those minutes are training. How fast one training step runs on a CPU under the settings one would try
-# (the threads, the memory format, a lower precision, a compiled network) is measured below; each setting runs
-# once, so a ratio within about 10% of 1 is within the machine's run-to-run spread. The chapters train in
-# float32, one thread each, two chapters at a time: bfloat16 would change the numbers a model learns, and with
-# them the copies the memorization findings rest on, which section 8 shows move far when the training changes.
+# (the threads, the memory format, a lower precision, a compiled network) is measured below. The machine's speed
+# drifts from one minute to the next by as much as some of these settings change it, so every setting is timed in
+# several rounds, each ratio is taken within a round, and a setting counts as faster only when it was faster in
+# every round. The chapters train in float32, one thread each, two chapters at a time: bfloat16 would change the
+# numbers a model learns, and with them the copies the memorization findings rest on, which section 8 shows move
+# far when the training changes.
 
 # %%
 speeds = perf.train_settings("book/measurements")

@@ -4,6 +4,7 @@ cache record holds; the tables the introduction and the performance page show na
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -411,6 +412,44 @@ def test_the_training_settings_table_names_the_fastest_from_its_numbers(tmp_path
             "default threads).") in text
     record.update(channels_last=4.6, bf16_autocast=4.9, two_one_thread_processes_total=6.5)
     assert "No setting is 10% faster than what it changes." in train_settings_markdown(record)
+
+
+def test_over_rounds_a_setting_is_faster_only_when_it_was_faster_in_every_round():
+    from mempkg.book.perf import train_settings_markdown
+
+    rounds = {"default_threads": [8.0, 8.0, 8.0], "one_thread": [6.0, 5.0, 6.0],
+              "channels_last": [5.7, 4.8, 5.6],                   # slower in every round
+              "bf16_autocast": [6.9, 5.0, 6.9],                   # 1.15x twice, 1.00x once: the drift, not a gain
+              "compile": [6.9, 5.75, 6.9],                        # 1.15x in every round
+              "two_one_thread_processes_total": [12.0, 11.0, 13.0]}
+    record = {"date": "2026-12-02", "commit": "abc1234", "machine": {"cpu": "CPU X", "cores": 2, "torch": "2.13"},
+              "batch": 128, "steps": 60, "warmup": 10, "n_rounds": 3, "rounds": rounds,
+              **{k: sorted(v)[1] for k, v in rounds.items()}}
+    text = train_settings_markdown(record)
+    assert "in 3 rounds" in text and "| Range over the rounds |" in text
+    assert "| bfloat16 autocast | 6.90 | 1.15 x one thread | 1.00 to 1.15 |" in text
+    assert ("At least 10% faster than what they change in every round: torch.compile (1.15 x one thread); two "
+            "one-thread processes at once (their steps together) (1.50 x torch's default threads).") in text
+    assert "bfloat16 autocast (" not in text
+
+
+def test_the_training_settings_benchmark_times_every_setting_in_each_round(tmp_path):
+    import subprocess
+
+    script = ROOT / "benchmarks" / "train_settings.py"
+    env = dict(os.environ, MEMPKG_RESULTS=str(tmp_path))
+    bad = subprocess.run([sys.executable, str(script), "--rounds", "0"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "--rounds must be at least 1" in bad.stderr
+    ok = subprocess.run([sys.executable, str(script), "--batch", "2", "--steps", "1", "--warmup", "0",
+                         "--rounds", "2", "--modes", "plain,channels_last"], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+    out = json.loads((tmp_path / "benchmarks" / "train_settings.json").read_text())
+    assert out["n_rounds"] == 2 and all(len(v) == 2 for v in out["rounds"].values())
+    assert set(out["rounds"]) == {"default_threads", "one_thread", "channels_last", "two_one_thread_processes_total"}
+    a, b = out["rounds"]["one_thread"]
+    assert out["one_thread"] == pytest.approx((a + b) / 2)                          # the median of the two rounds
+    assert out["ratios_to_one_thread"]["channels_last"] == pytest.approx(
+        (out["rounds"]["channels_last"][0] / a + out["rounds"]["channels_last"][1] / b) / 2)   # paired within a round
 
 
 def test_the_training_cuts_benchmark_executes_each_chapter_as_the_profile_has_it_and_cut(tmp_path, monkeypatch):

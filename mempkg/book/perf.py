@@ -991,29 +991,42 @@ def train_settings(folder: str | Path) -> Optional[dict]:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def train_settings_markdown(record: dict) -> str:
+def train_settings_markdown(record: dict, faster_by: float = 1.1) -> str:
     """A table of one training step's speed under each setting the record holds, each as a ratio to what it
     changes (torch's default threads, or one thread for the memory format, the precision and the compiler),
-    headed by the machine and date; then the settings that beat their baseline by at least 10%, from the numbers."""
+    headed by the machine and date; then the settings that beat their baseline by ``faster_by`` or more, from the
+    numbers. A record of several rounds (``rounds``: every setting's steps per second in each) gives each
+    setting's median and the median and range of its per-round ratios, and names a setting faster only when it
+    was faster by ``faster_by`` in every round: one round's ratio is within the machine's drift."""
     m = record["machine"]
     names = {key: label for key, label, _ in TRAIN_SETTINGS}
-    lines = ["| Setting | Steps per second | Against |", "| --- | ---: | --- |"]
+    rounds = record.get("rounds") or {}
+    n = int(record.get("n_rounds") or 1)
+    lines = ["| Setting | Steps per second | Against |" + (" Range over the rounds |" if n > 1 else ""),
+             "| --- | ---: | --- |" + (" --- |" if n > 1 else "")]
     faster = []
     for key, label, against in TRAIN_SETTINGS:
         v = record.get(key)
         if v is None:
             continue
         if against is None:
-            lines.append(f"| {label} | {v:.2f} | |")
+            lines.append(f"| {label} | {v:.2f} | |" + (" |" if n > 1 else ""))
             continue
-        ratio = v / record[against]
-        lines.append(f"| {label} | {v:.2f} | {ratio:.2f} x {names[against]} |")
-        if ratio >= 1.1:
+        per_round = ([x / y for x, y in zip(rounds[key], rounds[against])] if key in rounds and against in rounds
+                     else [v / record[against]])
+        ratio = statistics.median(per_round)
+        lines.append(f"| {label} | {v:.2f} | {ratio:.2f} x {names[against]} |"
+                     + (f" {min(per_round):.2f} to {max(per_round):.2f} |" if n > 1 else ""))
+        if min(per_round) >= faster_by:
             faster.append(f"{label} ({ratio:.2f} x {names[against]})")
+    how = (f"each setting in its own process, one after another, in {n} rounds; the medians, and the range of the "
+           "ratio taken within each round" if n > 1 else "each setting once in its own process, one after another")
+    every = " in every round" if n > 1 else ""
+    pct = f"{100 * (faster_by - 1):.0f}%"
     return (f"Measured by `benchmarks/train_settings.py` on {m['cpu']} with {m['cores']} cores, torch {m['torch']}, on "
             f"{record['date']} (commit {record.get('commit') or 'unknown'}): one training step (forward, backward, "
             f"Adam) of the `digits` UNet at batch {record['batch']}, {record['steps']} steps timed after "
-            f"{record['warmup']} of warm-up, each setting once in its own process, one after another.\n\n"
+            f"{record['warmup']} of warm-up, {how}.\n\n"
             + "\n".join(lines) + "\n\n"
-            + ("At least 10% faster than what they change: " + "; ".join(faster) + "." if faster else
-               "No setting is 10% faster than what it changes.") + "\n")
+            + (f"At least {pct} faster than what they change{every}: " + "; ".join(faster) + "." if faster else
+               f"No setting is {pct} faster than what it changes{every}.") + "\n")
