@@ -70,12 +70,18 @@ def test_no_executed_notebook_is_a_plain_error(tmp_path):
         profile_book.main(["--results", str(tmp_path), "--executed", str(tmp_path), "--out", str(tmp_path / "o")])
 
 
-def test_a_new_measurement_keeps_the_one_it_replaces_and_the_page_shows_both(tmp_path, monkeypatch):
+def first_record(tmp_path: Path, monkeypatch) -> tuple[Path, list[str]]:
+    """A fake run recorded as commit aaa1111 into book-quick.json; returns that file and the arguments that record it."""
     results, executed = fake_run(tmp_path)
     out = tmp_path / "book-quick.json"
     argv = ["--profile", "quick", "--results", str(results), "--executed", str(executed), "--out", str(out)]
     monkeypatch.setattr(profile_book, "git_commit", lambda folder: "aaa1111")
     profile_book.main(argv)
+    return out, argv
+
+
+def test_a_new_measurement_keeps_the_one_it_replaces_and_the_page_shows_both(tmp_path, monkeypatch):
+    out, argv = first_record(tmp_path, monkeypatch)
     assert json.loads(out.read_text())["previous"] is None                      # nothing was there before
     old = json.loads(out.read_text())
     old["chapters"][0]["seconds"] = 600.0
@@ -148,11 +154,7 @@ def test_changed_files_lists_the_chapters_files_between_two_commits(tmp_path):
 
 
 def test_the_page_splits_a_change_in_the_books_time_between_the_machine_and_the_code(tmp_path, monkeypatch):
-    results, executed = fake_run(tmp_path)
-    out = tmp_path / "book-quick.json"
-    argv = ["--profile", "quick", "--results", str(results), "--executed", str(executed), "--out", str(out)]
-    monkeypatch.setattr(profile_book, "git_commit", lambda folder: "aaa1111")
-    profile_book.main(argv)
+    out, argv = first_record(tmp_path, monkeypatch)
     assert json.loads(out.read_text())["speed"] is None                 # not probed: an earlier run, recorded later
     old = json.loads(out.read_text())
     old["total_seconds"], old["chapters"][0]["seconds"] = 260.0, 230.0  # the earlier book took twice as long
