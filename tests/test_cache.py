@@ -81,8 +81,45 @@ def test_model_roundtrip_is_a_state_dict(tmp_path):
     net2, hist2 = cache.model("lin", {"k": 1}, build, fit)
     assert len(fits) == 1 and hist2 == {"losses": [1.0, 0.5]}
     assert torch.equal(net2.weight, torch.full((2, 2), 3.0))
-    stored = torch.load(cache.paths("lin", {"k": 1})[0], weights_only=True)
+    stored = torch.load(cache.paths("lin", cache.model_params({"k": 1}, build))[0], weights_only=True)
     assert set(stored["state_dict"]) == {"weight", "bias"}
+
+
+def test_a_cached_network_is_keyed_by_its_architecture_not_its_name(tmp_path):
+    # the same name and params, but the build changed what lies outside the state dict (a dropout rate):
+    # the old weights must not be served
+    cache, fits = Cache(tmp_path), []
+
+    def build(p):
+        return lambda: torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(p))
+
+    def fit(net):
+        fits.append(1)
+        return {"losses": [0.0]}
+
+    cache.model("net", {"preset": "a"}, build(0.1), fit)
+    cache.model("net", {"preset": "a"}, build(0.1), fit)
+    assert len(fits) == 1
+    cache.model("net", {"preset": "a"}, build(0.2), fit)
+    assert len(fits) == 2, "an edited preset trains again"
+    with pytest.raises(ValueError, match="architecture"):
+        cache.model_params(cache.model_params({"preset": "a"}, build(0.1)), build(0.2))
+
+
+def test_architecture_digest_sees_what_the_weights_do_not():
+    from mempkg.core.digests import architecture_digest, module_digest
+    from mempkg.models.networks import unet_eps
+
+    a, b = unet_eps((1, 8, 8), "digits", seed=0), unet_eps((1, 8, 8), "digits", seed=1)
+    assert architecture_digest(a) == architecture_digest(b), "initial weights are not architecture"
+    assert module_digest(a) != module_digest(b)
+    # flags that only diffusers' config holds (the time embedding's sin/cos order), and a norm's eps
+    for change in (dict(flip_sin_to_cos=True), dict(norm_eps=1e-5)):
+        c = unet_eps((1, 8, 8), "digits", seed=0, **change)
+        c.load_state_dict(a.state_dict())                      # the very same weights
+        assert architecture_digest(c) != architecture_digest(a), change
+        assert module_digest(c) != module_digest(a), change
+    assert architecture_digest(unet_eps((1, 8, 8), "digits_narrow", seed=0)) != architecture_digest(a)
 
 
 def test_keys_and_names():

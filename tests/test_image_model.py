@@ -178,11 +178,12 @@ def test_a_killed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monke
 
 def test_cache_model_resumes_keeps_raw_and_ema_and_drops_the_checkpoint(tmp_path):
     cache, params, sde = Cache(tmp_path), {"preset": "tiny", "steps": 6}, VPSDE()
-    ckpt = cache.checkpoint_path("unet", params)
-    assert ckpt.parent == tmp_path and ckpt.name.startswith("unet-") and ckpt != cache.paths("unet", params)[0]
+    build = lambda: image_score_model(tiny_unet(), sde)                              # noqa: E731
+    key = cache.model_params(params, build)                  # what cache.model stores the network under
+    ckpt = cache.checkpoint_path("unet", key)
+    assert ckpt.parent == tmp_path and ckpt.name.startswith("unet-") and ckpt != cache.paths("unet", key)[0]
     kw = dict(lr=1e-3, batch_size=8, ema_decay=0.9, seed=1, progress=False)
     ref = train_dsm(image_score_model(tiny_unet(), sde), sde, digits_like(), 6, **kw)
-    build = lambda: image_score_model(tiny_unet(), sde)                              # noqa: E731
     fits = []
 
     def fit(callback=None):
@@ -193,7 +194,7 @@ def test_cache_model_resumes_keeps_raw_and_ema_and_drops_the_checkpoint(tmp_path
 
     with pytest.raises(Interrupt):
         cache.model("unet", params, build, fit(stop_after(3)))
-    assert ckpt.exists() and cache.load("unet", params) is None
+    assert ckpt.exists() and cache.load("unet", key) is None
     net, hist = cache.model("unet", params, build, fit())
     assert not ckpt.exists() and hist == {"losses": ref.losses} and same_weights(net, ref.net)
     ema, hist2 = cache.model("unet", params, build, fit(), weights="ema")

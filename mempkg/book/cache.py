@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from ..core import __version__
-from ..core.digests import content_digest
+from ..core.digests import architecture_digest, content_digest
 from ..core.files import atomic_write, file_digest, jsonable, write_json_atomic
 from ..models.train import TrainResult
 
@@ -159,6 +159,18 @@ class Cache:
         data, _ = self.paths(name, params)
         return data.with_name(f"{data.stem}.checkpoint.pt")
 
+    def model_params(self, params: dict, build: Callable[[], torch.nn.Module]) -> dict:
+        """``params`` with the :func:`~mempkg.core.digests.architecture_digest` of ``build()`` under
+        ``"architecture"``: the key :meth:`model` stores a trained network under. A preset's name in ``params``
+        says which network was meant; the digest says which one was built, so that editing a preset (a norm's
+        eps, a channel count) trains again instead of serving the old weights. Pass the same to
+        :meth:`checkpoint_path` for the network's training checkpoint."""
+        digest = architecture_digest(build())
+        if params.get("architecture", digest) != digest:
+            raise ValueError(f"params['architecture'] is {params['architecture']!r}, but build() makes a network "
+                             f"of architecture {digest!r}; pass the params without it.")
+        return dict(params, architecture=digest)
+
     def model(self, name: str, params: dict, build: Callable[[], torch.nn.Module],
               fit: Callable[[torch.nn.Module], Any], *, weights: str = "raw", keep_checkpoint: bool = False):
         """A trained network: ``build()`` makes it, ``fit(net)`` trains it in place -> (net, history).
@@ -174,11 +186,13 @@ class Cache:
                 from the same cached run, so switching costs no training.
             keep_checkpoint: keep the training checkpoint at :meth:`checkpoint_path` once the final
                 weights are cached (by default it is deleted then: the cache holds the result).
-        A long ``fit`` can resume after an interruption: pass ``checkpoint=cache.checkpoint_path(name,
-        params)`` to ``train_dsm`` inside it.
+        The key is ``params`` with the architecture of ``build()`` (:meth:`model_params`). A long ``fit`` can
+        resume after an interruption: pass ``checkpoint=cache.checkpoint_path(name, cache.model_params(params,
+        build))`` to ``train_dsm`` inside it.
         """
         if weights not in ("raw", "ema"):
             raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}.")
+        params = self.model_params(params, build)
 
         def compute():
             net = build()

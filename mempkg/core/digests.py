@@ -5,6 +5,12 @@ never by name or path: the bytes of a tensor, the state dict of a network (with 
 on), a list of such. :func:`content_digest` gives 16 hex digits of sha256 for any of them. A network's
 digest is remembered until one of its parameters changes in place (torch counts in-place writes), so a
 run that reads the digest of a large model many times hashes its weights once.
+
+A network is more than its weights: a GroupNorm's eps, a dropout rate or diffusers' time-embedding flags
+change what it computes and live outside the state dict. :func:`architecture_digest` identifies that part
+(the module tree as printed, the ``config`` of every diffusers model in it, the state dict's names, dtypes
+and shapes); :func:`module_digest` holds it beside the weights, and a cached trained network is keyed by
+it, so that editing a preset retrains instead of serving the old weights under the old name.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from .files import file_digest
 from .protocol import modules_of
 from .tensors import tensor_sha256
 
-__all__ = ["content_digest", "module_digest"]
+__all__ = ["architecture_digest", "content_digest", "module_digest"]
 
 _MODULE_DIGESTS: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
 
@@ -32,13 +38,35 @@ def _versions(module: nn.Module) -> tuple:
     return tuple((t.data_ptr(), t._version) for t in module.state_dict().values())
 
 
+def _plain_config(config) -> dict:
+    # a diffusers model's config without its bookkeeping ("_diffusers_version", "_use_default_values", ...)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(config).items() if not str(k).startswith("_")}
+
+
+def architecture_digest(module: nn.Module) -> str:
+    """sha256 (16 hex digits) of what a network is, apart from its weights' values: its class, its module tree
+    as ``repr`` prints it (layer sizes, norms' eps, dropout rates, activations), the ``config`` of every
+    submodule that has a dict-like one (diffusers' models: time-embedding flags and the like, which ``repr``
+    does not show) and the names, dtypes and shapes of its state dict. Two builds of the same architecture
+    with other initial weights have the same digest."""
+    h = hashlib.sha256(f"{type(module).__module__}.{type(module).__qualname__}|{module!r}|".encode())
+    for name, sub in module.named_modules():
+        config = getattr(sub, "config", None)
+        if hasattr(config, "items") and hasattr(config, "keys"):
+            h.update(f"config {name}|{json.dumps(_plain_config(config), sort_keys=True, default=str)}|".encode())
+    for key, t in module.state_dict().items():
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+    return h.hexdigest()[:16]
+
+
 def module_digest(module: nn.Module) -> str:
-    """sha256 (16 hex digits) of a network's class and state dict (names, dtypes, shapes, bytes)."""
+    """sha256 (16 hex digits) of a network: its :func:`architecture_digest` and its state dict (names, dtypes,
+    shapes, bytes)."""
     versions = _versions(module)
     known = _MODULE_DIGESTS.get(module)
     if known is not None and known[0] == versions:
         return known[1]
-    h = hashlib.sha256(f"{type(module).__module__}.{type(module).__qualname__}|".encode())
+    h = hashlib.sha256(f"{architecture_digest(module)}|".encode())
     h.update(tensor_sha256(dict(module.state_dict())).encode())
     digest = h.hexdigest()[:16]
     _MODULE_DIGESTS[module] = (versions, digest)

@@ -376,7 +376,7 @@ def train_edm_cached(cache, name: str, build: Callable[[], EDMPrecond], net_conf
     (the EDM twin of :func:`mempkg.models.train.train_cached`).
 
     ``build()`` makes the :class:`EDMPrecond` (network included); ``net_config`` describes it in
-    plain literals. The key holds it, the loss (gap included), every training setting, the seed and
+    plain literals. The key holds it, the architecture of what ``build()`` makes, the loss (gap included), every training setting, the seed and
     a hash of the data. Returns (the EDMPrecond in eval mode with the ``weights`` asked for --
     ``"raw"`` or ``"ema"`` --, history ``{"losses": [...]}``).
     """
@@ -384,6 +384,7 @@ def train_edm_cached(cache, name: str, build: Callable[[], EDMPrecond], net_conf
     settings = {k: v for k, v in train_kwargs.items() if k not in ("progress", "desc")}   # not results
     params = dict(trainer="edm", net=net_config, loss=loss.config(), n_steps=int(n_steps), train=settings,
                   seed=int(seed), data_sha256=tensor_sha256(data), data_shape=list(data.shape))
+    params = cache.model_params(params, build)           # the key holds the network as built
     ckpt = cache.checkpoint_path(name, params)
 
     def fit(precond):

@@ -282,6 +282,7 @@ def train_cached(cache, name: str, build: Callable[[], nn.Module], net_config: d
     """Train with :func:`train_dsm` once and cache the weights; resume after an interruption.
 
     The cache key holds ``net_config`` (a plain description of what ``build()`` makes), the
+    architecture of the network ``build()`` makes (:meth:`mempkg.book.cache.Cache.model_params`), the
     schedule, every training setting, the seed and a hash of the training data, so changing
     any of them trains a new model. Checkpoints go to ``cache.checkpoint_path`` while training.
 
@@ -292,6 +293,7 @@ def train_cached(cache, name: str, build: Callable[[], nn.Module], net_config: d
     settings = {k: v for k, v in train_kwargs.items() if k not in ("progress", "desc")}   # not results
     params = dict(net=net_config, sde=sde.config(), n_steps=int(n_steps), train=settings, seed=int(seed),
                   data_sha256=tensor_sha256(data), data_shape=list(data.shape))
+    params = cache.model_params(params, build)           # the key holds the network as built
     ckpt = cache.checkpoint_path(name, params)
 
     def fit(net):

@@ -697,6 +697,7 @@ def train_tiny_sd_cached(cache, name: str, ds: CaptionedDigits, n_steps: int, *,
     settings = {k: v for k, v in train_kwargs.items() if k not in ("progress", "desc")}   # not results
     params = dict(trainer="tiny_sd", model=build().config(), data=ds.config(), n_steps=int(n_steps), train=settings,
                   seed=int(seed))
+    params = cache.model_params(params, build)           # the key holds the network as built
     ckpt = cache.checkpoint_path(name, params)
 
     def fit(model):
