@@ -236,3 +236,23 @@ def test_content_digests_of_the_package_objects():
     assert content_digest(x.float()) != content_digest(x.double())
     with pytest.raises(TypeError, match="Cannot identify"):
         content_digest(lambda: 0)
+
+
+def test_architecture_digest_is_the_same_in_another_process():
+    # a cache key must not hold anything a process makes up: addresses, or the order of a set under another hash seed
+    import os
+    import subprocess
+    import sys
+
+    from mempkg.core.digests import architecture_digest
+    from mempkg.models.edm import EDMPrecond
+    from mempkg.models.networks import unet_eps
+
+    code = ("from mempkg.core.digests import architecture_digest; from mempkg.models.edm import EDMPrecond; "
+            "from mempkg.models.networks import unet_eps; "
+            "print(architecture_digest(EDMPrecond(unet_eps((1, 8, 8), 'digits', seed=3), sigma_data=0.75)))")
+    here = architecture_digest(EDMPrecond(unet_eps((1, 8, 8), "digits", seed=0), sigma_data=0.75))
+    for hash_seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env=dict(os.environ, PYTHONHASHSEED=hash_seed))
+        assert out.stdout.strip() == here
