@@ -1,20 +1,27 @@
-"""What cutting chapters 03 and 05's training costs: each chapter run at the quick profile and with its training cut.
+"""What cutting chapters 03 and 05's training costs: each chapter run at the quick profile and with each cut.
 
-    python benchmarks/training_cuts.py [--work DIR] [--parallel 2] [--record]
+    python benchmarks/training_cuts.py [--work DIR] [--parallel 2] [--cuts steps,width] [--record]
 
-Chapters 03 and 05 spend most of their time training EDM models (the performance page, section 6). Chapter 02's
-training was cut at a 2x learning rate and half the steps without losing its copies (section 7); CUTS applies the
-same kind of cut to 03 and 05. Each chapter of CUTS is executed twice with papermill under the quick profile: as
-the profile has it ("reference") and with the cut's settings ("cut", passed as the chapter's ``settings``
-parameter). Every run is its own process with one torch thread, `--parallel` of them at a time (as `make
-notebooks` runs chapters on 2 cores), each into ``<work>/<run>/`` as its results root. The record sets each
-chapter's seconds and its headline numbers (with their standard errors where the chapter computes them) and
-verdicts side by side: what the cut saves, and what it costs in the findings.
+Chapters 03 and 05 spend most of their time training EDM models (the performance page, section 6). CUTS holds
+named cuts, each with its settings per chapter:
+
+- ``steps``: chapter 02's cut (section 7: 2x the learning rate and fewer steps, which kept 02's copies) applied
+  to 03 and 05;
+- ``width``: the ``digits_narrow`` UNet (half the channels at each level: 0.18 M parameters, not 0.70 M; a
+  quarter of the arithmetic per step) at the same steps.
+
+Each chapter is executed with papermill under the quick profile as the profile has it ("reference") and once
+per cut (the cut's settings passed as the chapter's ``settings`` parameter). Every run is its own process with
+one torch thread, `--parallel` of them at a time (as `make notebooks` runs chapters on 2 cores), each into
+``<work>/<run>/`` as its results root. The record sets, per chapter and cut, both runs' seconds, headline numbers
+(with their standard errors where the chapter computes them) and verdicts side by side: what the cut saves, and
+what it costs in the findings.
 
 A run whose summary.json is already under ``<work>`` with the same overridden settings is not run again (delete
 ``<work>`` to re-run everything); the record names the commit it was written at. Writes
 ``<work>/training_cuts.json``; with `--record`, also book/measurements/training-cuts-quick.json, which the
-performance page shows.
+performance page shows. `--cuts` runs some of the cuts; with `--record`, the record keeps the entries of the cuts
+not run from the record before (each entry names its own date and commit).
 """
 
 from __future__ import annotations
@@ -30,16 +37,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "book" / "measurements" / "training-cuts-quick.json"
 PROFILE = "quick"
-RUNS = ("reference", "cut")
+REFERENCE = "reference"
 
-# notebook: (chapter of mempkg.book.profiles.CHAPTERS, the cut's settings, what the cut is)
+# cut name: {notebook: (chapter of mempkg.book.profiles.CHAPTERS, the cut's settings, what the cut is)}
 CUTS = {
-    "03_three_regimes": ("three_regimes", {"train_steps": 2000, "lr": 0.002, "gap_train_steps": 1300},
-                         "2/3 of the steps for the two EDM models and 0.65 for the gap models, "
-                         "at 2x the learning rate"),
-    "05_three_lenses": ("three_lenses", {"train_steps": 2500, "lr": 0.002},
-                        "0.625 of the steps at 2x the learning rate"),
+    "steps": {
+        "03_three_regimes": ("three_regimes", {"train_steps": 2000, "lr": 0.002, "gap_train_steps": 1300},
+                             "2/3 of the steps for the two EDM models and 0.65 for the gap models, "
+                             "at 2x the learning rate"),
+        "05_three_lenses": ("three_lenses", {"train_steps": 2500, "lr": 0.002},
+                            "0.625 of the steps at 2x the learning rate"),
+    },
+    "width": {
+        nb: (chapter, {"preset": "digits_narrow"}, "the UNet at half the channels (16 and 32 per level, not 32 and "
+             "64; 0.18 M parameters, not 0.70 M), the same steps")
+        for nb, chapter in (("03_three_regimes", "three_regimes"), ("05_three_lenses", "three_lenses"))
+    },
 }
+
+
+def runs(cuts: dict | None = None) -> tuple:
+    """The runs of each chapter: the reference, then every cut by name."""
+    return (REFERENCE, *(CUTS if cuts is None else cuts))
+
+
+def notebooks(cuts: dict | None = None) -> list:
+    """The chapters some cut changes, in order of first appearance."""
+    return list(dict.fromkeys(nb for by_nb in (CUTS if cuts is None else cuts).values() for nb in by_nb))
 
 
 def _peak_se(s: dict):
@@ -82,18 +106,22 @@ HEADLINES = {
 }
 
 
-def check_cuts(cuts: dict = CUTS) -> None:
-    """Refuse (ValueError) a cut whose chapter or settings the quick profile does not have, before running anything."""
+def check_cuts(cuts: dict | None = None) -> None:
+    """Refuse (ValueError) a cut whose chapter or settings the quick profile does not have, or which is named as the
+    reference run, before running anything."""
     from mempkg.book.profiles import CHAPTERS
 
-    for nb, (chapter, overrides, _) in cuts.items():
-        if chapter not in CHAPTERS:
-            raise ValueError(f"{nb}: no chapter {chapter!r} in mempkg.book.profiles.CHAPTERS")
-        unknown = sorted(set(overrides) - set(CHAPTERS[chapter][PROFILE]))
-        if unknown:
-            raise ValueError(f"{nb}: the {PROFILE} profile of {chapter!r} has no setting {', '.join(unknown)}")
-        if not (ROOT / "notebooks" / f"{nb}.py").is_file():
-            raise ValueError(f"notebooks/{nb}.py does not exist")
+    for name, by_nb in (CUTS if cuts is None else cuts).items():
+        if name == REFERENCE or not name.isidentifier():
+            raise ValueError(f"a cut may not be named {name!r}: name it by a word other than {REFERENCE!r}")
+        for nb, (chapter, overrides, _) in by_nb.items():
+            if chapter not in CHAPTERS:
+                raise ValueError(f"{nb}: no chapter {chapter!r} in mempkg.book.profiles.CHAPTERS")
+            unknown = sorted(set(overrides) - set(CHAPTERS[chapter][PROFILE]))
+            if unknown:
+                raise ValueError(f"{nb}: the {PROFILE} profile of {chapter!r} has no setting {', '.join(unknown)}")
+            if not (ROOT / "notebooks" / f"{nb}.py").is_file():
+                raise ValueError(f"notebooks/{nb}.py does not exist")
 
 
 def summary_path(work: Path, run: str, nb: str) -> Path:
@@ -101,8 +129,11 @@ def summary_path(work: Path, run: str, nb: str) -> Path:
 
 
 def overrides_of(nb: str, run: str) -> dict:
-    chapter, overrides, _ = CUTS[nb]
-    return {chapter: dict(overrides)} if run == "cut" else {}
+    """The chapter's settings overridden in ``run`` (``{chapter: {setting: value}}``; none for the reference)."""
+    if run == REFERENCE:
+        return {}
+    chapter, overrides, _ = CUTS[run][nb]
+    return {chapter: dict(overrides)}
 
 
 def done(work: Path, run: str, nb: str) -> bool:
@@ -114,13 +145,13 @@ def done(work: Path, run: str, nb: str) -> bool:
 
 
 def start(work: Path, run: str, nb: str) -> subprocess.Popen:
-    """Execute one chapter under the quick profile (the cut's settings for run "cut") into ``<work>/<run>``."""
+    """Execute one chapter under the quick profile (with the settings of cut ``run``) into ``<work>/<run>``."""
     out = work / run
     out.mkdir(parents=True, exist_ok=True)
     notebook = out / f"{nb}.in.ipynb"
     subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "--set-kernel", "python3", "-o", str(notebook),
                     str(ROOT / "notebooks" / f"{nb}.py")], check=True, capture_output=True)
-    settings = overrides_of(nb, run).get(CUTS[nb][0], {})
+    settings = next(iter(overrides_of(nb, run).values()), {})
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MEMPKG_RESULTS=str(out),
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONWARNINGS="ignore::UserWarning:papermill.iorw")
     with open(out / f"{nb}.log", "w") as log:               # the child writes to its own copy of the handle
@@ -134,13 +165,14 @@ def _standard_error(summary: dict, se):
     return None if se is None else se(summary) if callable(se) else summary.get(se)
 
 
-def chapter_record(nb: str, reference: dict, cut: dict) -> dict:
-    """One chapter's part of the record: the cut, both runs' seconds and verdicts, and the headline rows."""
-    chapter, overrides, what = CUTS[nb]
+def chapter_record(nb: str, name: str, reference: dict, cut: dict) -> dict:
+    """One chapter's part of the record under cut ``name``: the cut, both runs' seconds and verdicts, and the
+    headline rows."""
+    chapter, overrides, what = CUTS[name][nb]
     rows = [{"label": label, "key": key, "unit": unit, "reference": reference.get(key), "cut": cut.get(key),
              "reference_se": _standard_error(reference, se), "cut_se": _standard_error(cut, se)}
             for label, key, se, unit in HEADLINES[nb]]
-    return {"notebook": nb, "chapter": chapter, "cut": what, "settings": dict(overrides),
+    return {"notebook": nb, "chapter": chapter, "cut_name": name, "cut": what, "settings": dict(overrides),
             "profile_settings": {k: _profile_value(chapter, k) for k in overrides},
             "seconds": {"reference": reference["seconds"], "cut": cut["seconds"]},
             "verdicts": {"reference": reference.get("verdicts", {}), "cut": cut.get("verdicts", {})},
@@ -153,16 +185,28 @@ def _profile_value(chapter: str, key: str):
     return CHAPTERS[chapter][PROFILE][key]
 
 
-def record_from(work: Path, parallel: int, wall_seconds) -> dict:
-    """The record, from the summaries under ``<work>``."""
+def record_from(work: Path, parallel: int, wall_seconds, names=None, previous: dict | None = None) -> dict:
+    """The record, from the summaries under ``<work>`` for the cuts ``names`` (default: all); the entries of other
+    cuts are taken from ``previous`` (a record written before), each keeping its own date and commit."""
     from mempkg.book.perf import git_commit, machine_record
 
-    chapters = []
-    for nb in CUTS:
-        s = {run: json.loads(summary_path(work, run, nb).read_text()) for run in RUNS}
-        chapters.append(chapter_record(nb, s["reference"], s["cut"]))
+    names = list(CUTS) if names is None else list(names)
+    date, commit = time.strftime("%Y-%m-%d"), git_commit(ROOT)
     machine = {k: v for k, v in machine_record().items() if k in ("cpu", "cores", "system", "torch")}
-    return {"profile": PROFILE, "date": time.strftime("%Y-%m-%d"), "commit": git_commit(ROOT), "machine": machine,
+    chapters = []
+    for name in CUTS:
+        if name in names:
+            for nb in CUTS[name]:
+                s = {run: json.loads(summary_path(work, run, nb).read_text()) for run in (REFERENCE, name)}
+                chapters.append(dict(chapter_record(nb, name, s[REFERENCE], s[name]), date=date, commit=commit,
+                                     machine=machine))
+        elif previous is not None:
+            # a record from before cuts had names held the "steps" cut alone
+            chapters += [dict(ch, cut_name=name, date=ch.get("date", previous.get("date")),
+                              commit=ch.get("commit", previous.get("commit")),
+                              machine=ch.get("machine", previous.get("machine")))
+                         for ch in previous.get("chapters", []) if ch.get("cut_name", "steps") == name]
+    return {"profile": PROFILE, "date": date, "commit": commit, "machine": machine, "cuts": names,
             "parallel": parallel, "threads": 1, "wall_seconds": wall_seconds, "chapters": chapters}
 
 
@@ -170,17 +214,24 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, help="results root of the runs [results/benchmarks/training_cuts]")
     ap.add_argument("--parallel", type=int, default=2, help="chapters executed at once, one thread each")
+    ap.add_argument("--cuts", default=",".join(CUTS), help=f"comma-separated cuts to run, of {', '.join(CUTS)}")
     ap.add_argument("--record", action="store_true", help=f"also write {RECORD.relative_to(ROOT)}")
     args = ap.parse_args(argv)
     if args.parallel < 1:
         ap.error("--parallel must be at least 1")
+    names = [c for c in args.cuts.split(",") if c]
+    unknown = [c for c in names if c not in CUTS]
+    if unknown or not names:
+        ap.error(f"--cuts takes some of {', '.join(CUTS)}; got {args.cuts!r}")
     check_cuts()
     from mempkg.book.paths import results_root
     from mempkg.core.files import write_json_atomic
 
     work = (args.work or results_root() / "benchmarks" / "training_cuts").resolve()
-    queue = [(run, nb) for nb in CUTS for run in RUNS if not done(work, run, nb)]
-    reused = [(run, nb) for nb in CUTS for run in RUNS if (run, nb) not in queue]
+    wanted = [(REFERENCE, nb) for nb in notebooks({n: CUTS[n] for n in names})]
+    wanted += [(name, nb) for name in names for nb in CUTS[name]]
+    queue = [(run, nb) for run, nb in wanted if not done(work, run, nb)]
+    reused = [(run, nb) for run, nb in wanted if (run, nb) not in queue]
     for run, nb in reused:
         print(f"{nb} ({run}): reusing {summary_path(work, run, nb)}", flush=True)
     running, began = [], time.perf_counter()
@@ -198,7 +249,9 @@ def main(argv=None) -> int:
         if proc.returncode != 0:
             raise SystemExit(f"{nb} ({run}) failed (exit {proc.returncode}); see {work / run / (nb + '.log')}.")
         print(f"{nb} ({run}): done", flush=True)
-    record = record_from(work, args.parallel, None if reused else round(time.perf_counter() - began, 1))
+    previous = json.loads(RECORD.read_text()) if args.record and RECORD.is_file() else None
+    record = record_from(work, args.parallel, None if reused else round(time.perf_counter() - began, 1), names,
+                         previous)
     write_json_atomic(work / "training_cuts.json", record)
     print(f"Written: {work / 'training_cuts.json'}")
     if args.record:

@@ -391,13 +391,23 @@ else:
 # %% [markdown]
 # ## 8. What cutting chapters 03 and 05's training would cost
 #
-# Chapters 03 and 05 take most of the quick book's time (section 6), and most of theirs is training. The cut that
-# kept chapter 02's copies (section 7: fewer steps at twice the learning rate) is tried on them by
-# `benchmarks/training_cuts.py`: each chapter executed twice under the quick profile, once as the profile has it and
-# once with its training cut, and their minutes, verdicts and headline numbers set side by side (a change in
-# standard errors of the difference where the chapter gives them). The quick profile keeps the uncut settings;
-# this is what a cut would buy and cost. The record names its machine and date; it is not this build's
-# measurement unless the two dates agree.
+# Chapters 03 and 05 take most of the quick book's time (section 6), and most of theirs is training. Two cuts are
+# tried on them by `benchmarks/training_cuts.py`:
+#
+# - `steps`: the cut that kept chapter 02's copies (section 7: fewer steps at twice the learning rate);
+# - `width`: a UNet of half the channels (`digits_narrow`) at the same steps. The cell below measures why this is
+#   the lever left: how close a training step of the `digits` UNet already comes to this machine's arithmetic
+#   ceiling, and what the narrower one saves.
+#
+# Each chapter is executed under the quick profile as the profile has it and once with each cut, and their
+# minutes, verdicts and headline numbers are set side by side (a change in standard errors of the difference where
+# the chapter gives them). The quick profile keeps the uncut settings; this is what a cut would buy and cost. The
+# record names its machine and date (an entry kept from an earlier record names its own); it is not this build's
+# measurement unless the dates agree.
+
+# %%
+arithmetic = perf.training_arithmetic()            # about 10 s: measured in every run, not cached
+display(Markdown(perf.training_arithmetic_markdown(arithmetic)))
 
 # %%
 cuts = perf.training_cuts("book/measurements")

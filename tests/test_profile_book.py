@@ -361,29 +361,68 @@ def test_the_training_cuts_benchmark_reads_its_runs_and_refuses_a_setting_the_pr
 
     tc.check_cuts()                                        # the committed cuts name settings the quick profile has
     with pytest.raises(ValueError, match="has no setting trian_steps"):
-        tc.check_cuts({"05_three_lenses": ("three_lenses", {"trian_steps": 1}, "typo")})
+        tc.check_cuts({"steps": {"05_three_lenses": ("three_lenses", {"trian_steps": 1}, "typo")}})
     with pytest.raises(ValueError, match="no chapter"):
-        tc.check_cuts({"05_three_lenses": ("lenses", {}, "typo")})
-    for nb in tc.CUTS:
+        tc.check_cuts({"steps": {"05_three_lenses": ("lenses", {}, "typo")}})
+    with pytest.raises(ValueError, match="may not be named 'reference'"):
+        tc.check_cuts({"reference": {}})
+    assert tc.runs() == ("reference", "steps", "width") and tc.overrides_of("03_three_regimes", "reference") == {}
+    assert tc.overrides_of("05_three_lenses", "width") == {"three_lenses": {"preset": "digits_narrow"}}
+    values = {"reference": 0.5, "steps": 0.4, "width": 0.1}
+    for nb in tc.notebooks():
         keys = [key for _, key, _, _ in tc.HEADLINES[nb]]
         base = {"seconds": 100.0, "verdicts": {"x": "held"}, "mem_rate_by_sigma": [0.1, 0.3, 0.2],
                 "mem_rate_se_by_sigma": [0.01, 0.03, 0.02]}
-        for run, value in (("reference", 0.5), ("cut", 0.4)):
-            s = dict(base, settings_overridden=tc.overrides_of(nb, run), **{k: value for k in keys})
+        for run in tc.runs():
+            s = dict(base, settings_overridden=tc.overrides_of(nb, run), **{k: values[run] for k in keys})
             path = tc.summary_path(tmp_path, run, nb)
             path.parent.mkdir(parents=True)
             path.write_text(json.dumps(s))
             assert tc.done(tmp_path, run, nb)
     record = tc.record_from(tmp_path, parallel=2, wall_seconds=None)
-    ch = {c["notebook"]: c for c in record["chapters"]}
-    regimes = ch["03_three_regimes"]
-    assert regimes["settings"] == tc.CUTS["03_three_regimes"][1] and regimes["profile_settings"]["train_steps"] == 3000
+    ch = {(c["notebook"], c["cut_name"]): c for c in record["chapters"]}
+    assert sorted(ch) == sorted((nb, name) for name in ("steps", "width") for nb in tc.notebooks())
+    regimes = ch["03_three_regimes", "steps"]
+    assert regimes["settings"] == tc.CUTS["steps"]["03_three_regimes"][1]
+    assert regimes["profile_settings"]["train_steps"] == 3000
     peak = next(r for r in regimes["rows"] if r["key"] == "peak_memorization_rate")
     assert (peak["reference"], peak["cut"], peak["reference_se"]) == (0.5, 0.4, 0.03)   # the SE at the peak's sigma
+    assert ch["05_three_lenses", "width"]["profile_settings"] == {"preset": "digits"}
+    assert next(r for r in ch["05_three_lenses", "width"]["rows"] if r["key"] == "auroc_flipd")["cut"] == 0.1
+    # a record of some cuts keeps the others' entries from the record before, with their own date and commit;
+    # a record from before cuts had names held the steps cut alone
+    old = {"date": "2026-12-01", "commit": "old1234", "machine": {"cpu": "Old"},
+           "chapters": [{k: v for k, v in c.items() if k not in ("cut_name", "date", "commit", "machine")}
+                        for c in record["chapters"] if c["cut_name"] == "steps"]}
+    merged = tc.record_from(tmp_path, parallel=2, wall_seconds=None, names=["width"], previous=old)
+    assert merged["cuts"] == ["width"]
+    kept = [c for c in merged["chapters"] if c["cut_name"] == "steps"]
+    assert len(kept) == 2 and all((c["date"], c["commit"], c["machine"]) == ("2026-12-01", "old1234", {"cpu": "Old"})
+                                  for c in kept)
+    assert all(c["commit"] == merged["commit"] for c in merged["chapters"] if c["cut_name"] == "width")
     # a summary run with other settings is not this run's: it is run again
-    path = tc.summary_path(tmp_path, "cut", "05_three_lenses")
+    path = tc.summary_path(tmp_path, "width", "05_three_lenses")
     path.write_text(json.dumps(dict(json.loads(path.read_text()), settings_overridden={})))
-    assert not tc.done(tmp_path, "cut", "05_three_lenses")
+    assert not tc.done(tmp_path, "width", "05_three_lenses")
+
+
+def test_the_training_cuts_table_names_each_cut_and_an_entry_kept_from_an_earlier_record():
+    from mempkg.book.perf import training_cuts_markdown
+
+    record = cuts_record()
+    steps = [dict(c, cut_name="steps", date="2026-12-01", commit="old1234") for c in record["chapters"]]
+    width = [dict(c, cut_name="width", cut="a narrower UNet", settings={"preset": "narrow"},
+                  profile_settings={"preset": "digits"}, date=record["date"], commit=record["commit"],
+                  seconds={"reference": 2400.0, "cut": 1200.0}) for c in record["chapters"][:1]]
+    text = training_cuts_markdown(dict(record, chapters=steps + width))
+    assert ("**03_three_regimes**, cut `steps`: fewer steps (`train_steps=2000` (profile: `3000`)). It ran **25.0 "
+            "min** against 40.0 min as the profile has it (38% less; both measured on 2026-12-01 at commit "
+            "old1234).") in text
+    assert ("**03_three_regimes**, cut `width`: a narrower UNet (`preset=narrow` (profile: `digits`)). It ran "
+            "**20.0 min** against 40.0 min as the profile has it (50% less).") in text
+    assert ("Over its chapters, at one thread, the `steps` cut saves 20.0 of 60.0 minutes (33%); the `width` cut "
+            "saves 20.0 of 40.0 minutes (50%).") in text
+    assert "Together the cuts" not in text
 
 
 def test_the_training_settings_benchmark_times_each_mode_and_refuses_another():
@@ -460,15 +499,40 @@ def test_the_training_cuts_benchmark_executes_each_chapter_as_the_profile_has_it
 
     # the real papermill route, on the cheapest chapter under tiny, with a cut that changes one setting
     monkeypatch.setattr(tc, "PROFILE", "tiny")
-    monkeypatch.setattr(tc, "CUTS", {"01_von_mises": ("von_mises", {"n_plot_samples": 20}, "fewer plotted samples")})
+    monkeypatch.setattr(tc, "CUTS", {"plot": {"01_von_mises": ("von_mises", {"n_plot_samples": 20},
+                                                                "fewer plotted samples")}})
     monkeypatch.setattr(tc, "HEADLINES", {"01_von_mises": [("chapter seconds", "seconds", None, "")]})
     assert tc.main(["--work", str(tmp_path), "--parallel", "2"]) == 0
     record = json.loads((tmp_path / "training_cuts.json").read_text())
     (ch,) = record["chapters"]
     assert ch["settings"] == {"n_plot_samples": 20} and ch["profile_settings"] == {"n_plot_samples": 100}
-    assert record["wall_seconds"] > 0 and all(ch["seconds"][run] > 0 for run in tc.RUNS)
+    assert ch["cut_name"] == "plot" and record["wall_seconds"] > 0 and all(v > 0 for v in ch["seconds"].values())
     overridden = {run: json.loads(tc.summary_path(tmp_path, run, "01_von_mises").read_text())["settings_overridden"]
-                  for run in tc.RUNS}
-    assert overridden == {"reference": {}, "cut": {"von_mises": {"n_plot_samples": 20}}}
+                  for run in tc.runs()}
+    assert overridden == {"reference": {}, "plot": {"von_mises": {"n_plot_samples": 20}}}
+    with pytest.raises(SystemExit):
+        tc.main(["--work", str(tmp_path), "--cuts", "widht"])              # an unknown cut: refused, nothing runs
     assert tc.main(["--work", str(tmp_path)]) == 0                           # both reused: nothing runs again
     assert json.loads((tmp_path / "training_cuts.json").read_text())["wall_seconds"] is None
+
+
+def test_the_arithmetic_of_a_training_step_is_counted_and_judged_from_its_numbers():
+    from mempkg.book.perf import training_arithmetic, training_arithmetic_markdown
+
+    torch.set_num_threads(2)
+    r = training_arithmetic(presets=("digits", "digits_narrow"), batch=8, steps=1, warmup=0)
+    assert torch.get_num_threads() == 2                                   # set back
+    big, small = r["presets"]["digits"], r["presets"]["digits_narrow"]
+    # a convolution's work grows with the product of its in and out channels: half the channels, about a quarter
+    assert 3.0 < big["gflop_per_step"] / small["gflop_per_step"] < 5.0
+    assert big["parameters"] == 701_345 and small["parameters"] < big["parameters"] / 3
+    assert big["gflops"] == pytest.approx(big["steps_per_second"] * big["gflop_per_step"])
+    fake = {"batch": 128, "matmul_gflops": 100.0, "presets": {
+        "digits": {"parameters": 7e5, "gflop_per_step": 12.0, "steps_per_second": 8.0, "gflops": 96.0},
+        "digits_narrow": {"parameters": 2e5, "gflop_per_step": 3.0, "steps_per_second": 20.0, "gflops": 60.0}}}
+    text = training_arithmetic_markdown(fake)
+    assert "runs at 100 GFLOP/s" in text and "12.00 GFLOP per step at batch 128, 8.0 steps/s, so 96 GFLOP/s" in text
+    assert "at 96% of the product's rate: it is bound by arithmetic" in text
+    assert "`digits_narrow` does 4.0x less arithmetic and steps 2.5x as fast." in text
+    fake["presets"]["digits"].update(steps_per_second=2.0, gflops=24.0)
+    assert "only 24% of the product's rate: time goes to work other than arithmetic" in training_arithmetic_markdown(fake)

@@ -169,17 +169,19 @@ SPEED_PROBE = "one training step of the digits UNet, a batch of 128 8x8 images w
 
 
 def training_steps_per_second(batch: int = 128, steps: int = 60, warmup: int = 10, threads: Optional[int] = None,
-                              mode: str = "plain") -> float:
-    """Steps per second of one denoising training step (forward, backward, Adam) of the ``digits`` UNet on
-    ``batch`` random 8x8 images, as chapters 02, 03 and 05 train it, under ``mode`` (one of
+                              mode: str = "plain", preset: str = "digits", count_flops: bool = False):
+    """Steps per second of one denoising training step (forward, backward, Adam) of the ``preset`` UNet
+    (default ``digits``) on ``batch`` random 8x8 images, as chapters 02, 03 and 05 train it, under ``mode`` (one of
     :data:`TRAIN_MODES`: plain float32, channels_last, bfloat16 autocast of the forward pass, ``torch.compile``
-    of the network, compiled during the ``warmup`` steps), with ``threads`` torch threads (``None``: as set)."""
+    of the network, compiled during the ``warmup`` steps), with ``threads`` torch threads (``None``: as set).
+    With ``count_flops``, returns ``(steps per second, floating-point operations of one step)``, counted by
+    torch's FLOP counter on one extra step (convolutions and matrix products, forward and backward)."""
     if mode not in TRAIN_MODES:
         raise ValueError(f"mode {mode!r} is not one of {', '.join(TRAIN_MODES)}")
     if threads is not None:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
-    net = unet_eps((1, 8, 8), "digits", seed=0)
+    net = unet_eps((1, 8, 8), preset, seed=0)
     x = torch.randn(batch, 1, 8, 8)
     if mode == "channels_last":
         net = net.to(memory_format=torch.channels_last)
@@ -202,7 +204,79 @@ def training_steps_per_second(batch: int = 128, steps: int = 60, warmup: int = 1
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    return steps / (time.perf_counter() - start)
+    rate = steps / (time.perf_counter() - start)
+    if not count_flops:
+        return rate
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return rate, counter.get_total_flops()
+
+
+def matmul_gflops(size: int = 1024, repeats: int = 20, threads: Optional[int] = 1) -> float:
+    """GFLOP/s of a ``size`` x ``size`` float32 matrix product (2 size^3 operations) with ``threads`` torch threads:
+    the fastest kernel torch has on a CPU, a practical ceiling for what a training step can reach. The threads
+    are set back afterwards."""
+    before = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        g = torch.Generator().manual_seed(0)
+        a, b = torch.randn(size, size, generator=g), torch.randn(size, size, generator=g)
+        for _ in range(3):
+            a @ b
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        return repeats * 2 * size ** 3 / (time.perf_counter() - start) / 1e9
+    finally:
+        torch.set_num_threads(before)
+
+
+def training_arithmetic(presets=("digits", "digits_narrow"), batch: int = 128, steps: int = 30,
+                        warmup: int = 5) -> dict:
+    """How far one training step is from this machine's arithmetic ceiling, at one thread: for each UNet preset,
+    the GFLOP of one step, its steps per second and the GFLOP/s they make; beside them the GFLOP/s of a
+    1024 x 1024 matrix product (:func:`matmul_gflops`). The torch threads are set back afterwards.
+
+    Returns ``{"batch", "matmul_gflops", "presets": {preset: {"gflop_per_step", "parameters", "steps_per_second",
+    "gflops"}}}``."""
+    before = torch.get_num_threads()
+    try:
+        out = {"batch": int(batch), "matmul_gflops": matmul_gflops(threads=1), "presets": {}}
+        for preset in presets:
+            rate, flops = training_steps_per_second(batch, steps, warmup, threads=1, preset=preset, count_flops=True)
+            out["presets"][preset] = {
+                "gflop_per_step": flops / 1e9, "steps_per_second": rate, "gflops": rate * flops / 1e9,
+                "parameters": sum(p.numel() for p in unet_eps((1, 8, 8), preset, seed=0).parameters())}
+        return out
+    finally:
+        torch.set_num_threads(before)
+
+
+def training_arithmetic_markdown(result: dict, near: float = 0.7) -> str:
+    """The sentences of :func:`training_arithmetic`: each preset's arithmetic per step and the rate it reaches, as a
+    share of the matrix product's; whether the first preset's step is arithmetic-bound (at least ``near`` of the
+    product's rate: then only less arithmetic makes it faster) or loses time elsewhere; and how many times faster
+    each other preset steps, against how much less arithmetic it does."""
+    mm, rows = result["matmul_gflops"], list(result["presets"].items())
+    parts = [f"`{name}` ({r['parameters'] / 1e6:.2f} M parameters): {r['gflop_per_step']:.2f} GFLOP per step at "
+             f"batch {result['batch']}, {r['steps_per_second']:.1f} steps/s, so {r['gflops']:.0f} GFLOP/s"
+             for name, r in rows]
+    text = (f"Measured in this run at one thread: a 1024 x 1024 float32 matrix product runs at {mm:.0f} GFLOP/s. "
+            "A training step of the UNet " + "; of ".join(parts) + ". ")
+    first, r0 = rows[0]
+    if r0["gflops"] >= near * mm:
+        text += (f"The `{first}` step does its arithmetic at {100 * r0['gflops'] / mm:.0f}% of the product's rate: "
+                 "it is bound by arithmetic, and only less arithmetic can make it much faster. ")
+    else:
+        text += (f"The `{first}` step does its arithmetic at only {100 * r0['gflops'] / mm:.0f}% of the product's "
+                 "rate: time goes to work other than arithmetic (small kernels, memory, Python). ")
+    for name, r in rows[1:]:
+        text += (f"`{name}` does {r0['gflop_per_step'] / r['gflop_per_step']:.1f}x less arithmetic and steps "
+                 f"{r['steps_per_second'] / r0['steps_per_second']:.1f}x as fast. ")
+    return text.strip()
 
 
 def machine_speed(steps: int = 60, warmup: int = 10) -> float:
@@ -920,24 +994,34 @@ def cut_shift(row: dict) -> Optional[float]:
 
 
 def training_cuts_markdown(record: dict) -> str:
-    """Per chapter of the record: what the cut is, both runs' minutes, whether the verdicts are the same, and a
-    table of the headline numbers (quick profile, cut, change: percentage points for rates, in standard errors of
-    the difference where both runs give one); then the numbers that moved by more than two standard errors, and
-    the minutes the cuts save together. Every sentence is decided from the record's numbers."""
+    """Per chapter and cut of the record: what the cut is, both runs' minutes, whether the verdicts are the same,
+    and a table of the headline numbers (quick profile, cut, change: percentage points for rates, in standard
+    errors of the difference where both runs give one); then the numbers that moved by more than two standard
+    errors, and the minutes each cut saves over its chapters. An entry measured at another date or commit than
+    the record's (a cut kept from an earlier record) says so. Every sentence is decided from the record's
+    numbers."""
     m = record["machine"]
     out = [f"Measured by `benchmarks/training_cuts.py` on {m['cpu']} with {m['cores']} cores, torch {m['torch']}, on "
            f"{record['date']} (commit {record.get('commit') or 'unknown'}): each chapter executed under the "
-           f"{record['profile']} profile as it is and with its training cut, {record['parallel']} runs at a time, "
+           f"{record['profile']} profile as it is and with each training cut, {record['parallel']} runs at a time, "
            f"{record['threads']} thread each."]
-    saved = total = 0.0
+    saved: dict = {}
     for ch in record["chapters"]:
+        name = ch.get("cut_name")
         ref_s, cut_s = ch["seconds"]["reference"], ch["seconds"]["cut"]
-        saved, total = saved + ref_s - cut_s, total + ref_s
+        s, t = saved.get(name, (0.0, 0.0))
+        saved[name] = (s + ref_s - cut_s, t + ref_s)
         settings = ", ".join(f"`{k}={v}` (profile: `{ch['profile_settings'].get(k)}`)"
                              for k, v in ch["settings"].items())
-        text = (f"**{ch['notebook']}**, cut: {ch['cut']} ({settings}). It ran **{cut_s / 60:.1f} min** against "
+        text = (f"**{ch['notebook']}**, cut{f' `{name}`' if name else ''}: {ch['cut']} ({settings}). "
+                f"It ran **{cut_s / 60:.1f} min** against "
                 f"{ref_s / 60:.1f} min as the profile has it ({100 * (ref_s - cut_s) / ref_s:.0f}% "
-                f"{'less' if cut_s <= ref_s else 'more'}). ")
+                f"{'less' if cut_s <= ref_s else 'more'}"
+                + (f"; both measured on {ch['date']} at commit {ch.get('commit') or 'unknown'}"
+                   + (f" on {ch['machine']['cpu']} with {ch['machine']['cores']} cores"
+                      if ch.get("machine") and ch["machine"] != m else "")
+                   if (ch.get("date"), ch.get("commit")) not in ((None, None), (record["date"], record.get("commit")))
+                   else "") + "). ")
         vr, vc = ch["verdicts"]["reference"], ch["verdicts"]["cut"]
         if not vr and not vc:
             text += "The chapter decides no claim of the scorecard; its findings are the numbers below."
@@ -971,8 +1055,14 @@ def training_cuts_markdown(record: dict) -> str:
             + "; ".join(moved) + "." if moved else
             f"None of the {with_se} numbers with standard errors moved by more than two of them.")
         out.append(text)
-    out.append(f"Together the cuts save {saved / 60:.1f} of these chapters' {total / 60:.1f} minutes at one thread "
-               f"({100 * saved / total:.0f}%)." if total else "")
+    if list(saved) == [None]:
+        s, t = saved[None]
+        out.append(f"Together the cuts save {s / 60:.1f} of these chapters' {t / 60:.1f} minutes at one thread "
+                   f"({100 * s / t:.0f}%)." if t else "")
+    elif saved:
+        out.append("Over its chapters, at one thread, " + "; ".join(
+            f"the `{name}` cut saves {s / 60:.1f} of {t / 60:.1f} minutes ({100 * s / t:.0f}%)"
+            for name, (s, t) in saved.items() if t) + ".")
     return "\n\n".join(s for s in out if s) + "\n"
 
 
