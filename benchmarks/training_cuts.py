@@ -1,14 +1,14 @@
-"""What cutting chapters 03 and 05's training costs: each chapter run at the quick profile and with each cut.
+"""What cutting the chapters' training costs: each chapter run at the quick profile and with each cut.
 
     python benchmarks/training_cuts.py [--work DIR] [--parallel 2] [--cuts steps,width] [--record]
 
-Chapters 03 and 05 spend most of their time training EDM models (the performance page, section 6). CUTS holds
-named cuts, each with its settings per chapter:
+Chapters 02 to 05 spend most of their time training (the performance page, section 6). CUTS holds named cuts,
+each with its settings per chapter:
 
 - ``steps``: chapter 02's cut (section 7: 2x the learning rate and fewer steps, which kept 02's copies) applied
   to 03 and 05;
-- ``width``: the ``digits_narrow`` UNet (half the channels at each level: 0.18 M parameters, not 0.70 M; a
-  quarter of the arithmetic per step) at the same steps.
+- ``width``: the UNets at half the channels at each level (``digits_narrow`` in 02, 03 and 05: 0.18 M parameters,
+  not 0.70 M, a quarter of the arithmetic per step; the tiny Stable Diffusion's in 04) at the same steps.
 
 Each chapter is executed with papermill under the quick profile as the profile has it ("reference") and once
 per cut (the cut's settings passed as the chapter's ``settings`` parameter). Every run is its own process with
@@ -39,6 +39,9 @@ RECORD = ROOT / "book" / "measurements" / "training-cuts-quick.json"
 PROFILE = "quick"
 REFERENCE = "reference"
 
+_NARROW = ("the UNet at half the channels (16 and 32 per level, not 32 and 64; 0.18 M parameters, not 0.70 M), "
+           "the same steps")
+
 # cut name: {notebook: (chapter of mempkg.book.profiles.CHAPTERS, the cut's settings, what the cut is)}
 CUTS = {
     "steps": {
@@ -49,9 +52,12 @@ CUTS = {
                             "0.625 of the steps at 2x the learning rate"),
     },
     "width": {
-        nb: (chapter, {"preset": "digits_narrow"}, "the UNet at half the channels (16 and 32 per level, not 32 and "
-             "64; 0.18 M parameters, not 0.70 M), the same steps")
-        for nb, chapter in (("03_three_regimes", "three_regimes"), ("05_three_lenses", "three_lenses"))
+        "02_cifar10_overfit": ("volume_growth", {"preset": "digits_narrow"}, _NARROW),
+        "03_three_regimes": ("three_regimes", {"preset": "digits_narrow"}, _NARROW),
+        "04_laion_verbatims": ("laion_verbatims", {"block_out_channels": [16, 32]},
+                               "the tiny Stable Diffusion's UNet at half the channels (16 and 32 per level, not 32 "
+                               "and 64), the same steps"),
+        "05_three_lenses": ("three_lenses", {"preset": "digits_narrow"}, _NARROW),
     },
 }
 
@@ -59,6 +65,14 @@ CUTS = {
 def runs(cuts: dict | None = None) -> tuple:
     """The runs of each chapter: the reference, then every cut by name."""
     return (REFERENCE, *(CUTS if cuts is None else cuts))
+
+
+def wanted(names=None) -> list:
+    """The runs the cuts ``names`` (default: all) need, as ``(run, notebook)``: each chapter they change as the
+    profile has it, then each cut's chapters."""
+    names = list(CUTS) if names is None else list(names)
+    return ([(REFERENCE, nb) for nb in notebooks({n: CUTS[n] for n in names})]
+            + [(name, nb) for name in names for nb in CUTS[name]])
 
 
 def notebooks(cuts: dict | None = None) -> list:
@@ -71,15 +85,26 @@ def _peak_se(s: dict):
     return s["mem_rate_se_by_sigma"][i]
 
 
-def _copy_rate_se(s: dict):
-    # binomial, over the profile's generations (the cut does not change their number)
-    p, n = s["generation_copy_rate"], _profile_value("three_lenses", "n_generations")
-    return (p * (1 - p) / n) ** 0.5
+def _binomial_se(key: str, chapter: str, n_key: str):
+    """The standard error of a rate ``summary[key]`` over the profile's ``n_key`` draws (a cut changes neither)."""
+    def se(s: dict):
+        p, n = s.get(key), _profile_value(chapter, n_key)
+        return None if p is None else (p * (1 - p) / n) ** 0.5
+    return se
 
 
 # notebook: [(label, key of its summary, standard error: a key, a function of the summary, or None, unit)]
 # unit: "%" (a rate), "auroc", "" (a plain number)
 HEADLINES = {
+    "02_cifar10_overfit": [
+        ("samples that copy a training image", "copy_rate_overfit",
+         _binomial_se("copy_rate_overfit", "volume_growth", "n_samples"), "%"),
+        ("planted duplicates extracted", "n_planted_found", None, ""),
+        ("training images extracted", "n_memorized_found", None, ""),
+        ("AUROC, trained vs held out (volume growth)", "auroc_trained_vs_heldout", None, "auroc"),
+        ("AUROC, memorized vs other trained", "auroc_memorized_vs_other", None, "auroc"),
+        ("AUROC, one axis and one step", "auroc_one_axis_one_step", None, "auroc"),
+    ],
     "03_three_regimes": [
         ("one-step copy rate at its peak", "peak_memorization_rate", _peak_se, "%"),
         ("sigma of that peak", "peak_memorization_sigma", None, ""),
@@ -99,9 +124,18 @@ HEADLINES = {
         ("AUROC, one-step memorization", "auroc_onestep", "auroc_se_onestep", "auroc"),
         ("AUROC, reproduction", "auroc_reproduction", "auroc_se_reproduction", "auroc"),
         ("AUROC, PNG size", "auroc_png", "auroc_se_png", "auroc"),
-        ("generations that copy a training image", "generation_copy_rate", _copy_rate_se, "%"),
+        ("generations that copy a training image", "generation_copy_rate",
+         _binomial_se("generation_copy_rate", "three_lenses", "n_generations"), "%"),
         ("training images copied by some generation", "n_memorized", None, ""),
         ("FLIPD's t0 (knee)", "t0", None, ""),
+    ],
+    "04_laion_verbatims": [
+        ("memorized captions whose generation copies their image", "reproduced_fraction",
+         _binomial_se("reproduced_fraction", "laion_verbatims", "n_show"), "%"),
+        ("AUROC, FLIPD conditional", "auroc_flipd_cond", "auroc_se_flipd_cond", "auroc"),
+        ("AUROC, FLIPD unconditional", "auroc_flipd_uncond", "auroc_se_flipd_uncond", "auroc"),
+        ("AUROC, CFG norm (real image)", "auroc_cfg_norm", "auroc_se_cfg_norm", "auroc"),
+        ("AUROC, CFG norm (from noise)", "auroc_cfg_norm_generation", "auroc_se_cfg_norm_generation", "auroc"),
     ],
 }
 
@@ -228,10 +262,8 @@ def main(argv=None) -> int:
     from mempkg.core.files import write_json_atomic
 
     work = (args.work or results_root() / "benchmarks" / "training_cuts").resolve()
-    wanted = [(REFERENCE, nb) for nb in notebooks({n: CUTS[n] for n in names})]
-    wanted += [(name, nb) for name in names for nb in CUTS[name]]
-    queue = [(run, nb) for run, nb in wanted if not done(work, run, nb)]
-    reused = [(run, nb) for run, nb in wanted if (run, nb) not in queue]
+    queue = [(run, nb) for run, nb in wanted(names) if not done(work, run, nb)]
+    reused = [(run, nb) for run, nb in wanted(names) if (run, nb) not in queue]
     for run, nb in reused:
         print(f"{nb} ({run}): reusing {summary_path(work, run, nb)}", flush=True)
     running, began = [], time.perf_counter()

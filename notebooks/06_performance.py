@@ -389,15 +389,16 @@ else:
     display(Markdown("No record yet: `python benchmarks/memorization_budget.py --record` writes one."))
 
 # %% [markdown]
-# ## 8. What cutting chapters 03 and 05's training would cost
+# ## 8. What cutting the chapters' training would cost
 #
-# Chapters 03 and 05 take most of the quick book's time (section 6), and most of theirs is training. Two cuts are
-# tried on them by `benchmarks/training_cuts.py`:
+# Chapters 02 to 05 spend most of the quick book's time training (section 6). Two cuts are tried by
+# `benchmarks/training_cuts.py`:
 #
-# - `steps`: the cut that kept chapter 02's copies (section 7: fewer steps at twice the learning rate);
-# - `width`: a UNet of half the channels (`digits_narrow`) at the same steps. The cell below measures why this is
-#   the lever left: how close a training step of the `digits` UNet already comes to this machine's arithmetic
-#   ceiling, and what the narrower one saves.
+# - `steps`, on 03 and 05: the cut that kept chapter 02's copies (section 7: fewer steps at twice the learning rate);
+# - `width`, on 02 to 05: the UNets at half the channels (`digits_narrow`, and the tiny Stable Diffusion's UNet at
+#   16 and 32 channels), at the same steps. The cell below measures why this is the lever left: how close a
+#   training step of the `digits` UNet already comes to this machine's arithmetic ceiling, and what the narrower
+#   one saves.
 #
 # Each chapter is executed under the quick profile as the profile has it and once with each cut, and their
 # minutes, verdicts and headline numbers are set side by side (a change in standard errors of the difference where

@@ -368,20 +368,26 @@ def test_the_training_cuts_benchmark_reads_its_runs_and_refuses_a_setting_the_pr
         tc.check_cuts({"reference": {}})
     assert tc.runs() == ("reference", "steps", "width") and tc.overrides_of("03_three_regimes", "reference") == {}
     assert tc.overrides_of("05_three_lenses", "width") == {"three_lenses": {"preset": "digits_narrow"}}
+    assert tc.notebooks() == ["03_three_regimes", "05_three_lenses", "02_cifar10_overfit", "04_laion_verbatims"]
+    assert tc.wanted(["steps"]) == [("reference", "03_three_regimes"), ("reference", "05_three_lenses"),
+                                    ("steps", "03_three_regimes"), ("steps", "05_three_lenses")]
     values = {"reference": 0.5, "steps": 0.4, "width": 0.1}
-    for nb in tc.notebooks():
+    base = {"seconds": 100.0, "verdicts": {"x": "held"}, "mem_rate_by_sigma": [0.1, 0.3, 0.2],
+            "mem_rate_se_by_sigma": [0.01, 0.03, 0.02]}
+    for run, nb in tc.wanted():
         keys = [key for _, key, _, _ in tc.HEADLINES[nb]]
-        base = {"seconds": 100.0, "verdicts": {"x": "held"}, "mem_rate_by_sigma": [0.1, 0.3, 0.2],
-                "mem_rate_se_by_sigma": [0.01, 0.03, 0.02]}
-        for run in tc.runs():
-            s = dict(base, settings_overridden=tc.overrides_of(nb, run), **{k: values[run] for k in keys})
-            path = tc.summary_path(tmp_path, run, nb)
-            path.parent.mkdir(parents=True)
-            path.write_text(json.dumps(s))
-            assert tc.done(tmp_path, run, nb)
+        s = dict(base, settings_overridden=tc.overrides_of(nb, run), **{k: values[run] for k in keys})
+        path = tc.summary_path(tmp_path, run, nb)
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(s))
+        assert tc.done(tmp_path, run, nb)
     record = tc.record_from(tmp_path, parallel=2, wall_seconds=None)
     ch = {(c["notebook"], c["cut_name"]): c for c in record["chapters"]}
-    assert sorted(ch) == sorted((nb, name) for name in ("steps", "width") for nb in tc.notebooks())
+    assert sorted(ch) == sorted([(nb, "steps") for nb in ("03_three_regimes", "05_three_lenses")]
+                                + [(nb, "width") for nb in tc.notebooks()])
+    copies = next(r for r in ch["02_cifar10_overfit", "width"]["rows"] if r["key"] == "copy_rate_overfit")
+    assert copies["reference_se"] == pytest.approx((0.25 / 500) ** 0.5)       # binomial over the profile's samples
+    assert ch["04_laion_verbatims", "width"]["profile_settings"] == {"block_out_channels": [32, 64]}
     regimes = ch["03_three_regimes", "steps"]
     assert regimes["settings"] == tc.CUTS["steps"]["03_three_regimes"][1]
     assert regimes["profile_settings"]["train_steps"] == 3000
