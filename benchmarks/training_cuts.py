@@ -199,6 +199,22 @@ def _standard_error(summary: dict, se):
     return None if se is None else se(summary) if callable(se) else summary.get(se)
 
 
+def verdicts_of(nb: str, summary: dict) -> dict:
+    """``{claim: verdict}`` of the scorecard's claims on this chapter, by the scorecard's rules
+    (:func:`mempkg.book.scorecard.judge`). A claim the scorecard leaves to a stand-in model (chapter 04's tiny
+    Stable Diffusion) is judged by its criteria all the same, as "held (stand-in)" or "did not hold (stand-in)":
+    a cut can change those too."""
+    from mempkg.book.scorecard import HELD, NOT_HELD, STAND_IN, claims_of, judge
+
+    out = {}
+    for claim in claims_of(nb):
+        verdict, _ = judge(claim, summary)
+        if verdict == STAND_IN:
+            verdict = f"{HELD if claim.held(summary) else NOT_HELD} ({STAND_IN})"
+        out[claim.key] = verdict
+    return out
+
+
 def chapter_record(nb: str, name: str, reference: dict, cut: dict) -> dict:
     """One chapter's part of the record under cut ``name``: the cut, both runs' seconds and verdicts, and the
     headline rows."""
@@ -209,7 +225,7 @@ def chapter_record(nb: str, name: str, reference: dict, cut: dict) -> dict:
     return {"notebook": nb, "chapter": chapter, "cut_name": name, "cut": what, "settings": dict(overrides),
             "profile_settings": {k: _profile_value(chapter, k) for k in overrides},
             "seconds": {"reference": reference["seconds"], "cut": cut["seconds"]},
-            "verdicts": {"reference": reference.get("verdicts", {}), "cut": cut.get("verdicts", {})},
+            "verdicts": {"reference": verdicts_of(nb, reference), "cut": verdicts_of(nb, cut)},
             "rows": rows}
 
 
@@ -262,8 +278,9 @@ def main(argv=None) -> int:
     from mempkg.core.files import write_json_atomic
 
     work = (args.work or results_root() / "benchmarks" / "training_cuts").resolve()
-    queue = [(run, nb) for run, nb in wanted(names) if not done(work, run, nb)]
-    reused = [(run, nb) for run, nb in wanted(names) if (run, nb) not in queue]
+    todo = [(run, nb) for run, nb in wanted(names) if not done(work, run, nb)]
+    reused = [(run, nb) for run, nb in wanted(names) if (run, nb) not in todo]
+    queue = list(todo)
     for run, nb in reused:
         print(f"{nb} ({run}): reusing {summary_path(work, run, nb)}", flush=True)
     running, began = [], time.perf_counter()
@@ -281,9 +298,15 @@ def main(argv=None) -> int:
         if proc.returncode != 0:
             raise SystemExit(f"{nb} ({run}) failed (exit {proc.returncode}); see {work / run / (nb + '.log')}.")
         print(f"{nb} ({run}): done", flush=True)
+    wall = round(time.perf_counter() - began, 1) if todo and not reused else None
+    last = work / "training_cuts.json"
+    if not todo and last.is_file():
+        # nothing ran: the wall time is that of the invocation that ran all of these cuts' runs (None if it
+        # reused some, and so had none)
+        before = json.loads(last.read_text())
+        wall = before.get("wall_seconds") if before.get("cuts") == names else None
     previous = json.loads(RECORD.read_text()) if args.record and RECORD.is_file() else None
-    record = record_from(work, args.parallel, None if reused else round(time.perf_counter() - began, 1), names,
-                         previous)
+    record = record_from(work, args.parallel, wall, names, previous)
     write_json_atomic(work / "training_cuts.json", record)
     print(f"Written: {work / 'training_cuts.json'}")
     if args.record:

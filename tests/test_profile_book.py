@@ -355,9 +355,11 @@ def test_the_training_cuts_table_decides_from_its_numbers(tmp_path):
     assert cut_shift({"reference": 0.5, "cut": 0.5, "reference_se": 0.0, "cut_se": 0.0}) is None
 
 
-def test_the_training_cuts_benchmark_reads_its_runs_and_refuses_a_setting_the_profile_lacks(tmp_path):
+def test_the_training_cuts_benchmark_reads_its_runs_and_refuses_a_setting_the_profile_lacks(tmp_path, monkeypatch):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import training_cuts as tc
+
+    monkeypatch.setattr(tc, "verdicts_of", lambda nb, s: s["verdicts"])     # these summaries hold only headlines
 
     tc.check_cuts()                                        # the committed cuts name settings the quick profile has
     with pytest.raises(ValueError, match="has no setting trian_steps"):
@@ -410,6 +412,21 @@ def test_the_training_cuts_benchmark_reads_its_runs_and_refuses_a_setting_the_pr
     path = tc.summary_path(tmp_path, "width", "05_three_lenses")
     path.write_text(json.dumps(dict(json.loads(path.read_text()), settings_overridden={})))
     assert not tc.done(tmp_path, "width", "05_three_lenses")
+
+
+def test_the_training_cuts_benchmark_judges_a_stand_in_chapter_by_the_scorecard_criteria():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import training_cuts as tc
+
+    s = {"model": "tiny_sd", "auroc_flipd_cond": 0.999, "auroc_se_flipd_cond": 0.001, "auroc_flipd_uncond": 0.97,
+         "auroc_se_flipd_uncond": 0.01, "auroc_cfg_norm": 0.59, "auroc_se_cfg_norm": 0.03, "auroc_png": 0.48,
+         "auroc_se_png": 0.07, "auroc_cfg_norm_generation": 0.97}
+    v = tc.verdicts_of("04_laion_verbatims", s)
+    assert v["flipd_cond_detects"] == "held (stand-in)" and v["cfg_norm_detects"] == "did not hold (stand-in)"
+    assert v["png_poor"] == "held (stand-in)"                       # 0.48 is below the other three
+    assert tc.verdicts_of("04_laion_verbatims", dict(s, auroc_flipd_cond=0.90))["flipd_cond_detects"] == \
+        "did not hold (stand-in)"
+    assert tc.verdicts_of("05_three_lenses", s) == {}                 # no claim of the scorecard
 
 
 def test_the_training_cuts_table_names_each_cut_and_an_entry_kept_from_an_earlier_record():
@@ -519,7 +536,11 @@ def test_the_training_cuts_benchmark_executes_each_chapter_as_the_profile_has_it
     with pytest.raises(SystemExit):
         tc.main(["--work", str(tmp_path), "--cuts", "widht"])              # an unknown cut: refused, nothing runs
     assert tc.main(["--work", str(tmp_path)]) == 0                           # both reused: nothing runs again
-    assert json.loads((tmp_path / "training_cuts.json").read_text())["wall_seconds"] is None
+    again = json.loads((tmp_path / "training_cuts.json").read_text())
+    assert again["wall_seconds"] == record["wall_seconds"]                  # the wall time of the run that ran them
+    from mempkg.book.scorecard import claims_of
+
+    assert set(again["chapters"][0]["verdicts"]["reference"]) == {c.key for c in claims_of("01_von_mises")}
 
 
 def test_the_arithmetic_of_a_training_step_is_counted_and_judged_from_its_numbers():
