@@ -216,8 +216,9 @@ def training_steps_per_second(batch: int = 128, steps: int = 60, warmup: int = 1
 
 def matmul_gflops(size: int = 1024, repeats: int = 20, threads: Optional[int] = 1) -> float:
     """GFLOP/s of a ``size`` x ``size`` float32 matrix product (2 size^3 operations) with ``threads`` torch threads:
-    the fastest kernel torch has on a CPU, a practical ceiling for what a training step can reach. The threads
-    are set back afterwards."""
+    a reference for how fast this CPU does dense arithmetic through torch's most tuned kernel family (BLAS). It is
+    not a hard ceiling: oneDNN's convolutions can beat it, so a step of convolutions can come out above 100% of
+    it. The threads are set back afterwards."""
     before = torch.get_num_threads()
     try:
         if threads is not None:
@@ -236,7 +237,7 @@ def matmul_gflops(size: int = 1024, repeats: int = 20, threads: Optional[int] = 
 
 def training_arithmetic(presets=("digits", "digits_narrow"), batch: int = 128, steps: int = 30,
                         warmup: int = 5) -> dict:
-    """How far one training step is from this machine's arithmetic ceiling, at one thread: for each UNet preset,
+    """How close one training step comes to this machine's dense-arithmetic rate, at one thread: for each UNet preset,
     the GFLOP of one step, its steps per second and the GFLOP/s they make; beside them the GFLOP/s of a
     1024 x 1024 matrix product (:func:`matmul_gflops`). The torch threads are set back afterwards.
 
