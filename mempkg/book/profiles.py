@@ -112,7 +112,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     "three_regimes": {
         "tiny": dict(_REGIMES_DIGITS, n_small=32, n_emp=100, n_sigmas=8, n_test=50, train_steps=30,
                      gap_train_steps=20, gap_max_per_side=1, n_generations=64, sample_steps=6, classifier_steps=60),
-        # quick: training uncut; 2/3 of the steps at 2x lr cuts the gap models' copies by half or more
+        # quick: training uncut; 2/3 of the steps at 2x lr cuts the gap models' copies by half or more, and the UNet
+        # at half the channels (digits_narrow) cuts every copy rate to a fifth or less and loses a verdict
         # (benchmarks/training_cuts.py)
         "quick": dict(_REGIMES_DIGITS, n_sigmas=40, n_test=797, train_steps=3000,
                       gap_max_per_side=1),     # the gap band and one band each side, as `full` (3 models, not 5)
@@ -126,7 +127,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                      n_generations=64, sample_steps=6, n_sigmas=16, n_t0=5, n_curve=8, curve_probes=1, flipd_probes=2,
                      volume_axes=1, volume_steps=2, onestep_draws=2, reproduction_steps=3, reproduction_draws=1,
                      n_sweep=3, n_boot=20, n_show=2),
-        # quick: training uncut; 0.625 of the steps at 2x lr copies 18 images, not 50 (benchmarks/training_cuts.py)
+        # quick: training uncut; 0.625 of the steps at 2x lr copies 18 images, not 50, and the UNet at half the
+        # channels (digits_narrow) 12 (benchmarks/training_cuts.py)
         "quick": dict(_LENSES_DIGITS, train_steps=4000),
         "full": dict(_LENSES_DIGITS, data="cifar10", download=True, preset="ddpm_cifar10", sigma_data=0.5, lr=2e-4,
                      n_singletons=2000, n_per_count=20, train_steps=200_000, n_test=10_000, n_heldout_scored=1000,
@@ -139,7 +141,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                      n_steps=3, n_memorized_train=100, planted_steps=40, n_planted=4, n_copies=4,
                      ablation_axes=[1, 2], ablation_steps=[1, 2], n_ablation=8),
         # quick: 1500 steps at lr 2e-3 with log-uniform times copy nearly as much as 3000 uniform steps at lr 1e-3
-        # (89.6% of samples against 92.0%, measured by benchmarks/memorization_budget.py) in half the training
+        # (89.6% of samples against 92.0%, measured by benchmarks/memorization_budget.py) in half the training;
+        # the UNet at half the channels (digits_narrow) copies 21.4% (benchmarks/training_cuts.py)
         "quick": dict(_VOLUME_DIGITS, train_steps=1500, lr=2e-3, t_sampling="log-uniform", n_samples=500, n_axes=10,
                       n_steps=100, n_memorized_train=1000, planted_steps=1500, batch_size_planted=128,
                       ablation_axes=[1, 10, 50], ablation_steps=[1, 10, 100], n_ablation=32),
@@ -158,6 +161,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
         "tiny": dict(_LAION_VERBATIMS, n_planted=4, n_copies=4, n_per_set=12, ood_crops_per_side=0, ood_faces=False,
                      embed_dim=8, block_out_channels=[8, 16], train_steps=20, batch_size=32, gen_samples=1,
                      sweep_t0s=[0.01, 0.1], n_show=4, sample_steps=5, eval_batch_size=32),
+        # quick: the tiny Stable Diffusion at half the channels ([16, 32]) reproduces 10% of the memorized captions'
+        # images, not 60% (benchmarks/training_cuts.py)
         "quick": dict(_LAION_VERBATIMS),
         "full": dict(_LAION_VERBATIMS, model="stable_diffusion", n_per_set=None, train_steps=0, gen_samples=4,
                      n_sweep=256, n_show=8, sample_steps=50, sample_guidance=7.5, eval_batch_size=16),
