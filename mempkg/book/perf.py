@@ -44,6 +44,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from torch import Tensor
 
 from ..core.progress import bar
@@ -207,8 +208,6 @@ def training_steps_per_second(batch: int = 128, steps: int = 60, warmup: int = 1
     rate = steps / (time.perf_counter() - start)
     if not count_flops:
         return rate
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter:
         step()
     return rate, counter.get_total_flops()
