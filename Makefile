@@ -58,7 +58,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 unexport MPLBACKEND
 
 .PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax gpu-check gpu-wheels publish \
-	profile-book
+	profile-book book-time
 
 define HELP
 Memorization in diffusion models: a reproducible study
@@ -75,6 +75,8 @@ Memorization in diffusion models: a reproducible study
   make profile-book    execute every chapter under PROFILE from an empty cache (in build/profile-PROFILE/) and
                        write book/measurements/book-PROFILE.json: each chapter's time and its stages; the
                        introduction and the performance page quote it
+  make book-time       probe this machine's speed (about 15 s) and say how long the recorded PROFILE book
+                       (book/measurements/book-PROFILE.json) should take here from an empty cache
   make publish         push build/PROFILE/html to the gh-pages branch of PUBLISH_REMOTE (default: origin) with
                        ghp-import; DRY_RUN=1 lists what would be pushed; with BOOK_REPO=owner/name, also
                        the chapters as notebooks to its notebooks branch (for the Colab buttons)
@@ -212,6 +214,9 @@ test: $(STAMP)
 
 profile-book: $(STAMP)
 	$(BIN)/python tools/profile_book.py --profile $(PROFILE) --run
+
+book-time: $(STAMP)
+	$(BIN)/python tools/profile_book.py --profile $(PROFILE) --estimate
 
 publish: $(STAMP)
 	$(BIN)/python tools/publish.py --profile $(PROFILE) $(if $(PUBLISH_REMOTE),--remote "$(PUBLISH_REMOTE)") \

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from mempkg.book.cache import Cache
-from mempkg.book.perf import book_times, book_times_markdown
+from mempkg.book.perf import book_times, book_times_markdown, expected_book_markdown, expected_book_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -563,3 +563,37 @@ def test_the_arithmetic_of_a_training_step_is_counted_and_judged_from_its_number
     assert "`digits_narrow` does 4.0x less arithmetic and steps 2.5x as fast." in text
     fake["presets"]["digits"].update(steps_per_second=2.0, gflops=24.0)
     assert "only 24% of the product's rate: time goes to work other than arithmetic" in training_arithmetic_markdown(fake)
+
+
+def test_the_estimate_scales_the_records_wall_clock_by_the_ratio_of_the_probes(tmp_path, monkeypatch, capsys):
+    record = {"profile": "quick", "date": "2026-12-02", "commit": "aaa1111", "wall_seconds": 2400.0,
+              "total_seconds": 4700.0, "at_once": 2, "machine": {"cpu": "AMD EPYC", "cores": 2},
+              "speed": {"probe": "p", "before": 6.0, "after": 8.0}}            # the record's probe: their mean, 7
+    assert expected_book_seconds(record, 7.0) == pytest.approx(2400.0)
+    assert expected_book_seconds(record, 3.5) == pytest.approx(4800.0)       # half the speed, twice the time
+    assert expected_book_seconds(dict(record, wall_seconds=None), 7.0) == pytest.approx(4700.0)
+    assert expected_book_seconds(dict(record, speed=None), 7.0) is None
+    with pytest.raises(ValueError, match="positive"):
+        expected_book_seconds(record, 0.0)
+    text = expected_book_markdown(record, 3.5)
+    assert "expect **about 80 min** here (40 x 7.00 / 3.50)" in text and "JOBS" not in text
+    assert "may take less" in expected_book_markdown(record, 3.5, cores=4)
+    assert "may take more" in expected_book_markdown(record, 3.5, cores=1)
+    assert "changed since that commit (`mempkg/a.py`)" in expected_book_markdown(record, 3.5, changed=["mempkg/a.py"])
+    assert "no estimate can be made" in expected_book_markdown(dict(record, speed=None), 3.5)
+    assert "How far to trust it" not in text                                  # no probed measurement before it
+    # the record replaced one of a machine probed at 14 steps/s that took 25 min: from it, 50 min would have been
+    # expected for the record's machine (probe 7), against the 40 measured
+    prev = {"date": "2026-12-01", "machine": {"cpu": "CPU X"}, "wall_seconds": 1500.0, "speed": {"after": 14.0}}
+    assert ("would have been 50 min against the 40 measured (+25%)."
+            in expected_book_markdown(dict(record, previous=prev), 3.5))
+    # the tool: probes once, reads the record, prints the estimate; refuses to mix it with a run
+    out = tmp_path / "book-quick.json"
+    out.write_text(json.dumps(record))
+    monkeypatch.setattr(profile_book, "machine_speed", lambda: 14.0)
+    monkeypatch.setattr(profile_book, "changed_files", lambda folder, a, b: [])
+    assert profile_book.main(["--profile", "quick", "--estimate", "--out", str(out)]) == 0
+    assert "expect **about 20 min** here" in capsys.readouterr().out
+    assert profile_book.main(["--profile", "quick", "--estimate", "--out", str(tmp_path / "none.json")]) == 1
+    with pytest.raises(SystemExit):
+        profile_book.main(["--estimate", "--run", "--out", str(out)])

@@ -2,6 +2,7 @@
 
     python tools/profile_book.py --profile quick --run        # execute every chapter into a fresh cache, then record
     python tools/profile_book.py --profile quick --results R --executed E   # record an earlier run
+    python tools/profile_book.py --profile quick --estimate   # how long the book should take on this machine
 
 With ``--run`` the chapters are executed by `make notebooks` into a fresh results folder
 (``build/profile-<profile>/results``) and build folder (``build/profile-<profile>``), so nothing cached earlier
@@ -28,6 +29,10 @@ Two machines of the same description (a cloud VM's CPU model and cores) can run 
 step of the book's digits UNet at one thread, run alone before and after the chapters (``--probe-after`` probes
 after an earlier run that is recorded right away), and, of the measurement it replaces, the chapters' files that
 changed between the two commits. The performance page then says how much of a difference is the machine's.
+
+``--estimate`` (`make book-time`) runs only the probe, here and now, and says how long the record's book should
+take on this machine: the record's wall clock times the ratio of the two probes
+(``mempkg.book.perf.expected_book_seconds``).
 """
 
 from __future__ import annotations
@@ -42,8 +47,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mempkg.book.perf import (SPEED_PROBE, book_times_markdown, changed_files, git_commit, machine_record,
-                              machine_speed, notebook_times, run_span)
+from mempkg.book.perf import (SPEED_PROBE, book_times_markdown, changed_files, expected_book_markdown, git_commit,
+                              machine_record, machine_speed, notebook_times, run_span)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,6 +130,17 @@ def run(profile: str, build: Path, results: Path) -> float:
     return time.perf_counter() - start
 
 
+def estimate(profile: str, path: Path) -> int:
+    """Print how long the book of the record at ``path`` should take on this machine (its probe run now)."""
+    if not path.is_file():
+        print(f"No run-time record of `{profile}` at {path}: `make profile-book PROFILE={profile}` writes one.")
+        return 1
+    record = json.loads(path.read_text())
+    print(expected_book_markdown(record, machine_speed(), cores=os.cpu_count(),
+                                 changed=changed_files(ROOT, record.get("commit"), git_commit(ROOT))))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="quick")
@@ -137,7 +153,13 @@ def main(argv=None) -> int:
     ap.add_argument("--probe-after", action="store_true",
                     help="with --results/--executed: probe the machine's speed now, as 'after' the run "
                          "(only right after the run it records, on the same machine)")
+    ap.add_argument("--estimate", action="store_true",
+                    help="only probe this machine's speed and say how long the recorded book should take here")
     args = ap.parse_args(argv)
+    if args.estimate:
+        if args.run or args.results or args.executed or args.probe_after or args.commit:
+            ap.error("--estimate only probes this machine and reads the record (at --out); it runs and records nothing")
+        return estimate(args.profile, args.out or ROOT / "book" / "measurements" / f"book-{args.profile}.json")
     build = Path("build") / f"profile-{args.profile}"
     results = args.results or build / "results"
     executed = args.executed or build / "src" / "notebooks"

@@ -44,8 +44,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 from torch import Tensor
+from torch.utils.flop_counter import FlopCounterMode
 
 from ..core.progress import bar
 from ..core.schedules import VPSDE
@@ -899,6 +899,54 @@ def book_times_markdown(record: dict, stages: bool = False, top: int = 6) -> str
         was = f" {_minutes(prev['chapters'].get(c['notebook']))} |" if prev else ""
         lines.append(f"| {c['notebook']} | {_minutes(c['seconds'])} |{was} {threads(c)} | {'; '.join(parts)} |")
     return head + "\n\n" + "\n".join(lines) + "\n"
+
+
+def expected_book_seconds(record: dict, speed: float) -> Optional[float]:
+    """How long the book of ``record`` (a run-time record, see `tools/profile_book.py`) should take from an empty
+    cache on a machine whose speed probe (:func:`machine_speed`) runs at ``speed`` steps per second: the record's
+    wall clock scaled by the ratio of the two probes. ``None`` when the record has no probe. It assumes what the
+    record ran with (cores, chapters at a time, threads) and that the chapters' other work scales like training."""
+    if not (speed > 0):
+        raise ValueError(f"speed must be a positive number of steps per second, got {speed!r}")
+    then = record_speed(record)
+    if then is None:
+        return None
+    return float(record.get("wall_seconds") or record["total_seconds"]) * then / float(speed)
+
+
+def expected_book_markdown(record: dict, speed: float, cores: Optional[int] = None,
+                           changed: Optional[list[str]] = None) -> str:
+    """The sentences of :func:`expected_book_seconds` for a reader about to run the book: this machine's probe
+    against the record's, the minutes expected, and what the estimate takes for granted (``cores``: this
+    machine's, where they differ from the record's; ``changed``: the chapters' files changed since the record's
+    commit)."""
+    m = record["machine"]
+    text = (f"This machine's speed probe ({SPEED_PROBE}) runs at {speed:.2f} steps per second. ")
+    seconds = expected_book_seconds(record, speed)
+    if seconds is None:
+        return text + (f"The `{record['profile']}` record of {record['date']} has no probe of its machine, so no "
+                       "estimate can be made from it (`make profile-book` writes one that has).")
+    then = record_speed(record)
+    text += (f"The `{record['profile']}` book took {_book_minutes(record)} min from an empty cache on "
+             f"{record['date']} (commit {record.get('commit') or 'unknown'}, {m['cpu']} with {m['cores']} cores), "
+             f"where the probe ran at {then:.2f}: so expect **about {seconds / 60:.0f} min** here "
+             f"({_book_minutes(record)} x {then:.2f} / {speed:.2f}).")
+    prev = record.get("previous")
+    guess = expected_book_seconds(prev, then) if prev and record_speed(prev) else None
+    if guess is not None:
+        actual = float(record.get("wall_seconds") or record["total_seconds"])
+        text += (f" How far to trust it: made the same way from the measurement the record replaced ({prev['date']}, "
+                 f"{(prev.get('machine') or {}).get('cpu')}), the estimate for the record's machine would have been "
+                 f"{guess / 60:.0f} min against the {actual / 60:.0f} measured ({100 * (guess / actual - 1):+.0f}%).")
+    if cores is not None and cores != m.get("cores"):
+        text += (f" That machine had {m['cores']} cores and this one has {cores}: `make notebooks` runs as many "
+                 "chapters at once as there are cores (JOBS), and the estimate is for the record's "
+                 f"{record.get('at_once') or 1} at a time, so the book may take "
+                 f"{'less' if cores > (m.get('cores') or 0) else 'more'} than this here.")
+    if changed:
+        text += (" The chapters' code changed since that commit (" + ", ".join(f"`{f}`" for f in changed)
+                 + "), so their time may have too.")
+    return text
 
 
 def memorization_budget(folder: str | Path) -> Optional[dict]:
