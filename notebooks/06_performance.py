@@ -59,6 +59,7 @@ batch = None        # images per batch in the cost table
 # The chapter times the package's own estimators on untrained networks: it takes no `model`.
 
 # %% tags=["hide-input"]
+import os
 import time
 
 import matplotlib.pyplot as plt
@@ -343,12 +344,16 @@ else:
 # of the chapters' files changed between the two commits. Cloud machines of one description (CPU model, cores)
 # differ in speed, so each measurement also probes the machine: one training step of the digits UNet at one thread,
 # run alone before and after the chapters; where both measurements were probed, the page sets the machines' ratio
-# beside the book's.
+# beside the book's. The same probe, run by this build (section 8 measures it for its own use), scales the
+# record's time to this build's machine (`make book-time` does this on any machine before a run).
 
 # %%
 book_record = perf.book_times("book/measurements", P.name)
+arithmetic = perf.training_arithmetic()            # 10-20 s, measured in every run, not cached; shown in section 8
 if book_record:
     display(Markdown(perf.book_times_markdown(book_record, stages=True)))
+    display(Markdown("**On this build's machine.** " + perf.expected_book_markdown(
+        book_record, arithmetic["presets"]["digits"]["steps_per_second"], cores=os.cpu_count())))
 else:
     display(Markdown(f"No empty-cache measurement of `{P.name}` is recorded yet: `make profile-book "
                      f"PROFILE={P.name}` writes one."))
@@ -396,9 +401,9 @@ else:
 #
 # - `steps`, on 03 and 05: the cut that kept chapter 02's copies (section 7: fewer steps at twice the learning rate);
 # - `width`, on 02 to 05: the UNets at half the channels (`digits_narrow`, and the tiny Stable Diffusion's UNet at
-#   16 and 32 channels), at the same steps. The cell below measures why this is the lever left: how close a
-#   training step of the `digits` UNet already comes to this machine's arithmetic ceiling, and what the narrower
-#   one saves.
+#   16 and 32 channels), at the same steps. The cell below measures, on this build's machine, how close a
+#   training step of the `digits` UNet comes to the rate of a tuned matrix product (a reference, not a ceiling),
+#   and what the narrower one saves: where the step is near that rate, less arithmetic is the lever left.
 #
 # Each chapter is executed under the quick profile as the profile has it and once with each cut, and their
 # minutes, verdicts and headline numbers are set side by side (a change in standard errors of the difference where
@@ -407,8 +412,7 @@ else:
 # measurement unless the dates agree.
 
 # %%
-arithmetic = perf.training_arithmetic()            # about 10 s: measured in every run, not cached
-display(Markdown(perf.training_arithmetic_markdown(arithmetic)))
+display(Markdown(perf.training_arithmetic_markdown(arithmetic)))     # measured in section 6
 
 # %%
 cuts = perf.training_cuts("book/measurements")
