@@ -147,7 +147,8 @@ def main(argv=None) -> int:
     ap.add_argument("--run", action="store_true", help="execute every chapter from an empty cache first")
     ap.add_argument("--results", type=Path, help="the results folder the run used (holds <profile>/)")
     ap.add_argument("--executed", type=Path, help="the folder of its executed notebooks")
-    ap.add_argument("--out", type=Path, help="default book/measurements/book-<profile>.json")
+    ap.add_argument("--out", type=Path, help="the record to write (with --estimate: to read); default "
+                                          "book/measurements/book-<profile>.json")
     ap.add_argument("--commit", help="with --results/--executed: the commit the recorded run executed "
                                      "(default: this checkout's)")
     ap.add_argument("--probe-after", action="store_true",
