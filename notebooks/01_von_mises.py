@@ -26,7 +26,7 @@
 profile = None      # "tiny", "quick" or "full"; None: $MEMPKG_PROFILE, else "quick"
 seed = 0            # training, sampling and probe seed (the data seed is searched, see below)
 device = "auto"     # "auto" picks CUDA when present
-settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["von_mises"], e.g. {"kappa": 4.0}
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["von_mises"] (a dataclass), e.g. {"kappa": 4.0}
 # the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
 train_steps = None  # training steps of the eps-MLP
 n_samples = None    # samples drawn for the copy count
@@ -37,6 +37,7 @@ n_train_seeds = None  # training seeds the isolated point's verdict is repeated 
 
 # %% tags=["hide-input"]
 import time
+from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -74,12 +75,12 @@ display(P.banner("von_mises"))
 # `min_gap` radians from its nearest neighbour, and record it.
 
 # %%
-data_seed = toy.find_isolated_seed(S["n_train"], S["kappa"], S["min_gap"], start=S["data_seed_start"])
-ds = toy.von_mises_circle(S["n_train"], S["kappa"], data_seed)
+data_seed = toy.find_isolated_seed(S.n_train, S.kappa, S.min_gap, start=S.data_seed_start)
+ds = toy.von_mises_circle(S.n_train, S.kappa, data_seed)
 train_nn = nearest_neighbours(ds.points, ds.points, k=2)[0][:, 1]      # Euclidean, excluding itself
 median_train_nn = float(train_nn.median())
 display(Markdown(
-    f"Data seed **{data_seed}** (kappa = {S['kappa']}): the isolated point sits at angle "
+    f"Data seed **{data_seed}** (kappa = {S.kappa}): the isolated point sits at angle "
     f"{ds.angles[ds.isolated]:.2f} rad, **{ds.isolation_gap:.2f} rad** from its nearest neighbour, "
     f"while the median nearest-neighbour angle of the other points is {ds.median_gap:.4f} rad "
     f"({ds.isolation_gap / ds.median_gap:.0f} times larger)."))
@@ -105,10 +106,10 @@ sde = VPSDE()
 
 
 def train_model(train_seed):
-    arch = dict(hidden=S["hidden"], depth=S["depth"], t_dim=S["t_dim"])
+    arch = dict(hidden=S.hidden, depth=S.depth, t_dim=S.t_dim)
     return train_cached(cache, "eps_mlp", lambda: MLPEps(2, **arch, seed=train_seed), dict(arch, seed=train_seed),
-                        sde, ds.points, S["train_steps"], seed=train_seed, device=P.device, lr=S["lr"],
-                        n_noise=S["n_noise"], t_min=S["t_min"], t_sampling=S["t_sampling"])
+                        sde, ds.points, S.train_steps, seed=train_seed, device=P.device, lr=S.lr,
+                        n_noise=S.n_noise, t_min=S.t_min, t_sampling=S.t_sampling)
 
 
 net, history = train_model(seed)
@@ -135,13 +136,13 @@ plt.show()
 # memorizing model).
 
 # %%
-t0s = np.logspace(-3, 0, S["n_curve"])
+t0s = np.logspace(-3, 0, S.n_curve)
 x_train = ds.points.to(P.device)
 others = np.delete(np.arange(len(ds.points)), ds.isolated)
-curve = cache.get("flipd_curve_all", dict(S, data_seed=data_seed, seed=seed, t0s=t0s.tolist()),
+curve = cache.get("flipd_curve_all", dict(asdict(S), data_seed=data_seed, seed=seed, t0s=t0s.tolist()),
                   lambda: lid.flipd_curve(model, x_train, t0s), inputs={"model": model, "x": x_train})
 knee = lid.find_knee(t0s, curve[:, others].median(1).values)
-t0, t0_fixed = float(t0s[knee]), S["t0"]
+t0, t0_fixed = float(t0s[knee]), S.t0
 lid_train = curve[knee]
 lid_train_fixed = lid.flipd(model, x_train, t0_fixed)
 lid_train_exact = lid.flipd(EmpiricalScore(ds.points, sde), ds.points.double(), t0)
@@ -189,13 +190,13 @@ display(Markdown(
 # true-density draws pass it too, as the table shows.)
 
 # %%
-copy_radius = S["copy_radius_sigmas"] * float(sde.sigma(S["t_end"]))
+copy_radius = S.copy_radius_sigmas * float(sde.sigma(S.t_end))
 p_true = toy.von_mises_ball_mass(float(ds.angles[ds.isolated]), copy_radius, ds.kappa, ds.mu)
 iso_point = ds.points[ds.isolated]
 samples = cache.get(
-    "samples", dict(S, data_seed=data_seed, seed=seed),
-    lambda: sample(model, S["n_samples"], 2, n_steps=S["sample_steps"], t_end=S["t_end"],
-                   method=S["sampler"], seed=seed, device=P.device), inputs={"model": model})
+    "samples", dict(asdict(S), data_seed=data_seed, seed=seed),
+    lambda: sample(model, S.n_samples, 2, n_steps=S.sample_steps, t_end=S.t_end,
+                   method=S.sampler, seed=seed, device=P.device), inputs={"model": model})
 true_draws = toy.von_mises_draws(len(samples), ds.kappa, ds.mu, seed=data_seed + 1)
 lid_samples = lid.flipd(model, samples.to(P.device), t0)
 dist_to_iso = (samples - iso_point).norm(dim=1)
@@ -207,7 +208,7 @@ ratio_model = copies(samples, ds.points)
 ratio_true = copies(true_draws, ds.points)
 nearest_sample_to_isolated = float(dist_to_iso.min())
 
-n_show = S["n_plot_samples"]
+n_show = S.n_plot_samples
 fig, axes = plt.subplots(1, 2, figsize=(9, 4))
 plots.points_by_value(axes[0], samples[:n_show], lid_samples[:n_show], ref=ds.points)
 axes[0].set_title(f"(b) {n_show} samples coloured by FLIPD")
@@ -249,14 +250,14 @@ display(Markdown(
 
 # %%
 rows = []
-for s in range(seed, seed + S["n_train_seeds"]):
+for s in range(seed, seed + S.n_train_seeds):
     m = EpsModel(train_model(s)[0], sde)
-    c = curve if s == seed else cache.get("flipd_curve_all", dict(S, data_seed=data_seed, seed=s, t0s=t0s.tolist()),
+    c = curve if s == seed else cache.get("flipd_curve_all", dict(asdict(S), data_seed=data_seed, seed=s, t0s=t0s.tolist()),
                                           lambda: lid.flipd_curve(m, x_train, t0s),
                                           inputs={"model": m, "x": x_train})
     k = lid.find_knee(t0s, c[:, others].median(1).values)
-    smp = samples if s == seed else cache.get("samples", dict(S, data_seed=data_seed, seed=s), lambda: sample(
-        m, S["n_samples"], 2, n_steps=S["sample_steps"], t_end=S["t_end"], method=S["sampler"], seed=s, device=P.device),
+    smp = samples if s == seed else cache.get("samples", dict(asdict(S), data_seed=data_seed, seed=s), lambda: sample(
+        m, S.n_samples, 2, n_steps=S.sample_steps, t_end=S.t_end, method=S.sampler, seed=s, device=P.device),
         inputs={"model": m})
     n_near = int(((smp - iso_point).norm(dim=1) < copy_radius).sum())
     rows.append({"train seed": s, "knee t0": float(t0s[k]), "FLIPD isolated": float(c[k, ds.isolated]),
@@ -285,7 +286,7 @@ summary = {
     "knee_t0_by_seed": seeds_table["knee t0"].tolist(),
     "copies_by_seed": seeds_table["copies of the isolated point"].tolist(),
     "p_copies_vs_true_density_by_seed": seeds_table["p (binomial, one-sided)"].tolist(),
-    "n_train_seeds": S["n_train_seeds"],
+    "n_train_seeds": S.n_train_seeds,
     "nearest_sample_to_isolated": nearest_sample_to_isolated,
     "median_train_nn_distance": median_train_nn,
     "copy_radius": copy_radius,
@@ -296,7 +297,7 @@ summary = {
     "n_samples": len(samples),
     "isolation_gap_rad": ds.isolation_gap,
     "data_seed": data_seed,
-    "kappa": S["kappa"],
+    "kappa": S.kappa,
     "t0": t0,
     "t0_fixed": t0_fixed,
     "seconds": time.time() - start,
@@ -313,11 +314,11 @@ table = pd.DataFrame([
      "paper": "yes (Fig. 3b)",
      "this run": f"{n_copy_iso} of {len(samples)} samples vs {p_true * len(samples):.2f} expected, p = {p_copies:.1e}"},
     {"claim": "... on every training seed", "paper": "(one model shown)",
-     "this run": f"{n_seeds_held} of {S['n_train_seeds']} seeds"},
+     "this run": f"{n_seeds_held} of {S.n_train_seeds} seeds"},
 ])
 display(table)
 verdict = summary["verdicts"]["isolated_memorized"]
-display(Markdown(f"Under profile `{P.name}` the claim **{verdict}** ({n_seeds_held} of {S['n_train_seeds']} training "
+display(Markdown(f"Under profile `{P.name}` the claim **{verdict}** ({n_seeds_held} of {S.n_train_seeds} training "
                  f"seeds pass: |FLIPD| < {scorecard.FLIPD_TOL_ISOLATED} at the isolated point, median within "
                  f"{scorecard.FLIPD_TOL_OTHERS} of 1 elsewhere, both at the knee, and more copies than the true "
                  f"density at p < {SIGNIFICANT})."

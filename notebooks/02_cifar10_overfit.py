@@ -27,7 +27,7 @@
 profile = None      # "tiny", "quick" or "full"; None: $MEMPKG_PROFILE, else "quick"
 seed = 0            # training, sampling and axes seed
 device = "auto"     # "auto" picks CUDA when present
-settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["volume_growth"], e.g. {"radius": 0.1}
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["volume_growth"] (a dataclass), e.g. {"radius": 0.1}
 # the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
 n_axes = None       # axes of the small sphere around each image
 n_steps = None      # Euler steps of the probability-flow ODE
@@ -41,6 +41,7 @@ heldout_images = None  # with model: a folder of images it never saw (the "held-
 
 # %% tags=["hide-input"]
 import time
+from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -90,24 +91,24 @@ display(P.banner("volume_growth"))
 
 # %%
 sde = VPSDE()
-recipe = dict(lr=S["lr"], warmup=S["warmup"], batch_size=S["batch_size"], ema_decay=S["ema_decay"],
-              t_sampling=S["t_sampling"])
+recipe = dict(lr=S.lr, warmup=S.warmup, batch_size=S.batch_size, ema_decay=S.ema_decay,
+              t_sampling=S.t_sampling)
 
 
-def train(name, images, steps, train_seed, batch_size=S["batch_size"]):
+def train(name, images, steps, train_seed, batch_size=S.batch_size):
     shape_ = tuple(images.shape[1:])
-    build = lambda: image_score_model(unet_eps(shape_, S["preset"], seed=train_seed), sde)  # noqa: E731
-    return train_cached(cache, name, build, dict(preset=S["preset"], image_shape=list(shape_), seed=train_seed),
-                        sde, images, steps, seed=train_seed, device=P.device, weights=S["weights"],
+    build = lambda: image_score_model(unet_eps(shape_, S.preset, seed=train_seed), sde)  # noqa: E731
+    return train_cached(cache, name, build, dict(preset=S.preset, image_shape=list(shape_), seed=train_seed),
+                        sde, images, steps, seed=train_seed, device=P.device, weights=S.weights,
                         **dict(recipe, batch_size=batch_size))[0]
 
 
 if model is None:                     # the chapter's own model, overfit to the first n_subset training images
-    sub = overfit_subset(S["data"], S["n_subset"], download=S["download"], md5=S["data_md5"])
-    net = train("overfit", sub.trained.x, S["train_steps"], seed)
-    about = describe_model(net, f"trained here: the `{S['preset']}` UNet on {sub.n} {S['data']} images")
+    sub = overfit_subset(S.data, S.n_subset, download=S.download, md5=S.data_md5)
+    net = train("overfit", sub.trained.x, S.train_steps, seed)
+    about = describe_model(net, f"trained here: the `{S.preset}` UNet on {sub.n} {S.data} images")
 else:                                 # the reader's model and images, read as `python -m mempkg score` reads them
-    given = reader_pixel_inputs(model, train_images, heldout_images, S["n_subset"], P.device, "Chapter 02")
+    given = reader_pixel_inputs(model, train_images, heldout_images, S.n_subset, P.device, "Chapter 02")
     net, sub = given.model, given.subset
     about = describe_model(net, model)
     display(Markdown(f"> **This run reads the reader's model `{model}`** ({about['n_parameters'] / 1e6:.2f} M "
@@ -116,8 +117,8 @@ else:                                 # the reader's model and images, read as `
                      f"({len(given.heldout)}; the first {sub.n} are held out). The sections that retrain the "
                      "chapter's own network (the role swap, the planted duplicates) are skipped."))
 shape = sub.trained.image_shape
-gen = cache.get("samples_overfit", dict(S, seed=seed), lambda: sample(
-    net, S["n_samples"], shape, n_steps=S["sample_steps"], seed=seed, device=P.device), inputs={"model": net})
+gen = cache.get("samples_overfit", dict(asdict(S), seed=seed), lambda: sample(
+    net, S.n_samples, shape, n_steps=S.sample_steps, seed=seed, device=P.device), inputs={"model": net})
 is_copy, nearest, ratio = copies(gen, sub.trained.x if model is None else given.train.x)
 copy_rate = float(is_copy.float().mean())
 
@@ -153,10 +154,10 @@ display(Markdown(f"The model ({about['source']}) has {n_params / 1e6:.2f} M para
 
 # %%
 both, member = sub.combined()
-vg = dict(n_axes=S["n_axes"], radius=S["radius"], n_steps=S["n_steps"], t_start=S["t_start"],
-          t_end=S["t_end"], method=S["method"], seed=seed)
+vg = dict(n_axes=S.n_axes, radius=S.radius, n_steps=S.n_steps, t_start=S.t_start,
+          t_end=S.t_end, method=S.method, seed=seed)
 # both measures from one pass: the trajectory and the axes do not depend on the measure
-L_both = cache.get("L_overfit_measures", dict(S, seed=seed), lambda: volume_growth(
+L_both = cache.get("L_overfit_measures", dict(asdict(S), seed=seed), lambda: volume_growth(
     net, both.x.to(P.device), measure=("axes", "volume"), **vg), inputs={"model": net, "x": both.x})
 L, L_vol = L_both["axes"][:, -1], L_both["volume"][:, -1]
 per_image = lambda v, m: v[m].view(2, -1).mean(0)   # noqa: E731  rows are the images, then their flips
@@ -165,7 +166,7 @@ t_stat, p_main = welch_test(L_tr, L_ho)
 auc_main = auroc(L_tr, L_ho)
 
 fig, ax = plt.subplots(figsize=(6, 3))
-plots.two_groups(ax, L_tr, L_ho, xlabel=f"L (N = {S['n_axes']} axes, {S['n_steps']} steps, r = {S['radius']})")
+plots.two_groups(ax, L_tr, L_ho, xlabel=f"L (N = {S.n_axes} axes, {S.n_steps} steps, r = {S.radius})")
 plots.savefig(fig, P.name, NB, "L_trained_vs_heldout")
 plt.show()
 display(Markdown(
@@ -196,14 +197,14 @@ display(Markdown(
 # %%
 swap_reason = None if model is None else "skipped: the role swap retrains the chapter's own network, not the reader's"
 if swap_reason is None:
-    swap = train("swap", sub.heldout.x, S["train_steps"], seed)
-    L_swap = cache.get("L_swap", dict(S, seed=seed), lambda: volume_growth(swap, both.x.to(P.device), **vg),
+    swap = train("swap", sub.heldout.x, S.train_steps, seed)
+    L_swap = cache.get("L_swap", dict(asdict(S), seed=seed), lambda: volume_growth(swap, both.x.to(P.device), **vg),
                        inputs={"model": swap, "x": both.x})[:, -1]
     auc_swap = auroc(per_image(L_swap, member), per_image(L_swap, ~member))
 else:
     auc_swap = None
 n_loss_draws = 8                                          # noise draws per evaluation of the loss
-loss = denoising_loss(net, both.x.to(P.device), S["loss_t"], n_draws=n_loss_draws, seed=seed)
+loss = denoising_loss(net, both.x.to(P.device), S.loss_t, n_draws=n_loss_draws, seed=seed)
 auc_loss = auroc(-per_image(loss, member), -per_image(loss, ~member))          # lower loss means trained
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3))
@@ -214,7 +215,7 @@ if swap_reason is None:
 else:
     axes[0].set_axis_off()
     axes[0].text(0.5, 0.5, "role swap: " + swap_reason, ha="center", va="center", wrap=True)
-plots.two_groups(axes[1], loss[member], loss[~member], xlabel=f"denoising loss at t = {S['loss_t']}")
+plots.two_groups(axes[1], loss[member], loss[~member], xlabel=f"denoising loss at t = {S.loss_t}")
 plots.savefig(fig, P.name, NB, "controls")
 plt.show()
 display(pd.DataFrame([
@@ -228,7 +229,7 @@ display(Markdown(
      + ("the effect follows membership, not the images. " if (auc_main - 0.5) * (auc_swap - 0.5) < 0 else
         "the sign does not flip, so part of the effect belongs to the images themselves. "))
     + f"The denoising loss, at {2 * n_loss_draws} forward passes per image (two evaluations of {n_loss_draws} draws) "
-    f"against {2 * S['n_steps'] * (S['n_axes'] + 1)} for L, reaches AUROC {auc_loss:.3f}"
+    f"against {2 * S.n_steps * (S.n_axes + 1)} for L, reaches AUROC {auc_loss:.3f}"
     + (": at this degree of overfitting volume growth adds no detection power over it."
        if auc_loss >= auc_main else f", below volume growth's {auc_main:.3f}.")))
 
@@ -243,12 +244,12 @@ display(Markdown(
 
 # %%
 if model is None:                     # a model trained on a set with planted duplicates: the truth is known
-    pool = load_images(S["data"], "train", download=S["download"], md5=S["data_md5"]).subset(range(S["n_memorized_train"]))
-    planted = plant_duplicates(pool, S["n_planted"], S["n_copies"], seed=S["planted_seed"])
-    model_p, candidates = train("planted", planted.train.x, S["planted_steps"], seed,
-                                batch_size=S["batch_size_planted"]), planted.unique.x
-    gen_p = cache.get("samples_planted", dict(S, seed=seed), lambda: sample(
-        model_p, S["n_samples"], shape, n_steps=S["sample_steps"], seed=seed + 1, device=P.device),
+    pool = load_images(S.data, "train", download=S.download, md5=S.data_md5).subset(range(S.n_memorized_train))
+    planted = plant_duplicates(pool, S.n_planted, S.n_copies, seed=S.planted_seed)
+    model_p, candidates = train("planted", planted.train.x, S.planted_steps, seed,
+                                batch_size=S.batch_size_planted), planted.unique.x
+    gen_p = cache.get("samples_planted", dict(asdict(S), seed=seed), lambda: sample(
+        model_p, S.n_samples, shape, n_steps=S.sample_steps, seed=seed + 1, device=P.device),
         inputs={"model": model_p})
 else:                                 # the reader's model: its samples against its whole training folder
     model_p, candidates, gen_p = net, given.train.x, gen
@@ -262,7 +263,7 @@ is_found[found] = True
 others = (~is_found).nonzero().flatten()
 others = others[torch.randperm(len(others), generator=g)[:max(n_found, 1)]]
 group = torch.cat([found, others])
-L_mem = cache.get("L_memorized", dict(S, seed=seed), lambda: volume_growth(
+L_mem = cache.get("L_memorized", dict(asdict(S), seed=seed), lambda: volume_growth(
     model_p, candidates[group].to(P.device), **vg), inputs={"model": model_p, "x": candidates[group]})[:, -1]
 L_m, L_o = L_mem[:n_found], L_mem[n_found:]
 p_mem = welch_test(L_m, L_o)[1] if n_found >= 2 else None
@@ -279,7 +280,7 @@ plots.savefig(fig, P.name, NB, "memorized_vs_other")
 plt.show()
 display(Markdown(
     f"{int(flags.sum())} of {len(gen_p)} samples copy a training image; they cover **{n_found}** distinct "
-    + (f"training images, **{n_planted_found} of the {S['n_planted']} planted** duplicates among them. "
+    + (f"training images, **{n_planted_found} of the {S.n_planted} planted** duplicates among them. "
        if model is None else f"images of the {len(candidates)} in `{train_images}`. ")
     + (f"Mean L {float(L_m.mean()):.1f} (memorized) against {float(L_o.mean()):.1f} (as many other "
        f"training images); Welch p = {p_mem:.1e}, AUROC {auc_mem:.3f}." if mem_reason is None else
@@ -297,7 +298,7 @@ display(Markdown(
 # Welch's p-value.
 
 # %%
-idx = torch.cat([torch.arange(S["n_ablation"]), len(sub.trained) + torch.arange(S["n_ablation"])])
+idx = torch.cat([torch.arange(S.n_ablation), len(sub.trained) + torch.arange(S.n_ablation)])
 groups = {"trained vs held-out": (net, both.x[idx].to(P.device), member[idx]),
           "memorized vs other": (model_p, candidates[group].to(P.device),
                                  torch.arange(len(group)) < n_found)}
@@ -305,21 +306,21 @@ groups = {"trained vs held-out": (net, both.x[idx].to(P.device), member[idx]),
 
 def separation(name, **kw):
     model_, x_, m_ = groups[name]
-    Lk = cache.get("ablation", dict(S, seed=seed, group=name, **kw), lambda: volume_growth(
-        model_, x_, t_start=S["t_start"], t_end=S["t_end"], method=S["method"], seed=seed, **kw),
+    Lk = cache.get("ablation", dict(asdict(S), seed=seed, group=name, **kw), lambda: volume_growth(
+        model_, x_, t_start=S.t_start, t_end=S.t_end, method=S.method, seed=seed, **kw),
         inputs={"model": model_, "x": x_})[:, -1]
     return (auroc(Lk[m_], Lk[~m_]), welch_test(Lk[m_], Lk[~m_])[1]) if 1 < m_.sum() < len(m_) - 1 else (nan, nan)
 
 
 nan = float("nan")         # a cell whose groups are too small to compare (shown blank, never as AUROC 0.5)
-Ks, Ns, Rs = S["ablation_steps"], S["ablation_axes"], S["ablation_radii"]
+Ks, Ns, Rs = S.ablation_steps, S.ablation_axes, S.ablation_radii
 grids = {
     ("trained vs held-out", "axes N"): (Ns, {(n, k): separation("trained vs held-out", n_axes=n, n_steps=k,
-                                                                radius=S["radius"]) for n in Ns for k in Ks}),
+                                                                radius=S.radius) for n in Ns for k in Ks}),
     ("trained vs held-out", "radius r (N = 1)"): (Rs, {(r, k): separation("trained vs held-out", n_axes=1,
                                                                           n_steps=k, radius=r) for r in Rs for k in Ks}),
     ("memorized vs other", "axes N"): (Ns, {(n, k): separation("memorized vs other", n_axes=n, n_steps=k,
-                                                               radius=S["radius"]) for n in Ns for k in Ks}),
+                                                               radius=S.radius) for n in Ns for k in Ks}),
 }
 
 fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), constrained_layout=True)
@@ -371,15 +372,15 @@ summary = {
     "copy_rate_overfit": copy_rate,
     "n_memorized_found": n_found,
     "n_planted_found": n_planted_found,
-    "n_planted": S["n_planted"] if model is None else None,
+    "n_planted": S.n_planted if model is None else None,
     "p_memorized_vs_other": p_mem,
     "auroc_memorized_vs_other": auc_mem,
     "p_one_axis_one_step": finite(p_11),
     "auroc_one_axis_one_step": finite(auc_11),
     "p_one_axis_one_step_memorized": finite(p_11_mem),
     "auroc_one_axis_one_step_memorized": finite(auc_11_mem),
-    "n_axes": S["n_axes"],
-    "n_steps": S["n_steps"],
+    "n_axes": S.n_axes,
+    "n_steps": S.n_steps,
     "model": about,
     "data_digest": content_digest(both.x),
 }

@@ -26,7 +26,7 @@
 profile = None      # "tiny", "quick" or "full"; None: $MEMPKG_PROFILE, else "quick"
 seed = 0            # training and noise seed
 device = "auto"     # "auto" picks CUDA when present
-settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["three_regimes"], e.g. {"n_sigmas": 20}
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["three_regimes"] (a dataclass), e.g. {"n_sigmas": 20}
 # the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
 train_steps = None  # training steps of the EDM denoiser
 n_sigmas = None     # noise levels of the sweep, log-spaced from sigma_min to sigma_max
@@ -38,6 +38,7 @@ n_generations = None  # samples drawn per model for copying and quality
 
 # %% tags=["hide-input"]
 import time
+from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -83,26 +84,26 @@ display(P.banner("three_regimes"))
 # preconditioning ($\sigma_\mathrm{data}$ set to about the data's pixel standard deviation, printed below) and loss.
 
 # %%
-train = load_images(S["data"], "train", download=S["download"], md5=S["data_md5"])
-test = load_images(S["data"], "test", download=S["download"], md5=S["data_md5"]).subset(range(S["n_test"]))
-small, whole = train.x[: S["n_small"]], train.x
+train = load_images(S.data, "train", download=S.download, md5=S.data_md5)
+test = load_images(S.data, "test", download=S.download, md5=S.data_md5).subset(range(S.n_test))
+small, whole = train.x[: S.n_small], train.x
 shape = train.image_shape
-loss = EDMLoss(sigma_data=S["sigma_data"])
+loss = EDMLoss(sigma_data=S.sigma_data)
 
 
-def edm(name, images, loss=loss, steps=S["train_steps"], batch_size=S["batch_size"]):
-    build = lambda: EDMPrecond(unet_eps(shape, S["preset"], seed=seed), sigma_data=S["sigma_data"])  # noqa: E731
-    return train_edm_cached(cache, name, build, dict(preset=S["preset"], shape=list(shape), seed=seed), images,
-                            steps, loss=loss, seed=seed, device=P.device, lr=S["lr"], batch_size=batch_size)[0]
+def edm(name, images, loss=loss, steps=S.train_steps, batch_size=S.batch_size):
+    build = lambda: EDMPrecond(unet_eps(shape, S.preset, seed=seed), sigma_data=S.sigma_data)  # noqa: E731
+    return train_edm_cached(cache, name, build, dict(preset=S.preset, shape=list(shape), seed=seed), images,
+                            steps, loss=loss, seed=seed, device=P.device, lr=S.lr, batch_size=batch_size)[0]
 
 
-denoisers = {f"EMP-{S['n_small']}": EmpiricalDenoiser(small),
-             f"EDM-{S['n_small']}": edm("edm_small", small),
+denoisers = {f"EMP-{S.n_small}": EmpiricalDenoiser(small),
+             f"EDM-{S.n_small}": edm("edm_small", small),
              f"EDM-{len(whole)}": edm("edm_whole", whole)}
-train_sets = {f"EMP-{S['n_small']}": small, f"EDM-{S['n_small']}": small, f"EDM-{len(whole)}": whole}
-sigmas = np.geomspace(S["sigma_min"], S["sigma_max"], S["n_sigmas"])
+train_sets = {f"EMP-{S.n_small}": small, f"EDM-{S.n_small}": small, f"EDM-{len(whole)}": whole}
+sigmas = np.geomspace(S.sigma_min, S.sigma_max, S.n_sigmas)
 display(Markdown(f"Pixel standard deviation of the training images: {float(whole.std()):.3f} "
-                 f"(the models use sigma_data = {S['sigma_data']})."))
+                 f"(the models use sigma_data = {S.sigma_data})."))
 
 # %% [markdown]
 # ## MSE to the clean image and per-noise memorization (paper Figs. 1 and 2)
@@ -116,9 +117,9 @@ display(Markdown(f"Pixel standard deviation of the training images: {float(whole
 sweeps = {}
 for name, D in denoisers.items():
     tr = train_sets[name]
-    sweeps[name] = cache.get(f"sweep_{name}", dict(S, seed=seed, per_image=True), lambda: {
+    sweeps[name] = cache.get(f"sweep_{name}", dict(asdict(S), seed=seed, per_image=True), lambda: {
         "test": vars(noise_sweep(D, test.x.to(P.device), tr, sigmas, seed=seed)),
-        "train": vars(noise_sweep(D, tr[: S["n_test"]].to(P.device), tr, sigmas, seed=seed + 1))},
+        "train": vars(noise_sweep(D, tr[: S.n_test].to(P.device), tr, sigmas, seed=seed + 1))},
         inputs={"denoiser": D, "test": test.x, "train": tr})
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
@@ -137,7 +138,7 @@ axes[0].set_ylim(bottom=1e-5)          # EMP's training MSE is ~0 at small sigma
 plots.savefig(fig, P.name, NB, "mse_and_memorization")
 plt.show()
 
-model_name, whole_name, emp_name = f"EDM-{S['n_small']}", f"EDM-{len(whole)}", f"EMP-{S['n_small']}"
+model_name, whole_name, emp_name = f"EDM-{S.n_small}", f"EDM-{len(whole)}", f"EMP-{S.n_small}"
 sw_test, sw_train = sweeps[model_name]["test"], sweeps[model_name]["train"]
 rate = np.asarray(sw_test["mem_rate"])
 rate_se = np.sqrt(rate * (1 - rate) / len(test))                                      # binomial, over images
@@ -175,10 +176,10 @@ display(Markdown(
 # $\log\sigma$.
 
 # %%
-regimes = {f"{len(tr)} training images": cache.get(f"regimes_{len(tr)}", dict(S, seed=seed), lambda: vars(
-    weight_and_coverage(test.x.to(P.device), tr.to(P.device), sigmas, alpha=S["alpha"], seed=seed)),
+regimes = {f"{len(tr)} training images": cache.get(f"regimes_{len(tr)}", dict(asdict(S), seed=seed), lambda: vars(
+    weight_and_coverage(test.x.to(P.device), tr.to(P.device), sigmas, alpha=S.alpha, seed=seed)),
     inputs={"test": test.x, "train": tr}) for tr in (small, whole)}
-zones = {name: danger_zone(sigmas, r["W"], r["C"], S["threshold"]) for name, r in regimes.items()}
+zones = {name: danger_zone(sigmas, r["W"], r["C"], S.threshold) for name, r in regimes.items()}
 
 fig, ax = plt.subplots(figsize=(8, 3.8))
 for (name, r), color in zip(regimes.items(), ["tab:red", "tab:blue"]):
@@ -194,9 +195,9 @@ ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
 plots.savefig(fig, P.name, NB, "danger_zone")
 plt.show()
 
-lo, hi = zones[f"{S['n_small']} training images"]
-zone_reason = None if np.isfinite(lo) else (f"W and C of the {S['n_small']}-image set never both exceed the threshold "
-                                            f"{S['threshold']} on the sigma grid under profile {P.name}")
+lo, hi = zones[f"{S.n_small} training images"]
+zone_reason = None if np.isfinite(lo) else (f"W and C of the {S.n_small}-image set never both exceed the threshold "
+                                            f"{S.threshold} on the sigma grid under profile {P.name}")
 if zone_reason is None and rate.sum() > 0:
     in_zone = share_in_band(sigmas, sw_test["copied_per_image"], (lo, hi), seed=seed)
     width = int(in_zone.inside.sum())          # the same number of grid points, slid along the grid
@@ -205,7 +206,7 @@ if zone_reason is None and rate.sum() > 0:
 elif zone_reason is None:
     zone_reason = f"{model_name} copies no held-out input at any sigma, so its copying has no share anywhere"
 display(Markdown(
-    (f"For the {S['n_small']}-image training set the danger zone is **sigma in [{lo:.3g}, {hi:.3g}]**; "
+    (f"For the {S.n_small}-image training set the danger zone is **sigma in [{lo:.3g}, {hi:.3g}]**; "
      f"the model's memorization peak (sigma = {peak_sigma:.3g}) lies {'inside' if lo <= peak_sigma <= hi else 'outside'} "
      f"it. **{100 * in_zone.share:.0f}% (bootstrap s.e. {100 * in_zone.se:.1f}%) of its per-sigma memorization mass "
      f"falls in it**, against {100 * in_zone.grid_share:.0f}% for copying spread evenly over the swept log-sigma range "
@@ -252,50 +253,50 @@ display(Markdown(
 #   between the models of this run only, not with published FIDs.
 
 # %%
-cls_train = train.x[train.labels == S["gap_class"]][: S["gap_n_train"]]
-cls_test = load_images(S["data"], "test", download=S["download"], md5=S["data_md5"])
-cls_test = cls_test.x[cls_test.labels == S["gap_class"]]
-cls_regimes = cache.get("regimes_class", dict(S, seed=seed), lambda: vars(
-    weight_and_coverage(cls_test.to(P.device), cls_train.to(P.device), sigmas, alpha=S["alpha"], seed=seed)),
+cls_train = train.x[train.labels == S.gap_class][: S.gap_n_train]
+cls_test = load_images(S.data, "test", download=S.download, md5=S.data_md5)
+cls_test = cls_test.x[cls_test.labels == S.gap_class]
+cls_regimes = cache.get("regimes_class", dict(asdict(S), seed=seed), lambda: vars(
+    weight_and_coverage(cls_test.to(P.device), cls_train.to(P.device), sigmas, alpha=S.alpha, seed=seed)),
     inputs={"test": cls_test, "train": cls_train})
-gap_band = danger_zone(sigmas, cls_regimes["W"], cls_regimes["C"], S["threshold"])
+gap_band = danger_zone(sigmas, cls_regimes["W"], cls_regimes["C"], S.threshold)
 if not np.isfinite(gap_band[0]):
     raise RuntimeError("W and C of the class subset never exceed the threshold together: no danger zone to skip; "
                        "lower `threshold` or use a larger `n_sigmas`.")
-tiles = equal_mass_bands(loss, gap_band, S["gap_max_per_side"])
+tiles = equal_mass_bands(loss, gap_band, S.gap_max_per_side)
 i_gap = tiles.index(gap_band)
 dummy_band = tiles[i_gap - 1] if i_gap > 0 else tiles[i_gap + 1]
-gap_losses = {"baseline": loss} | {f"gap [{a:.3g}, {b:.3g}]": EDMLoss(sigma_data=S["sigma_data"], gap=(a, b))
+gap_losses = {"baseline": loss} | {f"gap [{a:.3g}, {b:.3g}]": EDMLoss(sigma_data=S.sigma_data, gap=(a, b))
                                    for a, b in tiles}
 label = {"baseline": "baseline", "gap": f"gap [{gap_band[0]:.3g}, {gap_band[1]:.3g}]",
          "dummy": f"gap [{dummy_band[0]:.3g}, {dummy_band[1]:.3g}]"}
 display(Markdown(
-    f"Class {S['gap_class']}: {len(cls_train)} training and {len(cls_test)} held-out images (of "
-    f"{int((train.labels == S['gap_class']).sum())} in the training split). Its danger zone, "
+    f"Class {S.gap_class}: {len(cls_train)} training and {len(cls_test)} held-out images (of "
+    f"{int((train.labels == S.gap_class).sum())} in the training split). Its danger zone, "
     f"the **gap**, is sigma in [{gap_band[0]:.3g}, {gap_band[1]:.3g}] and withholds "
     f"{100 * gap_losses[label['gap']].excluded_mass:.1f}% of EDM's training noise levels; the **dummy** skips "
     f"[{dummy_band[0]:.3g}, {dummy_band[1]:.3g}] ({100 * gap_losses[label['dummy']].excluded_mass:.1f}%). "
     f"{len(tiles)} gap bands in all."))
 
 # %%
-gap_models = {name: edm(f"class_{name.split(' ')[0]}_{i}", cls_train, loss=L, steps=S["gap_train_steps"],
-                        batch_size=S["gap_batch_size"]) for i, (name, L) in enumerate(gap_losses.items())}
-generations = {name: cache.get(f"generations_{i}", dict(S, seed=seed, model=name), lambda: sample_edm(
-    M, S["n_generations"], shape, S["sample_steps"], seed=seed + 1, device=P.device), inputs={"model": M})
+gap_models = {name: edm(f"class_{name.split(' ')[0]}_{i}", cls_train, loss=L, steps=S.gap_train_steps,
+                        batch_size=S.gap_batch_size) for i, (name, L) in enumerate(gap_losses.items())}
+generations = {name: cache.get(f"generations_{i}", dict(asdict(S), seed=seed, model=name), lambda: sample_edm(
+    M, S.n_generations, shape, S.sample_steps, seed=seed + 1, device=P.device), inputs={"model": M})
     for i, (name, M) in enumerate(gap_models.items())}
 mem_rate = {name: float(copies(g, cls_train)[0].float().mean()) for name, g in generations.items()}
-mem_se = {name: (p * (1 - p) / S["n_generations"]) ** 0.5 for name, p in mem_rate.items()}     # binomial
+mem_se = {name: (p * (1 - p) / S.n_generations) ** 0.5 for name, p in mem_rate.items()}     # binomial
 
-if S["fd_features"] == "inception":
+if S.fd_features == "inception":
     fd = {name: inception_fid(cls_test, g, device=P.device) for name, g in generations.items()}
     fd_copy = inception_fid(cls_test, cls_train, device=P.device)
     fd_se, fd_boot = {name: float("nan") for name in generations}, None   # no bootstrap of Inception features
     fd_name = "FID (Inception)"
 else:
-    test_all = load_images(S["data"], "test", download=S["download"], md5=S["data_md5"])
-    clf = cache.model("classifier", dict(S, seed=seed),
+    test_all = load_images(S.data, "test", download=S.download, md5=S.data_md5)
+    clf = cache.model("classifier", dict(asdict(S), seed=seed),
                       lambda: DigitsFeatureNet(image_shape=train.image_shape, seed=seed),
-                      lambda net: fit_classifier(net, train.x, train.labels, S["classifier_steps"], seed=seed))[0]
+                      lambda net: fit_classifier(net, train.x, train.labels, S.classifier_steps, seed=seed))[0]
     feats = lambda x: classifier_features(clf, x)  # noqa: E731
     fd = {name: frechet_distance(feats(g), feats(cls_test)) for name, g in generations.items()}
     fd_boot = dict(zip(generations, frechet_distance_bootstrap([feats(g) for g in generations.values()],
@@ -305,7 +306,7 @@ else:
     fd_name = "FD (digits-classifier features)"
     display(Markdown(f"The feature classifier reaches {100 * classifier_accuracy(clf, test_all.x, test_all.labels):.1f}% "
                      "accuracy on the held-out digits."))
-baseline_sweep = cache.get("sweep_class_baseline", dict(S, seed=seed), lambda: vars(
+baseline_sweep = cache.get("sweep_class_baseline", dict(asdict(S), seed=seed), lambda: vars(
     noise_sweep(gap_models["baseline"], cls_test.to(P.device), cls_train, sigmas, seed=seed)),
     inputs={"model": gap_models["baseline"], "test": cls_test, "train": cls_train})
 
@@ -374,9 +375,9 @@ display(Markdown(
 i_peak = int(np.argmax(baseline_sweep["mem_rate"]))
 display(Markdown(
     f"At sigma = {base_peak:.3g}, where the baseline's one-step memorization peaks, W = "
-    f"{cls_regimes['W'][i_peak]:.2f} and C = {cls_regimes['C'][i_peak]:.2f} (threshold {S['threshold']}): "
+    f"{cls_regimes['W'][i_peak]:.2f} and C = {cls_regimes['C'][i_peak]:.2f} (threshold {S.threshold}): "
     + ("both exceed it, so the peak lies inside the danger zone." if min(cls_regimes['W'][i_peak],
-       cls_regimes['C'][i_peak]) >= S['threshold'] else
+       cls_regimes['C'][i_peak]) >= S.threshold else
        f"{'C' if cls_regimes['C'][i_peak] < cls_regimes['W'][i_peak] else 'W'} is below it, so the W/C band "
        "with this shell and threshold misses the noise levels where this model copies.")))
 
@@ -403,7 +404,7 @@ summary = {
     "mse_gap_by_sigma": gap.tolist(), "mse_gap_se_by_sigma": gap_se.tolist(),
     "mse_gap_peak_sigma": gap_sigma,
     "max_mem_rate_whole": float(whole_rate.max()),
-    "n_small": S["n_small"],
+    "n_small": S.n_small,
     "mem_rate_baseline": mem_rate["baseline"],
     "mem_rate_gap": mem_rate[label["gap"]],
     "mem_rate_dummy": mem_rate[label["dummy"]],
@@ -420,7 +421,7 @@ summary = {
     "mem_rate_by_band": [mem_rate[n] for n in bands],
     "mem_rate_se_by_band": [mem_se[n] for n in bands],
     "gap_band_index": bands.index(label["gap"]),
-    "fd_kind": S["fd_features"],
+    "fd_kind": S.fd_features,
     "best_gap_band": [finite(v) for v in tiles[list(gap_losses).index(best[0]) - 1]],
     "baseline_one_step_peak_sigma": base_peak,
     "fd_training_images": fd_copy,

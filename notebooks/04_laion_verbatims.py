@@ -45,7 +45,7 @@ cfg_steps = 3       # ... in cfg_steps steps (A.1: 3)
 t0_reading = "linear_beta"  # ... t0 and cfg_t0 are times of this reading of SD's schedule: "linear_beta" (the
                             # authors' code) or "scheduler" (SD's alphas_cumprod); both are read at that sigma
 n_boot = 1000       # bootstrap resamples for the AUROCs' standard errors
-settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["laion_verbatims"], e.g. {"n_per_set": 50}
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["laion_verbatims"] (a dataclass), e.g. {"n_per_set": 50}
 # the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
 train_steps = None  # training steps of the tiny Stable Diffusion (tiny/quick)
 n_per_set = None    # images per evaluation set (None in the settings: all)
@@ -57,6 +57,7 @@ captions = None     # with model: a CSV "file,caption" with one caption for ever
 
 # %% tags=["hide-input"]
 import time
+from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -125,15 +126,15 @@ if model is not None:                # the reader's model and images, read as `p
     display(Markdown(f"> **This run reads the reader's model `{model}`** and their images: `{memorized_images}` "
                      f"(memorized) against {nonmemorized_images} (not memorized), captions from `{captions}`, at "
                      f"{image_size} px. The planted-verbatim design of the CPU profiles does not apply."))
-elif S["model"] == "tiny_sd":
-    ds = captioned.captioned_digits(S["n_planted"], S["n_copies"], seed, n_rare_words=S["n_rare_words"],
-                                    planted_pool=S["planted_pool"])
-    sets = captioned.evaluation_sets(ds, S["n_per_set"], seed, ood_crops_per_side=S["ood_crops_per_side"],
-                                     ood_faces=S["ood_faces"])
+elif S.model == "tiny_sd":
+    ds = captioned.captioned_digits(S.n_planted, S.n_copies, seed, n_rare_words=S.n_rare_words,
+                                    planted_pool=S.planted_pool)
+    sets = captioned.evaluation_sets(ds, S.n_per_set, seed, ood_crops_per_side=S.ood_crops_per_side,
+                                     ood_faces=S.ood_faces)
     net, history = captioned.train_tiny_sd_cached(
-        cache, "tiny_sd", ds, S["train_steps"], seed=seed, device=P.device, lr=S["lr"], batch_size=S["batch_size"],
-        p_uncond=S["p_uncond"], t_sampling=S["t_sampling"],
-        model_kwargs=dict(embed_dim=S["embed_dim"], block_out_channels=S["block_out_channels"]))
+        cache, "tiny_sd", ds, S.train_steps, seed=seed, device=P.device, lr=S.lr, batch_size=S.batch_size,
+        p_uncond=S.p_uncond, t_sampling=S.t_sampling,
+        model_kwargs=dict(embed_dim=S.embed_dim, block_out_channels=S.block_out_channels))
     image_size, fetch = None, None
     per_caption = pd.Series(ds.train_captions).value_counts()          # distinct training images per caption
     ordinary = per_caption.drop(index=ds.planted_captions)
@@ -151,17 +152,17 @@ elif S["model"] == "tiny_sd":
 else:
     # The paper's run: the real sets (downloaded once into $MEMPKG_DATA) and SD v1.5 (weights from the Hub).
     sets, fetch = captioned.laion_evaluation_sets(
-        S["n_laion"], S["n_coco"], S["n_tuxemon"], S["oversample"], seed, webster_path=S["webster_path"],
-        laion_path=S["laion_path"], coco_path=S["coco_path"], tuxemon_path=S["tuxemon_path"],
-        timeout=S["fetch_timeout"])
-    net = load_stable_diffusion(S["sd_model_id"], device=P.device)
-    image_size = S["image_size"]
+        S.n_laion, S.n_coco, S.n_tuxemon, S.oversample, seed, webster_path=S.webster_path,
+        laion_path=S.laion_path, coco_path=S.coco_path, tuxemon_path=S.tuxemon_path,
+        timeout=S.fetch_timeout)
+    net = load_stable_diffusion(S.sd_model_id, device=P.device)
+    image_size = S.image_size
     display(pd.DataFrame(fetch).T[["requested", "retrieved", "missing", "used", "reason_counts"]])
 
 memorized = next(iter(sets))            # the memorized set comes first
 n_nonmem = sum(len(s) for name, s in sets.items() if name != memorized)
 n_params = sum(p.numel() for p in net.parameters())     # the model actually used (UNet, text encoder, VAE)
-about = describe_model(net, model or (S["sd_model_id"] if S["model"] == "stable_diffusion" else "trained here"))
+about = describe_model(net, model or (S.sd_model_id if S.model == "stable_diffusion" else "trained here"))
 display(pd.DataFrame([{"set": name, "images": len(s), "memorized": name == memorized,
                        "example captions": " | ".join(s.captions[:2])} for name, s in sets.items()]))
 
@@ -229,12 +230,12 @@ display(Markdown(
 # (both groups resampled, `n_boot` times); "above chance" below means more than two of them above 0.5.
 
 # %%
-score_params = dict(S, seed=seed, t0=t0, t0_reading=t0_reading, t0_flipd=t0_flipd, n_probes=n_probes, cfg_t0=cfg_t0,
+score_params = dict(asdict(S), seed=seed, t0=t0, t0_reading=t0_reading, t0_flipd=t0_flipd, n_probes=n_probes, cfg_t0=cfg_t0,
                     cfg_t0_model=cfg_t0_model, cfg_t_start=cfg_t_start, cfg_steps=cfg_steps)
 scores = {name: cache.get(f"scores_{i}", dict(score_params, set=name), lambda: memorization_scores(
     net, s.x, s.captions, t0=t0_flipd, n_probes=n_probes, cfg_t0=cfg_t0_model, cfg_steps=cfg_steps,
-    cfg_t_start=cfg_t_start, gen_steps=S["gen_steps"],
-    gen_samples=S["gen_samples"], guidance_scale=S["guidance_scale"], seed=seed, batch_size=S["eval_batch_size"],
+    cfg_t_start=cfg_t_start, gen_steps=S.gen_steps,
+    gen_samples=S.gen_samples, guidance_scale=S.guidance_scale, seed=seed, batch_size=S.eval_batch_size,
     image_size=image_size), inputs={"model": net, **s.inputs()})
     for i, (name, s) in enumerate(sets.items())}
 scores = {name: {m: np.asarray(v) for m, v in sc.items()} for name, sc in scores.items()}
@@ -273,9 +274,9 @@ def chance(m):      # the pooled AUROC against 0.5, at two bootstrap standard er
 # second nearest (Carlini et al. {cite}`carlini2023extracting`).
 
 # %%
-mem = sets[memorized].head(S["n_show"])
-gen = cache.get("generations", dict(S, seed=seed, set=memorized), lambda: generate(
-    net, net.encode_prompts(mem.captions), S["sample_steps"], S["sample_guidance"], seed=seed),
+mem = sets[memorized].head(S.n_show)
+gen = cache.get("generations", dict(asdict(S), seed=seed, set=memorized), lambda: generate(
+    net, net.encode_prompts(mem.captions), S.sample_steps, S.sample_guidance, seed=seed),
     inputs={"model": net, "captions": list(mem.captions)})
 gen_images = net.decode_latents(gen.to(net.device)).cpu() if image_size else gen
 if image_size:                                    # SD: compare at 128 px against the memorized set itself
@@ -291,7 +292,7 @@ fig, axes = plt.subplots(2, 1, figsize=(min(16, 1.0 * len(mem) + 2), 3.2))
 plots.image_grid(axes[0], mem.images(size=128 if image_size else None), n_cols=len(mem),
                  title="memorized training images")
 plots.image_grid(axes[1], gen_images, n_cols=len(mem),
-                 title=f"generated from their captions (guidance {S['sample_guidance']})")
+                 title=f"generated from their captions (guidance {S.sample_guidance})")
 plots.savefig(fig, P.name, NB, "reproductions")
 plt.show()
 display(Markdown(
@@ -310,12 +311,12 @@ display(Markdown(
 # authors' reading.
 
 # %%
-sweep_sets = {name: s.head(S["n_sweep"]) for name, s in sets.items()}
+sweep_sets = {name: s.head(S.n_sweep) for name, s in sets.items()}
 sweep = {name: cache.get(f"sweep_{i}", dict(score_params, set=name), lambda: t0_sweep(
-    net, s.x, s.captions, S["sweep_t0s"], n_probes=n_probes, cfg_steps=cfg_steps, cfg_t_start=cfg_t_start, seed=seed,
-    batch_size=S["eval_batch_size"], image_size=image_size), inputs={"model": net, **s.inputs()})
+    net, s.x, s.captions, S.sweep_t0s, n_probes=n_probes, cfg_steps=cfg_steps, cfg_t_start=cfg_t_start, seed=seed,
+    batch_size=S.eval_batch_size, image_size=image_size), inputs={"model": net, **s.inputs()})
     for i, (name, s) in enumerate(sweep_sets.items())}
-t0s = S["sweep_t0s"]
+t0s = S.sweep_t0s
 sweep_auroc = {m: pd.DataFrame([auroc_table({name: {m: np.asarray(sw[m])[k]} for name, sw in sweep.items()},
                                             memorized, [m]).iloc[0] for k in range(len(t0s))], index=t0s)
                for m in ("cfg_norm", "flipd_cond", "flipd_uncond")}
@@ -383,7 +384,7 @@ sweep_lb = {name: cache.get(f"sweep_linear_beta_{i}", dict(score_params, set=nam
                                                           cfg_t_start_linear_beta=cfg_t_start),
                             lambda: t0_sweep(authors, s.x, s.captions, t0s, n_probes=n_probes, cfg_steps=cfg_steps,
                                              cfg_t_start=cfg_t_start, seed=seed,
-                                             batch_size=S["eval_batch_size"], image_size=image_size),
+                                             batch_size=S.eval_batch_size, image_size=image_size),
                             inputs={"model": authors, **s.inputs()})
             for i, (name, s) in enumerate(sweep_sets.items())}
 sched_rows, auroc_change = [], 0.0
@@ -440,10 +441,10 @@ display(Markdown(
 # the digits, measure how far each set lies from the training data.
 
 # %%
-control_sets = {name: s.head(S["n_sweep"]) for name, s in sets.items()}
+control_sets = {name: s.head(S.n_sweep) for name, s in sets.items()}
 shuffled = {name: cache.get(f"cfg_shuffled_{i}", dict(score_params, set=name), lambda: memorization_scores(
     net, s.x, [s.captions[j] for j in np.random.default_rng([seed, i]).permutation(len(s))], cfg_t0=cfg_t0_model,
-    cfg_steps=cfg_steps, cfg_t_start=cfg_t_start, seed=seed, batch_size=S["eval_batch_size"], image_size=image_size,
+    cfg_steps=cfg_steps, cfg_t_start=cfg_t_start, seed=seed, batch_size=S.eval_batch_size, image_size=image_size,
     metrics=["cfg_norm"], progress=False)["cfg_norm"], inputs={"model": net, **s.inputs()})
     for i, (name, s) in enumerate(control_sets.items())}
 mem_cfg = scores[memorized]["cfg_norm"]
@@ -505,7 +506,7 @@ display(Markdown(
 # **Reading this run.** Every statement below is written from this run's numbers.
 
 # %%
-tiny = S["model"] == "tiny_sd" and model is None
+tiny = S.model == "tiny_sd" and model is None
 order = pooled.sort_values(ascending=False)
 nth = {1: "the highest", 2: "the second highest", 3: "the third highest", 4: "the fourth highest", 5: "the lowest"}
 rank = {m: f"{nth[k]} of the {len(order)} scores" for k, m in enumerate(order.index, start=1)}
@@ -566,7 +567,7 @@ cfg_diff_bullet = (
        f"{float(net.timestep(1e-4)):.1f} under SD's own schedule)" if discrete else "") +
     " and end exactly at t0 (the authors' solver stops one step past it), and we report the eps-difference norm "
     "(Wen et al.'s form), which at a fixed t0 ranks images exactly as the score-difference norm Ross et al. write.")
-wen_bullet = (f"**Wen et al.'s CFG norm**: DDIM from t = 1 with {S['gen_samples']} noise draw(s) per caption; SD's "
+wen_bullet = (f"**Wen et al.'s CFG norm**: DDIM from t = 1 with {S.gen_samples} noise draw(s) per caption; SD's "
               "pipeline starts at timestep 981 with a PNDM scheduler (see `mempkg.estimators.guidance`).")
 if tiny:
     vocab_words = [w for w in ds.vocab.words if w != captioned.PAD]
@@ -574,12 +575,12 @@ if tiny:
     d_ood = dist.get(captioned.NON_MEMORIZED[2]) if "median distance to the training set" in control else None
     diffs = [
         (f"**Model and data** (`quick`, `tiny`): a {n_params:,}-parameter text-conditional UNet with its "
-         f"caption encoder, on {' x '.join(map(str, net.data_shape))} pixels, trained here for {S['train_steps']} "
+         f"caption encoder, on {' x '.join(map(str, net.data_shape))} pixels, trained here for {S.train_steps} "
          "steps, and digits with planted verbatims, instead of Stable Diffusion v1.5 and LAION: SD and the images "
          "cannot be downloaded here, and a trained-here net gives a ground truth that Webster's labels only "
          "approximate. The text encoder is a learned word embedding instead of CLIP; images are pixels (no VAE)."),
         (f"**Non-memorized sets**: training digits seen once, held-out digits and scikit-image's bundled photographs "
-         f"stand in for LAION-Aesthetics, COCO and Tuxemon (table above); {S['n_per_set']} of each at most." +
+         f"stand in for LAION-Aesthetics, COCO and Tuxemon (table above); {S.n_per_set} of each at most." +
          (f" The photographs' median distance to the nearest training digit is {d_ood:.2f}, against "
           f"{dist[captioned.NON_MEMORIZED[1]]:.2f} for held-out digits; how far COCO or Tuxemon lie from LAION was "
           "not measured." if d_ood is not None else "")),
@@ -593,8 +594,8 @@ if tiny:
 else:
     diffs = [
         (f"**Model and data**: as the paper, {net!r} ({n_params / 1e9:.2f} B parameters with VAE and text encoder), "
-         f"Webster's {len(sets[memorized])} matching verbatims, {S['n_laion']} LAION-Aesthetics 6.5+ and "
-         f"{S['n_coco']} COCO images drawn with the seed (the first ones whose URLs still answer; the table of "
+         f"Webster's {len(sets[memorized])} matching verbatims, {S.n_laion} LAION-Aesthetics 6.5+ and "
+         f"{S.n_coco} COCO images drawn with the seed (the first ones whose URLs still answer; the table of "
          "retrieved counts above says how many), the Tuxemon images. LAION-Aesthetics comes from a mirror of the "
          "withdrawn original (see `mempkg.data.laion`)."),
         (f"**Settings**: {n_probes if n_probes is not None else 'exact'} Hutchinson probe(s); CFG norm with "
@@ -607,7 +608,7 @@ display(Markdown("\n".join(f"- {b}" for b in diffs)))
 
 # %%
 summary = {
-    "model": "reader" if model is not None else S["model"],
+    "model": "reader" if model is not None else S.model,
     "model_description": about,
     "n_parameters": int(n_params),
     "auroc_flipd_cond": float(pooled["flipd_cond"]),

@@ -29,7 +29,7 @@
 profile = None      # "tiny", "quick" or "full"; None: $MEMPKG_PROFILE, else "quick"
 seed = 0            # training, sampling, noise and probe seed
 device = "auto"     # "auto" picks CUDA when present
-settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["three_lenses"], e.g. {"n_t0": 8}
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["three_lenses"] (a dataclass), e.g. {"n_t0": 8}
 # the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
 train_steps = None  # training steps of the EDM denoiser
 volume_axes = None  # volume growth: axes of the sphere
@@ -44,6 +44,7 @@ heldout_images = None  # with model: a folder of images it never saw (the danger
 
 # %% tags=["hide-input"]
 import time
+from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -119,23 +120,23 @@ display(P.banner("three_lenses"))
 
 # %%
 if model is None:           # the chapter's own EDM model on a training set with planted duplicates
-    train_split = load_images(S["data"], "train", download=S["download"], md5=S["data_md5"])
-    heldout = load_images(S["data"], "test", download=S["download"], md5=S["data_md5"])
-    dup = duplicated_training_set(train_split, S["n_singletons"], S["n_per_count"], S["counts"], seed=S["dup_seed"])
+    train_split = load_images(S.data, "train", download=S.download, md5=S.data_md5)
+    heldout = load_images(S.data, "test", download=S.download, md5=S.data_md5)
+    dup = duplicated_training_set(train_split, S.n_singletons, S.n_per_count, S.counts, seed=S.dup_seed)
     U, copies = dup.unique.x, dup.copies.numpy()
     shape = train_split.image_shape
-    build = lambda: EDMPrecond(unet_eps(shape, S["preset"], seed=seed), sigma_data=S["sigma_data"])  # noqa: E731
-    net, history = train_edm_cached(cache, "edm", build, dict(preset=S["preset"], shape=list(shape), seed=seed),
-                                    dup.train.x, S["train_steps"], loss=EDMLoss(sigma_data=S["sigma_data"]), seed=seed,
-                                    device=P.device, lr=S["lr"], batch_size=S["batch_size"])
+    build = lambda: EDMPrecond(unet_eps(shape, S.preset, seed=seed), sigma_data=S.sigma_data)  # noqa: E731
+    net, history = train_edm_cached(cache, "edm", build, dict(preset=S.preset, shape=list(shape), seed=seed),
+                                    dup.train.x, S.train_steps, loss=EDMLoss(sigma_data=S.sigma_data), seed=seed,
+                                    device=P.device, lr=S.lr, batch_size=S.batch_size)
     counts_table = pd.DataFrame([{"copies k": k, "distinct images": int((copies == k).sum()),
                                   "training rows": int(k * (copies == k).sum())} for k in np.unique(copies)])
     display(counts_table.set_index("copies k").T)
     display(Markdown(f"{len(U)} distinct training images, {len(dup.train)} training rows, {len(heldout)} held-out "
-                     f"images; the `{S['preset']}` UNet has {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M "
+                     f"images; the `{S.preset}` UNet has {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M "
                      f"parameters and ends training at a loss of {np.mean(history['losses'][-100:]):.3f} "
                      "(mean of the last 100 steps)."))
-    about = describe_model(net, f"trained here: the EDM `{S['preset']}` UNet on {len(dup.train)} {S['data']} rows")
+    about = describe_model(net, f"trained here: the EDM `{S.preset}` UNet on {len(dup.train)} {S.data} rows")
 else:                       # the reader's model (read on EDM's clock) and folders; no planted truth
     given = reader_pixel_inputs(model, train_images, heldout_images, device=P.device, chapter="Chapter 05")
     if given.heldout is None:
@@ -167,8 +168,8 @@ else:                       # the reader's model (read on EDM's clock) and folde
 # construction. Every lens is judged on both answers, from the training image alone.
 
 # %%
-generation = cache.get("generations", dict(S, seed=seed), lambda: timed(lambda: sample_edm(
-    net, S["n_generations"], shape, S["sample_steps"], seed=seed + 1, device=P.device)), inputs={"model": net})
+generation = cache.get("generations", dict(asdict(S), seed=seed), lambda: timed(lambda: sample_edm(
+    net, S.n_generations, shape, S.sample_steps, seed=seed + 1, device=P.device)), inputs={"model": net})
 samples = generation["value"]
 memorized, n_copying = memorized_by_generation(samples, U)
 memorized, n_copying = memorized.numpy(), n_copying.numpy()
@@ -237,26 +238,26 @@ display(Markdown(
 # inputs).
 
 # %%
-sigmas = np.geomspace(S["sigma_min"], S["sigma_max"], S["n_sigmas"])
-regimes = cache.get("regimes", dict(S, seed=seed), lambda: vars(weight_and_coverage(
-    heldout.x[: S["n_test"]].to(P.device), U.to(P.device), sigmas, alpha=S["alpha"], seed=seed)),
-    inputs={"test": heldout.x[: S["n_test"]], "train": U})
-lo, hi = danger_zone(sigmas, regimes["W"], regimes["C"], S["threshold"])
+sigmas = np.geomspace(S.sigma_min, S.sigma_max, S.n_sigmas)
+regimes = cache.get("regimes", dict(asdict(S), seed=seed), lambda: vars(weight_and_coverage(
+    heldout.x[: S.n_test].to(P.device), U.to(P.device), sigmas, alpha=S.alpha, seed=seed)),
+    inputs={"test": heldout.x[: S.n_test], "train": U})
+lo, hi = danger_zone(sigmas, regimes["W"], regimes["C"], S.threshold)
 if not np.isfinite(lo):
-    raise RuntimeError(f"W and C never both exceed threshold={S['threshold']} on sigma in [{S['sigma_min']}, "
-                       f"{S['sigma_max']}]: there is no danger zone to take the one-step sigma from; lower `threshold` "
+    raise RuntimeError(f"W and C never both exceed threshold={S.threshold} on sigma in [{S.sigma_min}, "
+                       f"{S.sigma_max}]: there is no danger zone to take the one-step sigma from; lower `threshold` "
                        "or widen the sigma grid.")
 sigma_dz = float(np.sqrt(lo * hi))
 
-t0s = np.geomspace(S["t0_min"], S["t0_max"], S["n_t0"])
-curve = np.asarray(cache.get("flipd_curve", dict(S, seed=seed), lambda: flipd_curve(
-    net, U[: S["n_curve"]].to(P.device), t0s, n_probes=S["curve_probes"], seed=seed),
-    inputs={"model": net, "x": U[: S["n_curve"]]}))
+t0s = np.geomspace(S.t0_min, S.t0_max, S.n_t0)
+curve = np.asarray(cache.get("flipd_curve", dict(asdict(S), seed=seed), lambda: flipd_curve(
+    net, U[: S.n_curve].to(P.device), t0s, n_probes=S.curve_probes, seed=seed),
+    inputs={"model": net, "x": U[: S.n_curve]}))
 median_curve = np.median(curve, axis=1)
 knee = find_knee(t0s, median_curve)
 t0 = float(t0s[knee])
 view = VPView(net)
-edm_loss = EDMLoss(sigma_data=S["sigma_data"])
+edm_loss = EDMLoss(sigma_data=S.sigma_data)
 sigma_authors = float(view.sde.sigma(1e-3) / view.sde.alpha(1e-3))      # EDM noise level at the authors' VP start
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
@@ -267,7 +268,7 @@ axes[0].axvline(sigma_dz, color="tab:red", label=f"sigma used = {sigma_dz:.3g}")
 axes[0].set_xlabel("sigma")
 q = np.percentile(curve, [25, 75], axis=1)
 axes[1].fill_between(t0s, q[0], q[1], alpha=0.2, label="interquartile range")
-name = f"median of {S['n_curve']} training images"
+name = f"median of {S.n_curve} training images"
 plots.flipd_curves(axes[1], t0s, {name: median_curve}, t0=t0, knees={name: knee}, dims=(0, int(np.prod(shape))))
 for ax in axes:
     ax.set_xscale("log")
@@ -275,7 +276,7 @@ for ax in axes:
 plots.savefig(fig, P.name, NB, "settings")
 plt.show()
 display(Markdown(
-    f"Danger zone of this training set: **sigma in [{lo:.3g}, {hi:.3g}]** (threshold {S['threshold']}); the one-step "
+    f"Danger zone of this training set: **sigma in [{lo:.3g}, {hi:.3g}]** (threshold {S.threshold}); the one-step "
     f"rate and the reproduction start at its centre, **sigma = {sigma_dz:.3g}**. The knee of the median FLIPD curve "
     f"puts **t0 = {t0:.3g}**, so volume growth starts at VP time {view.time_of(t0):.3g} (the authors': 0.001, where "
     f"the model is read at sigma = {sigma_authors:.3g}"
@@ -295,23 +296,23 @@ display(Markdown(
 # Yasuda's efficiency claim), and volume growth from the **authors' start** $t = 10^{-3}$.
 
 # %%
-scored_heldout = heldout.subset(range(min(S["n_heldout_scored"], len(heldout))))
+scored_heldout = heldout.subset(range(min(S.n_heldout_scored, len(heldout))))
 x_all = torch.cat([U, scored_heldout.x])
 own = torch.cat([torch.arange(len(U)), -torch.ones(len(scored_heldout), dtype=torch.long)])
 image_seed = per_image_seeds(seed, [(0, i) for i in range(len(U))] + [(1, i) for i in range(len(scored_heldout))])
-lens_settings = dict(t0=t0, n_probes=S["flipd_probes"], sigma=sigma_dz, onestep_draws=S["onestep_draws"],
-                sigma_start=sigma_dz, reproduction_steps=S["reproduction_steps"],
-                reproduction_draws=S["reproduction_draws"], volume_axes=S["volume_axes"],
-                volume_steps=S["volume_steps"], volume_radius=S["volume_radius"],
-                volume_t_start=S["volume_t_start"], volume_t_end=S["volume_t_end"])
-result = cache.get("lens_scores", dict(S, seed=seed, seeding="per image", **lens_settings), lambda: dict(
+lens_settings = dict(t0=t0, n_probes=S.flipd_probes, sigma=sigma_dz, onestep_draws=S.onestep_draws,
+                sigma_start=sigma_dz, reproduction_steps=S.reproduction_steps,
+                reproduction_draws=S.reproduction_draws, volume_axes=S.volume_axes,
+                volume_steps=S.volume_steps, volume_radius=S.volume_radius,
+                volume_t_start=S.volume_t_start, volume_t_end=S.volume_t_end)
+result = cache.get("lens_scores", dict(asdict(S), seed=seed, seeding="per image", **lens_settings), lambda: dict(
     lens_scores(net, x_all.to(P.device), U.to(P.device), own, seed=image_seed, **lens_settings),
     forward_seconds=forward_seconds(net, x_all.to(P.device), sigma_dz)), inputs={"model": net, "x": x_all, "train": U})
 variants = {"flipd:1 probe": dict(n_probes=1), "volume:N=1, K=1": dict(volume_axes=1, volume_steps=1),
             "volume:t_start=1e-3": dict(volume_t_start=1e-3)}
 variant_keys = {"flipd:1 probe": "flipd_1probe", "volume:N=1, K=1": "volume_1axis_1step",
                 "volume:t_start=1e-3": "volume_authors_start"}        # their names in summary.json
-variant_key = dict(S, seed=seed, seeding="per image", variants=variants, **lens_settings)
+variant_key = dict(asdict(S), seed=seed, seeding="per image", variants=variants, **lens_settings)
 variant_result = cache.get("variant_scores", variant_key, lambda: {
     name: lens_scores(net, U.to(P.device), U.to(P.device), torch.arange(len(U)), seed=image_seed[: len(U)],
                       lenses=(base_lens(name),), **dict(lens_settings, **change)) for name, change in variants.items()},
@@ -370,17 +371,17 @@ display(Markdown("Spearman correlation of each oriented score with the duplicati
 # run on the training images only.
 
 # %%
-positive, positive_class = ((copies >= S["planted_k"], f"duplicated {S['planted_k']}+ times") if model is None else
+positive, positive_class = ((copies >= S.planted_k, f"duplicated {S.planted_k}+ times") if model is None else
                             (memorized.astype(bool), "memorized by generation"))        # the reader: no planted truth
 gen_reason = None if 0 < memorized.sum() < len(U) else (
     f"the reference found {int(memorized.sum())} memorized images of {len(U)} under profile {P.name}: one class only")
-power = detection_power(all_scores, positive, n_boot=S["n_boot"], seed=seed)
-power_gen = None if gen_reason else detection_power(all_scores, memorized, n_boot=S["n_boot"], seed=seed)
+power = detection_power(all_scores, positive, n_boot=S.n_boot, seed=seed)
+power_gen = None if gen_reason else detection_power(all_scores, memorized, n_boot=S.n_boot, seed=seed)
 if gen_reason:
     display(Markdown(f"**Undecided against the reference by generation**: {gen_reason}."))
 member = np.r_[np.ones(len(U), bool), np.zeros(len(scored_heldout), bool)]
 power_member = detection_power({k: np.r_[scores[k], scores_heldout[k]] for k in LENSES}, member,
-                               n_boot=S["n_boot"], seed=seed)
+                               n_boot=S.n_boot, seed=seed)
 auroc_table = pd.DataFrame({
     f"{positive_class} vs not: AUROC": power["auroc"], "s.e.": power["se"],
     "as good as the best": power["as_good_as_best"],
@@ -397,9 +398,9 @@ display(auroc_table.round(3))
 # with the same noise draws.
 
 # %%
-sweep_sigmas = np.geomspace(S["sweep_sigma_min"], S["sweep_sigma_max"], S["n_sweep"])
-sweep = np.asarray(cache.get("onestep_sweep", dict(S, seed=seed, seeding="per image"), lambda: one_step_sweep(
-    net, U.to(P.device), U.to(P.device), torch.arange(len(U)), sweep_sigmas, S["onestep_draws"],
+sweep_sigmas = np.geomspace(S.sweep_sigma_min, S.sweep_sigma_max, S.n_sweep)
+sweep = np.asarray(cache.get("onestep_sweep", dict(asdict(S), seed=seed, seeding="per image"), lambda: one_step_sweep(
+    net, U.to(P.device), U.to(P.device), torch.arange(len(U)), sweep_sigmas, S.onestep_draws,
     seed=image_seed[: len(U)]), inputs={"model": net, "train": U}))
 sweep_auroc = {name: [auroc(r[pos], r[~pos]) for r in sweep] for name, pos in
                ((positive_class, positive), ("memorized by generation", memorized))
@@ -465,7 +466,7 @@ cost = pd.DataFrame([{"lens": lens_label(k), "seconds per image": seconds[k], "x
                     + [{"lens": "reference: generation + copy test",
                         "seconds per image": generation["seconds"] / len(U),
                         "x one forward pass": generation["seconds"] / len(U) / unit,
-                        "network evaluations per image": S["n_generations"] * (2 * S["sample_steps"] - 1) / len(U),
+                        "network evaluations per image": S.n_generations * (2 * S.sample_steps - 1) / len(U),
                         "AUROC": np.nan, "as good as the best": None}]).set_index("lens")
 display(cost.round(4))
 
@@ -508,11 +509,11 @@ display(Markdown(
 # %%
 pairs = [("flipd", "volume"), ("flipd", "onestep"), ("volume", "onestep")]
 ranks = {k: percentile_ranks(k, scores[k]) for k in LENSES}
-fig, axes = plt.subplots(2 * len(pairs), S["n_show"], figsize=(1.7 * S["n_show"], 2.1 * 2 * len(pairs)),
+fig, axes = plt.subplots(2 * len(pairs), S.n_show, figsize=(1.7 * S.n_show, 2.1 * 2 * len(pairs)),
                          squeeze=False)
 shown = {}
 for p, (a, b) in enumerate(pairs):
-    for r, idx in enumerate(rank_disagreements(scores, a, b, S["n_show"])):
+    for r, idx in enumerate(rank_disagreements(scores, a, b, S.n_show)):
         shown[(a, b, r)] = idx
         for c, i in enumerate(idx):
             ax = axes[2 * p + r, c]
@@ -602,7 +603,7 @@ summary = {
     **{f"auroc_se_{k}": float(power.loc[k, "se"]) for k in LENSES},
     **{f"auroc_generation_{k}": None if power_gen is None else float(power_gen.loc[k, "auroc"]) for k in LENSES},
     **({f"auroc_generation_{k}_reason": gen_reason for k in LENSES} if gen_reason else {}),
-    "planted_k": S["planted_k"] if model is None else None,
+    "planted_k": S.planted_k if model is None else None,
     **{f"auroc_member_{k}": float(power_member.loc[k, "auroc"]) for k in LENSES},
     **{f"spearman_{a}_{b}": float(rho.loc[a, b]) for i, a in enumerate(LENSES) for b in LENSES[i + 1:]},
     "spearman_oriented": True,

@@ -52,7 +52,7 @@ seed = 0            # seeds the (untrained) weights, the inputs, the probes and 
 device = "auto"     # "auto" picks CUDA when present
 headline_images = 2     # volume growth on the headline model (3x32x32 in quick): images and Euler steps; per-step
 headline_steps = 1      # costs do not depend on the step count, and a 3x32x32 jvp step takes ~10 s per image on a CPU
-settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["performance"], e.g. {"repeats": 5}
+settings = {}       # any setting of mempkg/book/profiles.py CHAPTERS["performance"] (a dataclass), e.g. {"repeats": 5}
 # the main knobs, as parameters of their own (papermill -p NAME VALUE); None keeps the profile's value
 repeats = None      # timing repeats (the median is kept)
 batch = None        # images per batch in the cost table
@@ -61,6 +61,7 @@ batch = None        # images per batch in the cost table
 # %% tags=["hide-input"]
 import os
 import time
+from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -77,7 +78,7 @@ cache = P.cache(NB)
 plots.style()
 start = time.time()
 display(P.banner("performance"))
-key = dict(S, seed=seed, machine=perf.machine(P.device), code=perf.code_digest())
+key = dict(asdict(S), seed=seed, machine=perf.machine(P.device), code=perf.code_digest())
 display(Markdown(f"**Machine:** {key['machine']}."))
 
 # %% [markdown]
@@ -107,15 +108,15 @@ display(Markdown(f"**Machine:** {key['machine']}."))
 
 # %%
 costs = cache.get("estimator_costs", key, lambda: perf.estimator_costs(
-    S["cost_models"], S["batch"], t0=S["t0"], exact_max_dim=S["exact_max_dim"], n_axes=S["n_axes"],
-    n_steps=S["n_steps"], n_sigmas=S["n_sigmas"], n_train=S["n_train"], cfg_t0=S["cfg_t0"],
-    cfg_steps=S["cfg_steps"], repeats=S["repeats"], device=P.device, seed=seed))
+    S.cost_models, S.batch, t0=S.t0, exact_max_dim=S.exact_max_dim, n_axes=S.n_axes,
+    n_steps=S.n_steps, n_sigmas=S.n_sigmas, n_train=S.n_train, cfg_t0=S.cfg_t0,
+    cfg_steps=S.cfg_steps, repeats=S.repeats, device=P.device, seed=seed))
 rows = {r["name"]: r for r in costs["rows"]}
 cost_table = pd.DataFrame({r["model"]: r["costs"] for r in costs["rows"]})
-cost_table.loc[f"(forward pass, ms per batch of {S['batch']})"] = [1e3 * r["forward_seconds"] for r in costs["rows"]]
-display(Markdown(f"**Cost per image, in forward passes of the same model at batch {S['batch']}** "
-                 f"(N = {S['n_axes']} axes or D if smaller, {S['n_steps']} steps; {S['n_sigmas']} noise levels, "
-                 f"{S['n_train']} training images; median of {S['repeats']} rounds). Measured on {costs['machine']} "
+cost_table.loc[f"(forward pass, ms per batch of {S.batch})"] = [1e3 * r["forward_seconds"] for r in costs["rows"]]
+display(Markdown(f"**Cost per image, in forward passes of the same model at batch {S.batch}** "
+                 f"(N = {S.n_axes} axes or D if smaller, {S.n_steps} steps; {S.n_sigmas} noise levels, "
+                 f"{S.n_train} training images; median of {S.repeats} rounds). Measured on {costs['machine']} "
                  f"at {costs['measured_at']}; the last line is in milliseconds on that machine."))
 display(cost_table.map(lambda v: "-" if pd.isna(v) else f"{v:.2f}"))
 
@@ -129,7 +130,7 @@ ax.set_title(f"Estimator cost in forward passes ({costs['machine'].split(',')[0]
 plots.savefig(fig, P.name, NB, "estimator_costs")
 plt.show()
 
-head = rows[S["headline_model"]]
+head = rows[S.headline_model]
 c = head["costs"]
 flipd_jvp, flipd_vjp, flipd_limit = c["FLIPD, 1 probe, jvp"], c["FLIPD, 1 probe, vjp"], c[perf.FLIPD_LIMIT]
 vjp_over_limit = [r["costs"]["FLIPD, 1 probe, vjp"] / r["costs"][perf.FLIPD_LIMIT] for r in costs["rows"]]
@@ -143,7 +144,7 @@ display(Markdown(
     f"clock's noise). Volume growth costs {c['volume growth per axis-step, finite']:.2f} forward passes per axis and "
     f"step with finite differences and {c['volume growth per axis-step, jvp']:.2f} with jvp; one-step memorization "
     f"{c['one-step memorization per sigma']:.2f} per noise level."
-    + "".join(f" The CFG norm costs {r['costs'][k]:.1f} forward passes on the {r['model']} ({S['cfg_steps'] + 2} "
+    + "".join(f" The CFG norm costs {r['costs'][k]:.1f} forward passes on the {r['model']} ({S.cfg_steps + 2} "
               "by count)." for r in costs["rows"] for k in r["costs"] if k.startswith("CFG norm"))))
 
 # %% [markdown]
@@ -174,13 +175,13 @@ display(Markdown(
 
 # %%
 volume = cache.get("volume_speedup", key, lambda: perf.volume_speedup(
-    S["volume_models"], S["volume_images"], S["volume_axes"], S["volume_steps"], S["repeats"],
+    S.volume_models, S.volume_images, S.volume_axes, S.volume_steps, S.repeats,
     device=P.device, seed=seed))
 volume_head = cache.get("volume_speedup_headline", dict(key, images=headline_images, steps=headline_steps),
-                        lambda: perf.volume_speedup([S["headline_model"]], headline_images, S["volume_axes"],
-                                                    headline_steps, S["repeats"], device=P.device, seed=seed))
+                        lambda: perf.volume_speedup([S.headline_model], headline_images, S.volume_axes,
+                                                    headline_steps, S.repeats, device=P.device, seed=seed))
 vol_rows = volume["rows"] + volume_head["rows"]
-vol_runs = [(volume, S["volume_images"], S["volume_steps"])] * len(volume["rows"]) + \
+vol_runs = [(volume, S.volume_images, S.volume_steps)] * len(volume["rows"]) + \
     [(volume_head, headline_images, headline_steps)] * len(volume_head["rows"])
 vol_table = pd.DataFrame({f"{r['model']} (B = {n}, steps = {k})": {
     "authors' loop / finite (speed-up of the default)": r["speedup_finite"],
@@ -190,9 +191,9 @@ vol_table = pd.DataFrame({f"{r['model']} (B = {n}, steps = {k})": {
     "jvp / limit": r["jvp_per_limit"],
     "max. relative difference of L (authors' loop vs finite)": r["max_rel_diff_L"],
     "(finite, images per second)": r["images_per_second_finite"]} for r, (_, n, k) in zip(vol_rows, vol_runs)})
-display(Markdown(f"**Volume growth against the authors' loop and the physical limit** ({S['volume_axes']} axes, "
+display(Markdown(f"**Volume growth against the authors' loop and the physical limit** ({S.volume_axes} axes, "
                  f"r = {volume['settings']['radius']}; limit = N + 1 forward passes per image and step; median of "
-                 f"{S['repeats']} rounds). Measured on {volume['machine']} at {volume['measured_at']} and "
+                 f"{S.repeats} rounds). Measured on {volume['machine']} at {volume['measured_at']} and "
                  f"{volume_head['measured_at']}; the last line is absolute, on that machine."))
 display(vol_table.map(lambda v: f"{v:.1e}" if v < 1e-2 else f"{v:.2f}"))
 
@@ -244,10 +245,10 @@ display(Markdown(
 
 # %%
 wc = cache.get("regimes_cost", key, lambda: perf.regimes_cost(
-    S["wc_train"], S["wc_queries"], S["wc_dim"], S["wc_sigmas"], S["wc_naive_sigmas"], S["repeats"], device=P.device))
+    S.wc_train, S.wc_queries, S.wc_dim, S.wc_sigmas, S.wc_naive_sigmas, S.repeats, device=P.device))
 wr = wc["ratios"]      # W and C ratios
-display(Markdown(f"**W and C on {S['wc_sigmas']} sigmas, {S['wc_queries']} held-out x {S['wc_train']} training points, "
-                 f"d = {S['wc_dim']}** (the naive way timed on {S['wc_naive_sigmas']} sigmas and scaled to the grid). "
+display(Markdown(f"**W and C on {S.wc_sigmas} sigmas, {S.wc_queries} held-out x {S.wc_train} training points, "
+                 f"d = {S.wc_dim}** (the naive way timed on {S.wc_naive_sigmas} sigmas and scaled to the grid). "
                  f"Measured on {wc['machine']} at {wc['measured_at']}; seconds on that machine: "
                  + ", ".join(f"{k} {v:.3g} s" for k, v in wc["seconds"].items() if k != "naive, few sigmas") + "."))
 display(pd.DataFrame({"ratio": wr}).map(lambda v: f"{v:.3g}"))
@@ -255,7 +256,7 @@ display(Markdown(
     f"W and C on the grid cost **{wr['W and C on the grid / one distance matrix']:.2f} distance matrices** (target <= 3: "
     f"{'met' if wr['W and C on the grid / one distance matrix'] <= 3 else 'missed'}), "
     f"{wr['speed-up of the one-pass estimator over the naive one']:.1f}x less than recomputing the distances "
-    f"for each of the {S['wc_sigmas']} sigmas; the float32 sigma pass makes the whole estimator "
+    f"for each of the {S.wc_sigmas} sigmas; the float32 sigma pass makes the whole estimator "
     f"{wr['speed-up of W and C with the float32 sigma pass over float64 (whole estimator)']:.2f}x as fast as float64."))
 
 # %% [markdown]
@@ -268,14 +269,14 @@ display(Markdown(
 
 # %%
 scaling = cache.get("regimes_scaling", key, lambda: perf.regimes_scaling(
-    S["wc_train_sizes"], S["wc_queries"], S["wc_dim"], S["wc_sigmas"], S["repeats"], device=P.device))
+    S.wc_train_sizes, S.wc_queries, S.wc_dim, S.wc_sigmas, S.repeats, device=P.device))
 sc = pd.DataFrame(scaling["rows"]).set_index("N")
 scale_table = pd.DataFrame({
     "N / N_0": sc["N_growth"], "W and C / one distance matrix": sc["wc_per_distance"],
     "W and C cost / at N_0": sc["wc_growth"], "distance matrix cost / at N_0": sc["distance_growth"],
     "(W and C, seconds)": sc["wc_seconds"]})
-display(Markdown(f"**W and C against the training-set size** ({S['wc_queries']} held-out points, d = {S['wc_dim']}, "
-                 f"{S['wc_sigmas']} sigmas; median of {S['repeats']} rounds). Measured on {scaling['machine']} at "
+display(Markdown(f"**W and C against the training-set size** ({S.wc_queries} held-out points, d = {S.wc_dim}, "
+                 f"{S.wc_sigmas} sigmas; median of {S.repeats} rounds). Measured on {scaling['machine']} at "
                  f"{scaling['measured_at']}; seconds on that machine."))
 display(scale_table.map(lambda v: f"{v:.3g}"))
 

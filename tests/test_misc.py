@@ -23,8 +23,9 @@ def test_profile_resolution_order(monkeypatch):
 def test_every_chapter_has_every_profile():
     for chapter, by_profile in profiles.CHAPTERS.items():
         assert set(by_profile) == set(profiles.PROFILES), chapter
-        keys = [set(v) for v in by_profile.values()]
-        assert all(k == keys[0] for k in keys), f"{chapter}: profiles set different keys"
+        kinds = {type(v) for v in by_profile.values()}
+        assert len(kinds) == 1, f"{chapter}: profiles are instances of different settings classes: {kinds}"
+        assert by_profile["quick"] == kinds.pop()(), f"{chapter}: the class defaults are not the quick profile"
 
 
 def test_summary_is_written_with_profile_and_seed(results_tmp):

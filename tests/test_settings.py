@@ -21,15 +21,15 @@ def test_overrides_and_knobs_merge_over_the_profile():
     P = profiles.resolve("tiny", "cpu")
     S = P.settings("volume_growth", {"radius": 0.1}, n_axes=5, n_steps=None)
     base = profiles.CHAPTERS["volume_growth"]["tiny"]
-    assert S["radius"] == 0.1 and S["n_axes"] == 5
-    assert S["n_steps"] == base["n_steps"], "a knob left at None must keep the profile's value"
-    assert base["radius"] == 0.05 and base["n_axes"] == 2, "the profile's own table must not change"
+    assert S.radius == 0.1 and S.n_axes == 5
+    assert S.n_steps == base.n_steps, "a knob left at None must keep the profile's value"
+    assert base.radius == 0.05 and base.n_axes == 2, "the profile's own instance must not change"
     assert P.overridden == {"volume_growth": {"radius": 0.1, "n_axes": 5}}
 
 
 def test_an_override_equal_to_the_profile_is_not_reported():
     P = profiles.resolve("tiny", "cpu")
-    P.settings("volume_growth", {"radius": profiles.CHAPTERS["volume_growth"]["tiny"]["radius"]})
+    P.settings("volume_growth", {"radius": profiles.CHAPTERS["volume_growth"]["tiny"].radius})
     assert P.overridden == {"volume_growth": {}}
 
 
@@ -56,9 +56,19 @@ def test_a_contradiction_or_a_value_of_the_wrong_kind_is_refused(overrides, knob
 
 def test_yaml_kinds_are_read_as_the_profile_kinds():
     S = profiles.resolve("tiny", "cpu").settings("volume_growth", {"n_axes": 4.0, "radius": 1, "ablation_axes": (1, 3)})
-    assert S["n_axes"] == 4 and isinstance(S["n_axes"], int)
-    assert S["radius"] == 1.0 and isinstance(S["radius"], float)
-    assert S["ablation_axes"] == [1, 3] and isinstance(S["ablation_axes"], list)
+    assert S.n_axes == 4 and isinstance(S.n_axes, int)
+    assert S.radius == 1.0 and isinstance(S.radius, float)
+    assert S.ablation_axes == (1, 3) and isinstance(S.ablation_axes, tuple)
+
+
+def test_settings_are_frozen_and_a_misspelt_field_fails_at_once():
+    """A typo in a notebook (``S.n_axis``) or an assignment to a setting is an error where it is written."""
+    import dataclasses
+    S = profiles.resolve("tiny", "cpu").settings("volume_growth")
+    with pytest.raises(AttributeError):
+        S.n_axis
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        S.n_axes = 3
 
 
 def test_the_banner_and_the_summary_list_the_overrides(tmp_path, monkeypatch):
@@ -91,7 +101,7 @@ def test_every_chapter_takes_settings_and_passes_each_knob_it_names(notebook):
     assert call, f"{notebook.name}: the settings are not read with P.settings(chapter, settings, knob=knob, ...)"
     chapter, passed = call.group(1), re.findall(r"(\w+)=(\w+)", call.group(2))
     assert all(k == v for k, v in passed), f"{notebook.name}: a knob is passed under another name: {passed}"
-    valid = profiles.CHAPTERS[chapter]["tiny"]
+    valid = profiles.CHAPTERS[chapter]["tiny"].names()
     for k, _ in passed:
         assert k in valid, f"{notebook.name}: knob {k!r} is not a setting of {chapter!r}"
         assert re.search(rf"^{k} = None +# \S", cell, re.M), f"{notebook.name}: knob {k} needs a comment"

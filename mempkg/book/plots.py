@@ -238,3 +238,21 @@ def scorecard_figure(rows: list[dict], title: str = ""):
     if title:
         fig.suptitle(title, x=0.02, ha="left", fontsize=9, y=1.0)
     return fig
+
+
+# -- chapter 01 figures (von Mises) ---------------------------------------------------------------
+
+
+# -- chapter 02 figures (volume growth) -----------------------------------------------------------
+
+
+# -- chapter 03 figures (three regimes) -----------------------------------------------------------
+
+
+# -- chapter 04 figures (LAION verbatims) ---------------------------------------------------------
+
+
+# -- chapter 05 figures (three lenses) ------------------------------------------------------------
+
+
+# -- chapter 06 figures (performance) -------------------------------------------------------------

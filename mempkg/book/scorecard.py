@@ -463,6 +463,31 @@ def to_markdown(rows: list[dict]) -> str:
     return head + body + f"\n{tally(rows)}.\n\n**The rules**, by row, and the chapter that tests each:\n\n{rules}"
 
 
+def chapter_rows(notebook: str, summary: dict, keys: Optional[tuple[str, ...]] = None):
+    """A chapter's own scorecard rows (claim, paper's number, ours, verdict), for the end of a section.
+
+    Args:
+        notebook: the chapter's stem, e.g. ``"02_cifar10_overfit"``.
+        summary: the chapter's summary as this run computed it (before or after it is written).
+        keys: the claims to show, in this order; ``None``: every claim of the chapter.
+    Returns:
+        an ``IPython.display.Markdown`` table, the verdicts phrased as on the scorecard page.
+    """
+    from IPython.display import Markdown  # optional (extra 'book'): only inside a notebook
+
+    mine = {c.key: c for c in claims_of(notebook)}
+    unknown = sorted(set(keys or ()) - set(mine))
+    if unknown:
+        raise KeyError(f"{notebook} decides no claim {unknown[0]!r}; its claims: {', '.join(mine)}.")
+    lines = ["| Claim | Paper's number | Ours | Verdict |", "| --- | --- | --- | --- |"]
+    for key in keys or tuple(mine):
+        c = mine[key]
+        verdict, ours = judge(c, summary)
+        lines.append(f"| {_cell(c.claim)} | {_cell(c.paper_value)} | {_cell(ours)} | {verdict_badge(verdict)} |")
+    rules = "".join(f"\n- *{mine[k].claim}*: {mine[k].rule}." for k in (keys or tuple(mine)))
+    return Markdown("\n".join(lines) + "\n\nThe rule" + ("s" if len(keys or mine) > 1 else "") + ":" + rules + "\n")
+
+
 def status_markdown(rows: list[dict]) -> str:
     """Per chapter, how its claims fared: the introduction's status table (MyST Markdown)."""
     chapters = list(dict.fromkeys(r["notebook"] for r in rows))
