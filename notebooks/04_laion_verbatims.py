@@ -68,14 +68,13 @@ from IPython.display import Markdown, display
 import mempkg.book.profiles
 from mempkg.book import plots
 from mempkg.estimators.guidance import ode_start_time
-from mempkg.estimators.memorization import copies, nearest_neighbours
+from mempkg.estimators.memorization import ORIENTATION, copies, nearest_neighbours, oriented_auroc
 from mempkg.models.pretrained import load_pretrained
 from mempkg.models.stable_diffusion import equal_sigma_time, load_stable_diffusion
 from mempkg.studies import captioned
 from mempkg.studies.captioned import (
     METRIC_LABELS,
     METRICS,
-    ORIENTATION,
     auroc_se_table,
     auroc_table,
     generate,
@@ -455,7 +454,7 @@ for name, s in control_sets.items():
            "median CFG norm, shuffled captions": np.median(np.asarray(shuffled[name]))}
     if name != memorized:
         for label, neg in (("own captions", own_cfg), ("shuffled captions", np.asarray(shuffled[name]))):
-            row[f"AUROC, {label}"] = captioned.oriented_auroc("cfg_norm", mem_cfg, neg)
+            row[f"AUROC, {label}"] = oriented_auroc("cfg_norm", mem_cfg, neg)
             row[f"s.e., {label}"] = captioned.auroc_bootstrap_se("cfg_norm", mem_cfg, neg, n_boot, seed)
     if not image_size:          # distance to the nearest *other* training image (the memorized ones are in it)
         d, _ = nearest_neighbours(s.x, ds.train.x, k=2)

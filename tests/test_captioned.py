@@ -265,7 +265,7 @@ def test_auroc_bootstrap_se_is_seeded_and_agrees_with_delong():
     scores = {"m": {"cfg_norm": pos}, "a": {"cfg_norm": neg[:200]}, "b": {"cfg_norm": neg[200:]}}
     table = auroc_se_table(scores, "m", ["cfg_norm"], n_boot=200)
     assert list(table.columns) == ["a", "b", "all non-memorized"] and (table.values > 0).all()
-    with pytest.raises(ValueError, match="metric"):
+    with pytest.raises(ValueError, match="score"):
         auroc_bootstrap_se("fid", pos, neg)
 
 

@@ -104,7 +104,8 @@ def test_every_chapter_takes_settings_and_passes_each_knob_it_names(notebook):
     valid = profiles.CHAPTERS[chapter]["tiny"].names()
     for k, _ in passed:
         assert k in valid, f"{notebook.name}: knob {k!r} is not a setting of {chapter!r}"
-        assert re.search(rf"^{k} = None +# \S", cell, re.M), f"{notebook.name}: knob {k} needs a comment"
+        assert re.search(rf"^# \S.*\n{k} = None *$", cell, re.M), \
+            f"{notebook.name}: knob {k} needs its comment on the line above it"
     # every named knob of the cell that is a setting is passed (chapter 04's t0 etc. are notebook-level)
     missing = [k for k in knobs if k in valid and k not in dict(passed)]
     assert not missing, f"{notebook.name}: knobs named in the cell but not passed to P.settings: {missing}"

@@ -8,8 +8,11 @@ Layer: estimators (imports mempkg.core only).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from ..core.tensors import check_choice
 
 
 def nearest_neighbours(queries: Tensor, reference: Tensor, k: int = 2, chunk: int = 4096):
@@ -58,6 +61,72 @@ def auroc(pos, neg) -> float:
     ranks = rankdata(torch.cat([pos, neg]).numpy())
     u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
     return float(u / (len(pos) * len(neg)))
+
+
+# Which way each score reads "memorized": +1 larger, -1 smaller; fixed before any result is seen.
+# Ross, Kamkari et al.: low FLIPD, high CFG norm, low PNG size; Hasegawa & Yasuda: large volume growth L;
+# Dodson et al.: a high one-step copy rate; reproduction: a small distance to the nearest generation.
+ORIENTATION = {"flipd": -1, "flipd_cond": -1, "flipd_uncond": -1, "cfg_norm": 1, "cfg_norm_generation": 1,
+               "png_size": -1, "png": -1, "volume": 1, "onestep": 1, "reproduction": -1}
+
+
+def oriented(score: str, values) -> np.ndarray:
+    """``ORIENTATION[score] * values`` (float64): larger means memorized. A variant ``"flipd:1 probe"``
+    reads as its score before the colon."""
+    name = str(score).split(":")[0]
+    check_choice("score", name, tuple(ORIENTATION))
+    return ORIENTATION[name] * np.asarray(values, dtype=np.float64)
+
+
+def oriented_auroc(score: str, memorized, others) -> float:
+    """AUROC of memorized (positive) against ``others`` with the score read as :data:`ORIENTATION` says."""
+    return auroc(oriented(score, memorized), oriented(score, others))
+
+
+def auroc_bootstrap(scores, positive, n_boot: int = 1000, seed: int = 0, stratified: bool = True) -> np.ndarray:
+    """AUROCs of "larger means positive" on ``n_boot`` bootstrap resamples of the images.
+
+    stratified: positives and negatives resampled apart, each at its own size (sets whose sizes are
+    fixed by design); else the images are resampled together and a resample with one class empty is
+    drawn again. Every score is resampled with the same indices, so differences between scores have
+    bootstrap errors too. Random draws: ``numpy.random.default_rng(seed)``.
+
+    Args:
+        scores: float ``[n]`` or ``[L, n]``, already oriented (:func:`oriented`).
+        positive: bool ``[n]``.
+    Returns:
+        float64 ``[n_boot, L]`` (``L = 1`` for one score); the standard error is ``.std(0, ddof=1)``.
+    """
+    from scipy.stats import rankdata  # heavy: scipy.stats takes about a second to import
+
+    S = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    positive = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if S.shape[1] != len(positive):
+        raise ValueError(f"{S.shape[1]} scores per row but {len(positive)} labels; give one label per image.")
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"AUROC needs both classes; {n_pos} of {len(positive)} images are positive.")
+    if int(n_boot) < 2:
+        raise ValueError(f"n_boot must be >= 2, got {n_boot}.")
+    rng = np.random.default_rng(int(seed))
+    if stratified:
+        pos, neg = S[:, positive], S[:, ~positive]
+        ip = rng.integers(0, n_pos, (int(n_boot), n_pos))
+        iq = rng.integers(0, n_neg, (int(n_boot), n_neg))
+        out = np.empty((int(n_boot), len(S)))
+        for j in range(len(S)):                                       # Mann-Whitney U per resample
+            ranks = rankdata(np.concatenate([pos[j][ip], neg[j][iq]], axis=1), axis=1)
+            out[:, j] = (ranks[:, :n_pos].sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+        return out
+    n, out, b = len(positive), np.empty((int(n_boot), len(S))), 0
+    while b < int(n_boot):
+        idx = rng.integers(0, n, n)
+        p = positive[idx]
+        if p.all() or not p.any():
+            continue
+        out[b] = [auroc(s[idx][p], s[idx][~p]) for s in S]
+        b += 1
+    return out
 
 
 def two_sided_auroc(pos, neg) -> float:

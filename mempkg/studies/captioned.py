@@ -58,7 +58,7 @@ from ..data.images import load_images
 from ..estimators.complexity import png_size
 from ..estimators.guidance import cfg_norm, cfg_norm_generation, eps_prediction, generation_times
 from ..estimators.lid import flipd
-from ..estimators.memorization import auroc
+from ..estimators.memorization import auroc_bootstrap, oriented, oriented_auroc
 from ..models.stable_diffusion import ConditionalEpsModel
 from ..models.train import TrainResult, train_loop
 
@@ -754,8 +754,6 @@ def generate(model, cond: Tensor, n_steps: int = 50, guidance_scale: float = 3.0
 # -- the memorization scores of Ross et al.'s Figure 4 ---------------------------------------------------
 
 METRICS = ("flipd_cond", "flipd_uncond", "cfg_norm", "cfg_norm_generation", "png_size")
-# Memorized images are the positive class; each score is oriented the way the paper reads it.
-ORIENTATION = {"flipd_cond": -1, "flipd_uncond": -1, "cfg_norm": 1, "cfg_norm_generation": 1, "png_size": -1}
 METRIC_LABELS = {"flipd_cond": "FLIPD, conditional", "flipd_uncond": "FLIPD, unconditional",
                  "cfg_norm": "CFG norm (real image)", "cfg_norm_generation": "CFG norm (generation, Wen)",
                  "png_size": "PNG size (bytes)"}
@@ -849,34 +847,12 @@ def t0_sweep(model, images, captions: Sequence[str], t0s: Sequence[float], *, n_
     return {m: torch.stack(v).double().numpy() for m, v in rows.items()}
 
 
-def oriented_auroc(metric: str, memorized, non_memorized) -> float:
-    """AUROC of "memorized" as the positive class with the score oriented as the paper reads it
-    (:data:`ORIENTATION`: low FLIPD, high CFG norm, low PNG size mean memorized)."""
-
-    check_choice("metric", metric, tuple(ORIENTATION))
-    sign = ORIENTATION[metric]
-    return auroc(sign * np.asarray(memorized, float), sign * np.asarray(non_memorized, float))
-
-
 def auroc_bootstrap_se(metric: str, memorized, non_memorized, n_boot: int = 1000, seed: int = 0) -> float:
-    """Bootstrap standard error of :func:`oriented_auroc`: both groups resampled with replacement, each
-    at its own size (stratified: the sets' sizes are fixed by design), ``n_boot`` times from
-    ``numpy.random.default_rng(seed)``; the standard deviation (ddof = 1) of the resampled AUROCs."""
-    from scipy.stats import rankdata  # heavy: scipy.stats takes about a second to import
-
-    check_choice("metric", metric, tuple(ORIENTATION))
-    if int(n_boot) < 2:
-        raise ValueError(f"n_boot must be >= 2, got {n_boot}.")
-    sign = ORIENTATION[metric]
-    pos, neg = sign * np.asarray(memorized, float).ravel(), sign * np.asarray(non_memorized, float).ravel()
-    if len(pos) == 0 or len(neg) == 0:
-        raise ValueError("auroc_bootstrap_se needs at least one score in each group.")
-    rng = np.random.default_rng(int(seed))
-    p = pos[rng.integers(0, len(pos), (int(n_boot), len(pos)))]
-    q = neg[rng.integers(0, len(neg), (int(n_boot), len(neg)))]
-    ranks = rankdata(np.concatenate([p, q], axis=1), axis=1)          # Mann-Whitney U per resample
-    u = ranks[:, : len(pos)].sum(1) - len(pos) * (len(pos) + 1) / 2
-    return float((u / (len(pos) * len(neg))).std(ddof=1))
+    """Stratified bootstrap standard error of :func:`~mempkg.estimators.memorization.oriented_auroc`."""
+    pos, neg = np.asarray(memorized, float).ravel(), np.asarray(non_memorized, float).ravel()
+    labels = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+    boot = auroc_bootstrap(oriented(metric, np.r_[pos, neg]), labels, n_boot, seed, stratified=True)
+    return float(boot[:, 0].std(ddof=1))
 
 
 def auroc_se_table(scores: dict, memorized: str, metrics: Sequence[str] = METRICS, n_boot: int = 1000,

@@ -41,7 +41,7 @@ from ..core.tensors import check_choice, image_seeds
 from ..data.images import ImageSet
 from ..estimators.complexity import png_size
 from ..estimators.lid import flipd
-from ..estimators.memorization import auroc, extract_memorized, nearest_neighbours
+from ..estimators.memorization import auroc, auroc_bootstrap, extract_memorized, nearest_neighbours, oriented
 from ..estimators.volume import volume_growth
 from ..models.edm import edm_sigmas, heun_sampler
 from ..models.views import VPView
@@ -51,7 +51,7 @@ COPY_RATIO = 1 / 3           # Carlini et al.'s d1 < d2 / 3
 
 LENSES = ("flipd", "volume", "onestep", "reproduction", "png")
 # +1: larger means memorized; -1: smaller means memorized (stated up front, never flipped post hoc)
-ORIENTATION = {"flipd": -1, "volume": 1, "onestep": 1, "reproduction": -1, "png": -1}
+LENSES_ORIENTED = ("flipd", "volume", "onestep", "reproduction", "png")   # directions: memorization.ORIENTATION
 LENS_LABELS = {"flipd": "FLIPD (low)", "volume": "volume growth L (high)", "onestep": "one-step copy rate (high)",
                "reproduction": "reproduction ratio (low)", "png": "PNG size (low)"}
 
@@ -262,7 +262,7 @@ def memorized_by_generation(samples: Tensor, train: Tensor, ratio: float = COPY_
 def base_lens(name: str) -> str:
     """The lens of a score's name: ``"flipd"``, or ``"flipd"`` for a variant ``"flipd:1 probe"``."""
     lens = str(name).split(":")[0]
-    check_choice("lens", lens, tuple(ORIENTATION))
+    check_choice("lens", lens, LENSES_ORIENTED)
     return lens
 
 
@@ -270,12 +270,6 @@ def lens_label(name: str) -> str:
     """A reader's label: ``"FLIPD (low)"``, or ``"FLIPD (low) [1 probe]"`` for the variant ``"flipd:1 probe"``."""
     extra = str(name).split(":", 1)[1] if ":" in str(name) else ""
     return LENS_LABELS[base_lens(name)] + (f" [{extra}]" if extra else "")
-
-
-def oriented(lens: str, values) -> np.ndarray:
-    """The score turned so that larger means memorized (:data:`ORIENTATION`; a variant ``"lens:..."``
-    takes its lens's direction)."""
-    return ORIENTATION[base_lens(lens)] * np.asarray(values, dtype=np.float64)
 
 
 def _check_scores(scores: dict, n: Optional[int] = None) -> int:
@@ -307,18 +301,9 @@ def detection_power(scores: dict, positive, n_boot: int = 200, seed: int = 0):
     if positive.all() or not positive.any():
         raise ValueError(f"AUROC needs both classes; {int(positive.sum())} of {n} images are positive.")
     lenses = list(scores)
-    S = np.stack([oriented(k, scores[k]) for k in lenses])           # [L, n]
+    S = np.stack([oriented(base_lens(k), scores[k]) for k in lenses])           # [L, n]
     point = np.array([auroc(s[positive], s[~positive]) for s in S])
-    rng = np.random.default_rng(int(seed))
-    boot = np.empty((int(n_boot), len(lenses)))
-    b = 0
-    while b < int(n_boot):
-        idx = rng.integers(0, n, n)
-        p = positive[idx]
-        if p.all() or not p.any():
-            continue
-        boot[b] = [auroc(s[idx][p], s[idx][~p]) for s in S]
-        b += 1
+    boot = auroc_bootstrap(S, positive, n_boot, seed, stratified=False)
     best = int(point.argmax())
     se_diff = (boot - boot[:, [best]]).std(axis=0, ddof=1)
     return pd.DataFrame({"auroc": point, "se": boot.std(axis=0, ddof=1), "se_diff_best": se_diff,
