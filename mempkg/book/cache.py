@@ -1,26 +1,13 @@
-"""The result cache: expensive work keyed by the parameters that produced it.
+"""The result cache: expensive work keyed by the parameters and the content of its inputs.
 
-Files live under ``results/<profile>/<notebook>/`` as ``<name>-<key>.pt`` plus a record
-``<name>-<key>.json`` (parameters, package and torch versions, device, the data file's
-sha256). Both are written atomically (temporary file, fsync, ``os.replace``) and the record
-is written *last*: a run killed at any moment leaves either nothing, a stray temporary
-file, or a data file without a record -- none of which is trusted on the next run. A data
-file whose hash no longer matches its record is recomputed too.
+``results/<profile>/<notebook>/<name>-<key>.pt`` holds a value, ``<name>-<key>.json`` its record
+(parameters, versions, device, threads, seconds, sha256 of the data file). Both are written
+atomically and the record last, so an interrupted run leaves nothing that a later run trusts; a data
+file whose hash no longer matches its record is recomputed. Values are what
+``torch.load(weights_only=True)`` reads: tensors, numbers, strings and nested lists and dicts of them.
 
-Cached values are what ``torch.load(weights_only=True)`` accepts: tensors, numbers,
-strings and (nested) lists/dicts of them. Trained networks are stored as state dicts (raw
-and, when trained with one, EMA weights); a training run in progress keeps its resumable
-checkpoint at ``<name>-<key>.checkpoint.pt`` (:meth:`Cache.checkpoint_path`) until its
-result is cached.
-
-The key holds what a result *means* -- parameters, seeds, the content of its inputs -- and not the
-machine it was computed on. CPU kernels split sums over threads, so the same seed gives bit-identical
-numbers for the same torch build and thread count, and numbers that differ in the last bits with
-another thread count (after thousands of training steps, weights that differ visibly; the findings
-do not). A cached result is therefore served to a run with another thread count, as it is to a run
-on another machine, and its record says what computed it (``threads``, ``torch_version``,
-``device``, ``seconds``); keying on the thread count would recompute every model on a machine with
-other cores and change nothing a reader can act on.
+The key holds what a result means (parameters, seeds, content digests of inputs), not the machine:
+a value is served to a run with another thread count, and its record says what computed it.
 
 Layer: book (imports every layer but the CLI).
 """
@@ -121,8 +108,7 @@ class Cache:
             return None
 
     def save(self, name: str, params: dict, value, seconds: float | None = None) -> Path:
-        """Store ``value``; ``seconds`` (what computing it took) goes into the record, where
-        ``tools/profile_book.py`` reads where a chapter's time went."""
+        """Store ``value``; ``seconds`` (what computing it took) goes into the record."""
         data, record = self.paths(name, params)
         atomic_write(data, lambda f: torch.save(value, f))
         write_json_atomic(record, {
