@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Circle
 
+from ..data.toy import von_mises_density
 from .paths import results_dir
 from .scorecard import HELD, MARKS, NOT_HELD
 
@@ -241,6 +243,60 @@ def scorecard_figure(rows: list[dict], title: str = ""):
 
 
 # -- chapter 01 figures (von Mises) ---------------------------------------------------------------
+
+def von_mises_data(r) -> Figure:
+    """Panel (a) of Fig. 3: the training points of a :class:`~mempkg.studies.von_mises.VonMisesResult`
+    on the circle and the ground-truth density."""
+    fig = Figure(figsize=(4.2, 4.2))
+    ax = fig.subplots()
+    circle_data(ax, r.data, density=lambda th: von_mises_density(th, r.data.kappa, r.data.mu))
+    ax.set_title("(a) training data and ground-truth density")
+    return fig
+
+
+def von_mises_loss(r) -> Figure:
+    """The denoising loss of the first training seed, per step."""
+    fig = Figure(figsize=(5, 2.6))
+    loss_history(fig.subplots(), r.history["losses"])
+    return fig
+
+
+def von_mises_flipd(r) -> Figure:
+    """FLIPD at every training point by angle (model at the knee, exact training-set score), and the
+    FLIPD(t0) curves of the isolated point and of the median of the others."""
+    ds = r.data
+    fig = Figure(figsize=(12, 3.3))
+    axes = fig.subplots(1, 2)
+    value_by_angle(axes[0], ds.angles, r.curve[r.knee], ds.isolated, label=f"FLIPD (t0 = {r.t0:.3g}, the knee)")
+    axes[0].scatter(ds.angles, r.points["FLIPD, exact score"], s=6, marker="x", color="0.5",
+                    label="exact training-set score")
+    axes[0].legend(fontsize=7)
+    axes[0].set_title("FLIPD at every training point")
+    named = {"isolated point": r.curve[:, ds.isolated],
+             "median of the other points": r.curve[:, r.others].median(1).values,
+             "isolated, exact training-set score": r.curve_exact}
+    flipd_curves(axes[1], r.t0s, named, t0=r.summary["t0_fixed"], knees={"median of the other points": r.knee})
+    axes[1].set_ylim(-1, 3)
+    return fig
+
+
+def von_mises_samples(r, n_show: int, zoom: float = 0.5) -> Figure:
+    """Panel (b) of Fig. 3: the first ``n_show`` samples coloured by FLIPD, and every sample within ``zoom``
+    of the isolated point with the copy radius drawn."""
+    ds = r.data
+    iso = ds.points[ds.isolated]
+    fig = Figure(figsize=(9, 4))
+    axes = fig.subplots(1, 2)
+    points_by_value(axes[0], r.samples[:n_show], r.flipd_samples[:n_show], ref=ds.points)
+    axes[0].set_title(f"(b) {n_show} samples coloured by FLIPD")
+    near = (r.samples - iso).norm(dim=1) < zoom
+    points_by_value(axes[1], r.samples[near], r.flipd_samples[near], ref=ds.points, s=30)
+    x, y = iso.tolist()
+    axes[1].add_patch(Circle((x, y), r.copy_radius, fill=False, color="tab:red", lw=1))
+    axes[1].set_xlim(x - zoom, x + zoom)
+    axes[1].set_ylim(y - zoom, y + zoom)
+    axes[1].set_title(f"all {int(near.sum())} of {len(r.samples)} samples within {zoom:g} of the isolated point")
+    return fig
 
 
 # -- chapter 02 figures (volume growth) -----------------------------------------------------------
