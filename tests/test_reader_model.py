@@ -51,9 +51,9 @@ def test_chapter_02_runs_on_a_saved_ddpm_pipeline_and_describes_it(reader, tmp_p
     assert summary["auroc_swap"] is None and "retrains the chapter's own network" in summary["auroc_swap_reason"]
     assert summary["n_planted"] is None and summary["n_planted_found"] is None
     shown = json.dumps([c.get("outputs", []) for c in nb["cells"]])
-    assert "This run reads the reader's model" in shown
-    assert f"The model ({reader['model']}) has" in shown and "trained here" not in shown, \
-        "the outputs must describe the reader's model, never the chapter's own"
+    assert str(reader["model"]) in shown and str(reader["train_images"]) in shown and "trained here" not in shown, \
+        "the outputs must describe the reader's model and images, never the chapter's own"
+    assert "retrains the chapter's own network" in shown, "the page must say why the role swap was skipped"
     assert summary["model"]["class"] == "DDPMScoreModel"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -300,6 +301,56 @@ def von_mises_samples(r, n_show: int, zoom: float = 0.5) -> Figure:
 
 
 # -- chapter 02 figures (volume growth) -----------------------------------------------------------
+
+def overfit_samples(train_images, samples):
+    """The first 32 training rows (16 images, then their flips) above 32 samples of the overfit model."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 2.6))
+    image_grid(axes[0], train_images[:32], n_cols=16, title="training images (first 16, then flips)")
+    image_grid(axes[1], samples[:32], n_cols=16, title="samples of the overfit model")
+    return fig
+
+
+def volume_controls(L_swap, loss, member, loss_t: float, swap_reason: str | None = None):
+    """Left: L under the role-swap model by group (or why it was skipped); right: the denoising loss by group."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3))
+    if L_swap is not None:
+        two_groups(axes[0], L_swap[member], L_swap[~member], xlabel="L under the swap model",
+                   labels=("the 2^7 training images", "held-out images (the swap model's training set)"))
+    else:
+        axes[0].set_axis_off()
+        axes[0].text(0.5, 0.5, f"role swap: {swap_reason}", ha="center", va="center", wrap=True)
+    two_groups(axes[1], loss[member], loss[~member], xlabel=f"denoising loss at t = {loss_t}")
+    return fig
+
+
+def memorized_vs_other(extracted, L_memorized, L_other, n_planted_found=None):
+    """Left: the extracted (memorized) training images; right: their L against as many other training images."""
+    n = len(extracted)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3), gridspec_kw={"width_ratios": [1, 1.2]})
+    title = f"extracted: {n} images" + ("" if n_planted_found is None else f" ({n_planted_found} planted)")
+    shown = extracted[:32] if n else extracted.new_zeros((1, *extracted.shape[1:]))
+    image_grid(axes[0], shown, n_cols=8, title=title)
+    if n:
+        two_groups(axes[1], L_memorized, L_other, labels=("memorized (extracted)", "other training images"),
+                   xlabel="L")
+    return fig
+
+
+def ablation_grids(grids: dict, steps):
+    """Paper Fig. 3: per grid ``{(group, row name): (rows, {(row, K): (AUROC, p)})}``, the AUROC (top) and
+    log10 of Welch's p (bottom) against the ODE steps K."""
+    fig, axes = plt.subplots(2, len(grids), figsize=(13, 6.5), constrained_layout=True, squeeze=False)
+    for col, ((name, rname), (rows, grid)) in enumerate(grids.items()):
+        auc = np.array([[grid[(r, k)][0] for k in steps] for r in rows])
+        logp = np.log10(np.maximum(np.array([[grid[(r, k)][1] for k in steps] for r in rows]), 1e-300))
+        heatmap(axes[0, col], auc, rows, steps, cmap="RdBu_r", vmin=0, vmax=1, cbar_label="AUROC")
+        heatmap(axes[1, col], logp, rows, steps, fmt="{:.0f}", cmap="viridis_r", cbar_label="log10 p")
+        axes[0, col].set_title(name)
+        for r in range(2):
+            axes[r, col].set_xlabel("ODE steps K")
+            axes[r, col].set_ylabel(rname)
+    return fig
+
 
 
 # -- chapter 03 figures (three regimes) -----------------------------------------------------------
