@@ -355,6 +355,74 @@ def ablation_grids(grids: dict, steps):
 
 # -- chapter 03 figures (three regimes) -----------------------------------------------------------
 
+def noise_sweeps(axes, sigmas, sweeps: dict):
+    """Dodson et al. Figs. 1 and 2 on three axes: MSE per pixel (held-out solid, training dashed), the
+    held-out minus training MSE gap, and the one-step copy rate of held-out inputs, per denoiser.
+    ``sweeps`` maps a denoiser's name to ``{"test": ..., "train": ...}``, each a NoiseSweep's fields."""
+    for name, sw in sweeps.items():
+        line, = axes[0].plot(sigmas, sw["test"]["mse"], label=f"{name} held-out")
+        axes[0].plot(sigmas, sw["train"]["mse"], ls="--", color=line.get_color(), label=f"{name} train")
+        axes[1].plot(sigmas, np.asarray(sw["test"]["mse"]) - np.asarray(sw["train"]["mse"]), label=name)
+        axes[2].plot(sigmas, sw["test"]["mem_rate"], marker=".", label=name)
+    labels = ["MSE per pixel", "MSE gap (held-out - train)", "memorized fraction (held-out inputs)"]
+    for ax, yl in zip(axes, labels):
+        ax.set_xscale("log")
+        ax.set_xlabel("sigma")
+        ax.set_ylabel(yl)
+        ax.legend(fontsize=7)
+    axes[0].set_yscale("log")
+    axes[0].set_ylim(bottom=1e-5)          # EMP's training MSE is ~0 at small sigma: it returns the image itself
+    return axes
+
+
+def weight_and_coverage(ax, sigmas, regimes: dict, zones: dict, rate, rate_label: str):
+    """W (solid) and C (dashed) per training set, each set's danger zone shaded, and a copy rate (black).
+    ``regimes`` and ``zones`` map a training set's name to W and C and to (sigma_low, sigma_high)."""
+    for (name, r), color in zip(regimes.items(), ["tab:red", "tab:blue"]):
+        ax.plot(sigmas, r["W"], color=color, label=f"W, {name}")
+        ax.plot(sigmas, r["C"], color=color, ls="--", label=f"C, {name}")
+        lo, hi = zones[name]
+        if np.isfinite(lo):
+            ax.axvspan(lo, hi, color=color, alpha=0.12, label=f"danger zone, {name}")
+    ax.plot(sigmas, rate, color="k", marker=".", label=rate_label)
+    ax.set_xscale("log")
+    ax.set_xlabel("sigma")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return ax
+
+
+def gap_bands(axes, sigmas, gap):
+    """Gap training on three axes: per model a bar over the band of sigma it skipped at the height of its copy
+    rate (left) and its Frechet distance (middle), the baseline dashed; the baseline's one-step copy rate (right).
+    ``gap`` is a :class:`mempkg.studies.three_regimes.GapTraining`."""
+    for ax, values, yl in ((axes[0], gap.mem_rate, "memorized generations"), (axes[1], gap.fd, gap.fd_name)):
+        for (a, b), name in zip(gap.tiles, gap.bands):
+            color = {gap.label["gap"]: "tab:red", gap.label["dummy"]: "tab:purple"}.get(name, "tab:gray")
+            ax.hlines(values[name], max(a, sigmas[0]), min(b, sigmas[-1]), color=color, lw=3)
+        ax.axhline(values["baseline"], color="k", ls="--", label="baseline (no gap)")
+        ax.axvspan(*gap.band, color="tab:red", alpha=0.12, label="danger zone (= the gap)")
+        ax.set_ylabel(yl)
+    axes[0].axhline(np.nan, color="tab:purple", lw=3, label="dummy")
+    axes[0].axhline(np.nan, color="tab:gray", lw=3, label="other gap bands")
+    axes[1].axhline(gap.fd_copy, color="tab:green", ls=":", label="the training images themselves")
+    axes[2].plot(sigmas, gap.sweep["mem_rate"], marker=".", color="k", label="baseline, held-out inputs")
+    axes[2].axvspan(*gap.band, color="tab:red", alpha=0.12)
+    axes[2].set_ylabel("memorized fraction, one denoising step")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("sigma (bands: the noise levels each model skipped)")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
+    return axes
+
+
+def gap_generations(axes, gap, n: int = 32):
+    """The class's training images and the first ``n`` generations of the baseline, gap and dummy models."""
+    shown = [("training images", gap.train_images)] + [
+        (role, gap.generations[gap.label[role]]) for role in ("baseline", "gap", "dummy")]
+    for ax, (title, x) in zip(axes, shown):
+        image_grid(ax, x[:n], n_cols=8, title=title)
+    return axes
+
 
 # -- chapter 04 figures (LAION verbatims) ---------------------------------------------------------
 
