@@ -57,8 +57,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # and leave the executed notebooks without figures.
 unexport MPLBACKEND
 
-.PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax gpu-check gpu-wheels publish \
-	profile-book book-time
+.PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax gpu-check gpu-wheels publish
 
 define HELP
 Memorization in diffusion models: a reproducible study
@@ -72,11 +71,6 @@ Memorization in diffusion models: a reproducible study
   make bench           run the benchmarks (FLIPD cost, volume-growth speed-up, W and C cost and
                        its growth with N) into results/benchmarks/; notebooks/06_performance
                        shows the same measurements in the book
-  make profile-book    execute every chapter under PROFILE from an empty cache (in build/profile-PROFILE/) and
-                       write book/measurements/book-PROFILE.json: each chapter's time and its stages; the
-                       introduction and the performance page quote it
-  make book-time       probe this machine's speed (about 15 s) and say how long the recorded PROFILE book
-                       (book/measurements/book-PROFILE.json) should take here from an empty cache
   make publish         push build/PROFILE/html to the gh-pages branch of PUBLISH_REMOTE (default: origin) with
                        ghp-import; DRY_RUN=1 lists what would be pushed; with BOOK_REPO=owner/name, also
                        the chapters as notebooks to its notebooks branch (for the Colab buttons)
@@ -140,14 +134,14 @@ $(STAMP): pyproject.toml
 
 # JOBS chapters execute at once (make -j), each with THREADS torch threads (OMP_NUM_THREADS, an equal share of
 # the cores). The book's small CPU models keep one core busy better than two, so on 2 cores two chapters at one
-# thread each finish sooner than one after the other at two (book/measurements/book-quick.json holds the
-# measurement, and keeps the one-after-another run it replaced as `previous`). The longest
-# chapters start first (LONGEST_FIRST, in the order of book/measurements/book-quick.json), so no long one starts
-# last. 06_performance times the estimators, so it runs after the others, alone, with every core. `full` runs one
-# chapter at a time (they share one GPU); JOBS=1 runs any profile in sequence. An OMP_NUM_THREADS already set wins.
+# thread each finish sooner than one after the other at two. The longest chapters start first (LONGEST_FIRST),
+# so no long one starts last. 06_performance times the estimators, so it runs after the others, alone, with
+# every core. `full` runs one chapter at a time (they share one GPU); JOBS=1 runs any profile in sequence. An
+# OMP_NUM_THREADS already set wins.
 CORES := $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 JOBS ?= $(if $(filter full,$(PROFILE)),1,$(CORES))
 THREADS ?= $(CORES)
+# the chapters from the longest to the shortest under quick, as the build's own run-time table gives them
 LONGEST_FIRST := 03_three_regimes 02_cifar10_overfit 05_three_lenses 04_laion_verbatims 01_von_mises
 SOLO := $(filter $(SRC)/notebooks/06_performance.ipynb,$(EXECUTED))
 FIRST := $(foreach n,$(LONGEST_FIRST),$(filter $(SRC)/notebooks/$(n).ipynb,$(EXECUTED)))
@@ -211,12 +205,6 @@ book: $(STAMP) notebooks
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
-
-profile-book: $(STAMP)
-	$(BIN)/python tools/profile_book.py --profile $(PROFILE) --run
-
-book-time: $(STAMP)
-	$(BIN)/python tools/profile_book.py --profile $(PROFILE) --estimate
 
 publish: $(STAMP)
 	$(BIN)/python tools/publish.py --profile $(PROFILE) $(if $(PUBLISH_REMOTE),--remote "$(PUBLISH_REMOTE)") \

@@ -81,7 +81,7 @@ UNET_PRESETS: dict[str, dict] = {
         down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
         norm_num_groups=8, dropout=0.0),
     # The `digits` UNet at half the channels (16, 32): ~0.18 M parameters and a quarter of the arithmetic per step.
-    # Measured as a cut of chapters 03 and 05 by benchmarks/training_cuts.py (`width`); no profile uses it.
+    # No profile uses it: what it costs the chapters' copies is noted at the quick settings (profiles.py).
     "digits_narrow": dict(
         _DDPM_STYLE, block_out_channels=(16, 32), layers_per_block=1,
         down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
