@@ -7,29 +7,32 @@ score on B images and FLIPD on the same B images with 1 Hutchinson probe and wit
 (D <= 64), for forward-mode (jvp) and reverse-mode (vjp) products, and FLIPD's physical limit per
 probe (one forward pass of the score with gradients and one VJP through it, nothing else). Only
 ratios are reported: seconds depend on the machine, ratios much less. Target (foundation issue):
-1 probe <= 4 forward passes. The measuring is mempkg.book.perf.flipd_cost. Writes ``results/benchmarks/flipd_cost.json``.
+1 probe <= 4 forward passes. The measuring is mempkg.studies.performance.estimator_costs.
+Writes ``results/benchmarks/flipd_cost.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from mempkg.book import perf
 from mempkg.book.paths import results_root
 from mempkg.core.devices import resolve_device
 from mempkg.core.files import write_json_atomic
+from mempkg.studies import performance
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--models", nargs="+", default=["mlp_2", "unet_1x8x8", "unet_3x32x32"], choices=list(perf.MODELS))
+    ap.add_argument("--models", nargs="+", default=["mlp_2", "unet_1x8x8", "unet_3x32x32"], choices=list(performance.MODELS))
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
-    out = perf.flipd_cost(args.models, args.batch, args.repeats, device=resolve_device(args.device))
+    out = performance.estimator_costs(args.models, args.batch, estimators=("flipd", "flipd_exact"), repeats=args.repeats,
+                               device=resolve_device(args.device))
+    out["rows"] = [dict(r, **{k.removeprefix("FLIPD, "): v for k, v in r["costs"].items()}) for r in out["rows"]]
 
-    cols = ["1 probe, jvp", "1 probe, vjp", "exact, jvp", "exact, vjp", perf.FLIPD_LIMIT]
+    cols = ["1 probe, jvp", "1 probe, vjp", "exact, jvp", "exact, vjp", performance.FLIPD_LIMIT]
     print(f"FLIPD cost per image in forward passes of the same model at batch {args.batch} ({out['machine']})\n")
     print("| model | D | " + " | ".join(cols) + " |")
     print("|---|---|" + "---|" * len(cols))
@@ -39,7 +42,7 @@ def main() -> None:
     best = min(min(r["1 probe, jvp"], r["1 probe, vjp"]) for r in out["rows"])
     worst = max(min(r["1 probe, jvp"], r["1 probe, vjp"]) for r in out["rows"])
     print(f"\n1 probe with the faster method: {best:.2f}-{worst:.2f} forward passes (target <= 4).")
-    per_limit = [r["1 probe, vjp"] / r[perf.FLIPD_LIMIT] for r in out["rows"]]
+    per_limit = [r["1 probe, vjp"] / r[performance.FLIPD_LIMIT] for r in out["rows"]]
     print(f"1 probe by vjp / its limit (one forward pass and one VJP): {min(per_limit):.2f}-{max(per_limit):.2f}.")
     path = write_json_atomic(results_root() / "benchmarks" / "flipd_cost.json", out)
     print(f"Wrote {path}")

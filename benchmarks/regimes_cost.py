@@ -7,7 +7,7 @@ matrix (the unavoidable matrix product), (b) `weight_and_coverage` on the whole 
 computes distances once per noise draw and reuses them for every sigma, (c) the estimator with its
 per-sigma pass in float64 instead of float32, and (d) the naive approach, recomputing the distances
 for every sigma, on a few sigmas and extrapolated.
-Target (three-regime issue): (b) at most 3x (a). The measuring is mempkg.book.perf.regimes_cost.
+Target (three-regime issue): (b) at most 3x (a). The measuring is mempkg.studies.performance.regimes_cost.
 Writes results/benchmarks/regimes_cost.json. The data are drawn from seed 1, the estimator's noise
 from seed 0 (the same seed would make the noise equal to the training points).
 """
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 
-from mempkg.book import perf
 from mempkg.book.paths import results_root
 from mempkg.core.devices import resolve_device
 from mempkg.core.files import write_json_atomic
+from mempkg.studies import performance
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
-    out = perf.regimes_cost(args.train, args.queries, args.dim, args.sigmas, args.naive_sigmas, args.repeats,
+    out = performance.regimes_cost(args.train, args.queries, args.dim, args.sigmas, args.naive_sigmas, args.repeats,
                             device=resolve_device(args.device))
 
     print(f"{args.queries} queries x {args.train} training points, d = {args.dim}, {args.sigmas} sigmas "

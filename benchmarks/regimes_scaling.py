@@ -6,7 +6,7 @@
 Times together, in one run, one distance matrix [queries, N] and `weight_and_coverage` on the
 sigma grid at every N (the first N points of one random draw), and reports W and C as a multiple
 of one distance matrix at each N and both costs relative to the smallest N: W and C should grow
-like the distance matrix, linearly in N. The measuring is mempkg.book.perf.regimes_scaling.
+like the distance matrix, linearly in N. The measuring is mempkg.studies.performance.regimes_scaling.
 Writes results/benchmarks/regimes_scaling.json.
 """
 
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 
-from mempkg.book import perf
 from mempkg.book.paths import results_root
 from mempkg.core.devices import resolve_device
 from mempkg.core.files import write_json_atomic
+from mempkg.studies import performance
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
-    out = perf.regimes_scaling(args.train_sizes, args.queries, args.dim, args.sigmas, args.repeats,
+    out = performance.regimes_scaling(args.train_sizes, args.queries, args.dim, args.sigmas, args.repeats,
                                device=resolve_device(args.device))
 
     print(f"W and C, {args.queries} queries, d = {args.dim}, {args.sigmas} sigmas ({out['machine']})\n")

@@ -14,17 +14,17 @@ L between the authors' loop and finite differences (the two compute the same num
 --models are timed with --images and --steps; the --paper-model (the paper's dimension, 3x32x32;
 "none" skips it) with --paper-images and --paper-steps, fewer, because a jvp step at 3x32x32 costs
 seconds per image on a CPU (a cost per step does not depend on the number of steps).
-The measuring is mempkg.book.perf.volume_speedup. Writes results/benchmarks/volume_speed.json.
+The measuring is mempkg.studies.performance.volume_speedup. Writes results/benchmarks/volume_speed.json.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from mempkg.book import perf
 from mempkg.book.paths import results_root
 from mempkg.core.devices import resolve_device
 from mempkg.core.files import write_json_atomic
+from mempkg.studies import performance
 
 
 def main() -> None:
@@ -33,16 +33,16 @@ def main() -> None:
     ap.add_argument("--axes", type=int, default=50)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--models", nargs="+", default=["mlp_64", "unet_1x8x8"], choices=list(perf.MODELS))
-    ap.add_argument("--paper-model", default="unet_3x32x32", choices=[*perf.MODELS, "none"])
+    ap.add_argument("--models", nargs="+", default=["mlp_64", "unet_1x8x8"], choices=list(performance.MODELS))
+    ap.add_argument("--paper-model", default="unet_3x32x32", choices=[*performance.MODELS, "none"])
     ap.add_argument("--paper-images", type=int, default=2)
     ap.add_argument("--paper-steps", type=int, default=1)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     device = resolve_device(args.device)
-    out = perf.volume_speedup(args.models, args.images, args.axes, args.steps, args.repeats, device=device)
+    out = performance.volume_speedup(args.models, args.images, args.axes, args.steps, args.repeats, device=device)
     if args.paper_model != "none":
-        paper = perf.volume_speedup([args.paper_model], args.paper_images, args.axes, args.paper_steps, args.repeats,
+        paper = performance.volume_speedup([args.paper_model], args.paper_images, args.axes, args.paper_steps, args.repeats,
                                     device=device)
         out = dict(out, rows=out["rows"] + paper["rows"], paper_settings=paper["settings"])
 

@@ -14,8 +14,7 @@ The package is laid out in layers; a module imports only from its own layer or t
 layer           what it holds
 ==============  ================================================================================
 ``cli``         the command line, ``python -m mempkg score``
-``book``        the book's plumbing: run profiles, the result cache, paths, plots, the scorecard,
-                performance measuring
+``book``        the book's plumbing: run profiles, the result cache, paths, plots, the scorecard
 ``studies``     what one chapter's experiment needs: captioned digits with planted verbatims
                 (chapter 04), duplicated training sets and the three lenses (chapter 05)
 ``estimators``  FLIPD, volume growth, W/C and the danger zone, CFG norms, PNG size, copy tests

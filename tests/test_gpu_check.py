@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import gpu_check  # noqa: E402
 
-from mempkg.book import perf  # noqa: E402
+from mempkg.studies import performance  # noqa: E402
 
 
 def test_arguments_are_checked(tmp_path, capsys):
@@ -63,10 +63,10 @@ def test_the_scale_stage_writes_a_record_the_performance_page_reads(tmp_path):
     assert {"date", "torch", "device_name", "stage_seconds", "paper_scale"} <= set(record)
     assert record["paper_scale"]["scale"] == "tiny"
     assert record["paper_scale"]["float32"]["flipd_forward_passes"] > 1       # FLIPD costs more than a forward
-    records = perf.gpu_records(tmp_path)
-    table = perf.gpu_records_table(records)
+    table = performance.gpu_records(tmp_path)
     assert list(table["precision"]) == ["float32", "tf32"] and (table["FLIPD (1 probe, SD v1.5 UNet), images/s"] > 0).all()
 
 
-def test_no_record_gives_an_empty_table(tmp_path):
-    assert perf.gpu_records(tmp_path) == [] and perf.gpu_records_table([]).empty
+def test_no_record_gives_an_empty_table_with_the_columns(tmp_path):
+    table = performance.gpu_records(tmp_path / "nowhere")
+    assert table.empty and list(table.columns[:3]) == ["device", "date", "precision"]

@@ -1,20 +1,43 @@
-"""The timing helpers measure relative cost, and every ratio dict of mempkg.book.perf holds its promised,
-positive, finite numbers at tiny sizes."""
+"""The cost study (mempkg.studies.performance): the clock times what it is given, a cost in forward
+passes counts the network calls when every call costs the same, and chapter 06's run returns its tables
+and summary at tiny sizes."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
 import pytest
 import torch
+from torch import nn
 
-from mempkg.book import perf
+from mempkg.book.profiles import CHAPTERS
+from mempkg.studies import performance
+
+SLEEP = 0.03         # seconds per network call: far above everything else a call does at these sizes
 
 
-def _finite_positive(d: dict, where: str) -> None:
-    for k, v in d.items():
-        assert isinstance(v, float) and math.isfinite(v) and v > 0, f"{where}[{k!r}] = {v!r}"
+class FixedCostNet(nn.Module):
+    """An eps-network whose every call sleeps SLEEP seconds and is linear in x."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x, c_noise, *cond):
+        time.sleep(SLEEP)
+        return self.w * x
+
+
+@pytest.fixture
+def fixed_cost_model(monkeypatch):
+    """``fixed`` among the study's models, timed at one torch thread (the machine may be shared)."""
+    monkeypatch.setitem(performance.MODELS, "fixed", ("fixed-cost network, D = 4", (4,), lambda s: FixedCostNet()))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield "fixed"
+    torch.set_num_threads(threads)
 
 
 def test_timed_together_sees_k_times_the_work():
@@ -25,94 +48,108 @@ def test_timed_together_sees_k_times_the_work():
             torch.mm(a, a)
             time.sleep(0.002)          # sleeps keep the ratio readable on a loaded machine
 
-    t = perf.timed_together({"1x": lambda: work(1), "4x": lambda: work(4)}, repeats=7)
+    t = performance.timed_together({"1x": lambda: work(1), "4x": lambda: work(4)}, repeats=7)
     assert 2.5 < t["4x"] / t["1x"] < 6.0, t
 
 
-def test_timed_together_counts_rounds_and_skips_warmup():
-    calls = {"f": 0}
+def test_timed_together_skips_the_warmup_and_repeats_fast_calls():
+    calls = {"f": 0, "g": 0}
 
     def f():
         calls["f"] += 1
         time.sleep(0.05 if calls["f"] == 1 else 0.001)     # only the warm-up call is slow
 
-    t = perf.timed_together({"f": f}, repeats=3, min_time=0)
-    assert calls["f"] == 4 and t["f"] < 0.02
-    assert perf.clock(lambda: time.sleep(0.003), repeats=2) >= 0.003
-    # a fast function is called several times per round and timed per call
-    calls["g"] = 0
-
     def g():
         calls["g"] += 1
         time.sleep(0.001)
 
-    t = perf.timed_together({"g": g}, repeats=2, min_time=0.01)
-    assert calls["g"] > 3 and 0.001 <= t["g"] < 0.01
+    assert performance.timed_together({"f": f}, repeats=3, min_time=0)["f"] < 0.02 and calls["f"] == 4
+    t = performance.timed_together({"g": g}, repeats=2, min_time=0.01)
+    assert calls["g"] > 3 and 0.001 <= t["g"] < 0.01, "a fast call is repeated within a round, timed per call"
     with pytest.raises(ValueError, match="repeats"):
-        perf.timed_together({"f": f}, repeats=0)
+        performance.timed_together({"f": f}, repeats=0)
 
 
-def test_machine_states_cpu_threads_torch_and_device():
-    m = perf.machine("cpu")
-    assert "thread" in m and f"torch {torch.__version__}" in m and "device cpu" in m and "cores" in m
-    assert perf.cpu_name() in m
-    assert len(perf.code_digest()) == 16
-
-
-def test_estimator_costs_rows_at_tiny_sizes():
-    out = perf.estimator_costs(["mlp_2", "tiny_sd"], batch=2, exact_max_dim=2, n_axes=2, n_steps=1, n_sigmas=1,
-                               n_train=20, repeats=1)
-    assert out["machine"] == perf.machine("cpu") and out["measured_at"]
-    mlp, sd = out["rows"]
-    assert mlp["D"] == 2 and sd["D"] == 64 and mlp["batch"] == 2
-    assert set(mlp["costs"]) == {"FLIPD, 1 probe, jvp", "FLIPD, 1 probe, vjp", "FLIPD, exact, jvp", "FLIPD, exact, vjp",
-                                 perf.FLIPD_LIMIT, "volume growth per axis-step, finite",
-                                 "volume growth per axis-step, jvp", "one-step memorization per sigma"}
-    # the text-conditional model has the CFG norm, no denoiser, and D = 64 > exact_max_dim
-    assert set(sd["costs"]) == {"FLIPD, 1 probe, jvp", "FLIPD, 1 probe, vjp", perf.FLIPD_LIMIT,
-                                "volume growth per axis-step, finite", "volume growth per axis-step, jvp",
-                                "CFG norm (3 Euler steps)"}
-    for r in out["rows"]:
-        _finite_positive(r["costs"], r["name"])
-        _finite_positive(r["seconds"], r["name"])
-
-
-def test_flipd_cost_keeps_the_benchmark_columns():
-    out = perf.flipd_cost(["mlp_2"], batch=2, repeats=1)
+def test_a_cost_in_forward_passes_counts_the_network_calls(fixed_cost_model):
+    """FLIPD (1 probe, jvp or vjp) and its limit call the network once, one-step memorization once per
+    sigma, volume growth by finite differences once per step for N axes: 1, 1, 1, 1/N forward passes."""
+    out = performance.estimator_costs([fixed_cost_model], batch=2, estimators=("flipd", "volume", "one_step"),
+                                      n_axes=4, n_steps=2, n_sigmas=2, n_train=10, repeats=1)
     (row,) = out["rows"]
-    assert {"model", "D", "batch", "forward_seconds", "1 probe, jvp", "1 probe, vjp", "exact, jvp",
-            "exact, vjp", perf.FLIPD_LIMIT} <= set(row)
+    c = row["costs"]
+    assert row["D"] == 4 and row["forward_seconds"] == pytest.approx(SLEEP, rel=0.5)
+    for name in ("FLIPD, 1 probe, jvp", "FLIPD, 1 probe, vjp", performance.FLIPD_LIMIT,
+                 "one-step memorization per sigma"):
+        assert c[name] == pytest.approx(1.0, rel=0.35), (name, c)
+    assert c["volume growth per axis-step, finite"] == pytest.approx(1 / 4, rel=0.35), c
 
 
-def test_volume_speedup_rows_and_agreement():
-    out = perf.volume_speedup(["mlp_64"], images=2, axes=3, steps=2, repeats=1)
+def test_the_authors_loop_makes_one_call_per_image_where_volume_growth_makes_one(fixed_cost_model):
+    """B images: the authors' loop calls the network B times per Euler step, volume_growth once (its
+    limit), and the jvp twice (tangents, then the centre); both compute the same L."""
+    out = performance.volume_speedup([fixed_cost_model], images=3, axes=2, steps=2, repeats=1)
+    (row,) = out["rows"]
+    assert row["authors_per_limit"] == pytest.approx(3, rel=0.3), row
+    assert row["finite_per_limit"] == pytest.approx(1, rel=0.3), row
+    assert row["jvp_per_limit"] == pytest.approx(2, rel=0.3), row
+    assert row["speedup_finite"] == pytest.approx(3, rel=0.3) and row["max_rel_diff_L"] < 1e-9
+
+
+def test_volume_speedup_on_a_real_network_agrees_with_the_authors_loop():
+    out = performance.volume_speedup(["mlp_64"], images=2, axes=3, steps=2, repeats=1)
     (row,) = out["rows"]
     assert set(row["seconds"]) == {"authors", "finite", "jvp", "limit, per image", "limit, one call"}
-    _finite_positive({k: row[k] for k in ("speedup_finite", "speedup_jvp", "authors_per_limit", "finite_per_limit",
-                                          "jvp_per_limit", "images_per_second_finite")}, "volume_speedup")
     t = row["seconds"]
-    lim = min(t["limit, per image"], t["limit, one call"])
-    assert row["speedup_finite"] == t["authors"] / t["finite"] and row["finite_per_limit"] == t["finite"] / lim
+    assert row["finite_per_limit"] == t["finite"] / min(t["limit, per image"], t["limit, one call"])
     assert row["max_rel_diff_L"] < 1e-5          # the batched estimator computes the authors' numbers (float32)
 
 
+def test_estimator_costs_rows_on_the_book_models_at_tiny_sizes():
+    mlp = performance.estimator_costs(["mlp_2"], batch=2, exact_max_dim=2, n_axes=2, n_steps=1, n_sigmas=1,
+                                      n_train=20, repeats=1)
+    assert mlp["machine"] == performance.machine("cpu") and mlp["measured_at"]
+    sd = performance.estimator_costs(["tiny_sd"], batch=2, estimators=("flipd_exact", "one_step", "cfg_norm"),
+                                     exact_max_dim=2, repeats=1)
+    (mlp,), (sd,) = mlp["rows"], sd["rows"]
+    assert mlp["D"] == 2 and sd["D"] == 64 and mlp["batch"] == 2
+    assert {"FLIPD, exact, jvp", "FLIPD, exact, vjp", "one-step memorization per sigma"} <= set(mlp["costs"])
+    # the text-conditional model has the CFG norm, no denoiser, and D = 64 > exact_max_dim
+    assert list(sd["costs"]) == ["CFG norm (3 Euler steps)"]
+    for r in (mlp, sd):
+        assert all(math.isfinite(v) and v > 0 for v in [*r["costs"].values(), *r["seconds"].values()]), r
+
+
 def test_regimes_cost_and_scaling_at_tiny_sizes():
-    cost = perf.regimes_cost(train=200, queries=20, dim=16, sigmas=6, naive_sigmas=2, repeats=1)
-    assert set(cost["ratios"]) == {"W and C on the grid / one distance matrix",
-                                   "W and C, float64 sigma pass / one distance matrix",
-                                   "naive (distances per sigma) / one distance matrix",
-                                   "speed-up of the one-pass estimator over the naive one",
-                                   "speed-up of W and C with the float32 sigma pass over float64 (whole estimator)"}
-    _finite_positive(cost["ratios"], "regimes_cost")
-    scaling = perf.regimes_scaling(train_sizes=[200, 100], queries=20, dim=16, sigmas=6, repeats=1)
+    cost = performance.regimes_cost(train=200, queries=20, dim=16, sigmas=6, naive_sigmas=2, repeats=1)
+    assert len(cost["ratios"]) == 5 and all(math.isfinite(v) and v > 0 for v in cost["ratios"].values())
+    assert cost["seconds"]["naive, extrapolated"] == pytest.approx(cost["seconds"]["naive, few sigmas"] * 3)
+    scaling = performance.regimes_scaling(train_sizes=[200, 100], queries=20, dim=16, sigmas=6, repeats=1)
     assert [r["N"] for r in scaling["rows"]] == [100, 200]
     assert scaling["rows"][0]["wc_growth"] == 1.0 and scaling["rows"][1]["N_growth"] == 2.0
-    for r in scaling["rows"]:
-        _finite_positive({k: float(v) for k, v in r.items() if k != "N"}, f"N={r['N']}")
+
+
+class NoCache:
+    def get(self, name, params, compute, inputs=None):
+        return compute()
+
+
+def test_run_returns_the_chapter_tables_and_summary(tmp_path):
+    S = dataclasses.replace(CHAPTERS["performance"]["tiny"], cost_models=("mlp_64",), headline_model="mlp_64",
+                            volume_models=("mlp_64",), wc_train=100, wc_train_sizes=(50, 100), wc_queries=10,
+                            wc_dim=8, wc_sigmas=4)
+    R = performance.run(S, seed=0, device="cpu", cache=NoCache(), headline_images=1, headline_steps=1,
+                        records=tmp_path)
+    assert dataclasses.is_dataclass(R) and R.gpu.empty
+    assert list(R.costs.columns) == [performance.MODELS["mlp_64"][0]] and len(R.volume.columns) == 2
+    assert list(R.scaling.index) == [50, 100] and len(R.targets) == 6
+    s = R.summary
+    assert s["headline_model"] == s["volume_speedup_model"] == performance.MODELS["mlp_64"][0]
+    assert s["wc_train_growth"] == 2.0 and s["volume_max_rel_diff_L"] < 1e-5 and "cfg_norm_cost_per_forward" not in s
+    assert "volume_speedup_1x8x8" not in s, "the 1x8x8 UNet's keys only when the profile times it"
 
 
 def test_unknown_names_fail_early():
     with pytest.raises(ValueError, match="Unknown benchmark model"):
-        perf.bench_model("resnet", 2)
+        performance.bench_model("resnet", 2)
     with pytest.raises(ValueError, match="Unknown estimators"):
-        perf.estimator_costs(["mlp_2"], estimators=["flipd", "fid"])
+        performance.estimator_costs(["mlp_2"], estimators=["flipd", "fid"])

@@ -10,7 +10,7 @@ Stages, in order (each is timed, and its time is in the record):
 2. ``tests`` -- ``pytest -m gpu``: CUDA against CPU on the same inputs, weights and seeds (tests/test_gpu.py);
 3. ``chapters`` -- every chapter under ``quick`` with ``device=cuda`` (papermill), its verdicts and headline
    numbers compared with the CPU run's summaries in ``--reference`` (default ``results/quick``) when present;
-4. ``scale`` -- :func:`mempkg.book.perf.paper_scale`: FLIPD on SD v1.5's UNet, volume growth with 100 axes and
+4. ``scale`` -- :func:`paper_scale`: FLIPD on SD v1.5's UNet, volume growth with 100 axes and
    1,000 steps on the DDPM CIFAR-10 UNet, W and C on 50,000 x 10,000 x 3,072, each beside a forward pass.
 It writes one JSON record, ``<out>/gpu-<device>.json`` (device, driver, torch and CUDA versions, date, every
 figure); the performance page shows the records it finds.
@@ -128,6 +128,94 @@ def run_chapters(device: str, reference: Path) -> dict:
     return out
 
 
+# Stable Diffusion v1.5's UNet, from its published config (unet/config.json of the hub repository); random weights
+SD15_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+                 block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8,
+                 down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                 up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3)
+# what each figure is measured at: the papers' settings ("paper") or a shrunken copy for a CPU test ("tiny")
+PAPER_SCALE = {
+    "paper": dict(sd_unet=SD15_UNET, sd_batch=8, text_len=77, ddpm_preset="ddpm_cifar10", ddpm_shape=(3, 32, 32),
+                  vg_images=2, vg_axes=100, vg_steps=1000, vg_steps_timed=3, wc_train=50_000, wc_queries=10_000,
+                  wc_dim=3072, wc_sigmas=64),
+    "tiny": dict(sd_unet=dict(SD15_UNET, sample_size=8, block_out_channels=(32, 64), cross_attention_dim=32,
+                              down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                              up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), layers_per_block=1),
+                 sd_batch=2, text_len=7, ddpm_preset="digits", ddpm_shape=(1, 8, 8), vg_images=2, vg_axes=4,
+                 vg_steps=20, vg_steps_timed=2, wc_train=300, wc_queries=50, wc_dim=64, wc_sigmas=8),
+}
+
+
+def paper_scale(device: str = "cuda", scale: str = "paper", repeats: int = 3, seed: int = 0) -> dict:
+    """The estimators at the papers' scale, random weights, each beside the same model's forward pass.
+
+    FLIPD (1 probe) on SD v1.5's UNet; volume growth (N = 100, 1,000 steps, from ``vg_steps_timed``
+    timed steps) on the DDPM CIFAR-10 UNet; W and C on 50,000 x 10,000 x 3,072 over 64 sigmas beside
+    one distance matrix; each in float32 and TF32, with the largest relative difference of the values.
+    ``scale="tiny"`` shrinks every size (:data:`PAPER_SCALE`) for a CPU.
+    """
+    import numpy as np  # after the install stage: the wheels it installs come first
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    from mempkg import VPSDE, EpsModel, flipd, volume_growth, weight_and_coverage
+    from mempkg.estimators.regimes import squared_distances
+    from mempkg.models.adapters import image_score_model
+    from mempkg.models.networks import unet_eps
+    from mempkg.studies.performance import machine, timed_together
+
+    def tf32(enabled: bool) -> None:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+
+    c = PAPER_SCALE[scale]
+    g = torch.Generator().manual_seed(seed)
+    out = {"scale": scale, "settings": {k: v for k, v in c.items() if k != "sd_unet"},
+           "measured": {"machine": machine(device), "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %z")}}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(**c["sd_unet"]).to(device).eval()
+    sd = EpsModel(unet, VPSDE(), time_scale=999, cond_key="encoder_hidden_states")
+    side = c["sd_unet"]["sample_size"]
+    z = torch.randn(c["sd_batch"], 4, side, side, generator=g).to(device)
+    cond = torch.randn(c["sd_batch"], c["text_len"], c["sd_unet"]["cross_attention_dim"], generator=g).to(device)
+    out["sd_unet_parameters"] = sum(p.numel() for p in unet.parameters())
+    ddpm = image_score_model(unet_eps(c["ddpm_shape"], c["ddpm_preset"], seed=seed), VPSDE()).to(device).eval()
+    out["ddpm_unet_parameters"] = sum(p.numel() for p in ddpm.parameters())
+    x = torch.rand(c["vg_images"], *c["ddpm_shape"], generator=g).mul(2).sub(1).to(device)
+    rows = c["vg_images"] * (c["vg_axes"] + 1)
+    xr = torch.rand(rows, *c["ddpm_shape"], generator=g).mul(2).sub(1).to(device)
+    train = torch.randn(c["wc_train"], c["wc_dim"], generator=g).to(device)
+    held = torch.randn(c["wc_queries"], c["wc_dim"], generator=g).to(device)
+    sigmas = np.geomspace(0.01, 80.0, c["wc_sigmas"]).tolist()
+    vg = dict(n_axes=c["vg_axes"], n_steps=c["vg_steps_timed"], t_start=1e-3,
+              t_end=1e-3 + c["vg_steps_timed"] / c["vg_steps"], method="finite", seed=seed)
+    values = {}
+    for mode in ("float32", "tf32"):
+        tf32(mode == "tf32")
+        with torch.no_grad():
+            fns = {"flipd": lambda: flipd(sd, z, 0.1, n_probes=1, cond=cond, seed=seed),
+                   "sd_forward": lambda: sd.score(z, 0.1, cond),
+                   "volume_steps": lambda: volume_growth(ddpm, x, **vg),
+                   "ddpm_forward_rows": lambda: ddpm.score(xr, 0.5),
+                   "wc": lambda: weight_and_coverage(held, train, sigmas, seed=seed),
+                   "distances": lambda: squared_distances(held, train)}
+            t = timed_together({k: v for k, v in fns.items() if k != "flipd"}, repeats=repeats, device=device)
+        t.update(timed_together({"flipd": fns["flipd"]}, repeats=repeats, device=device))   # needs gradients
+        per_step = t["volume_steps"] / c["vg_steps_timed"]
+        out[mode] = {"flipd_images_per_s": c["sd_batch"] / t["flipd"], "flipd_forward_passes": t["flipd"] / t["sd_forward"],
+                     "sd_forward_images_per_s": c["sd_batch"] / t["sd_forward"],
+                     "volume_images_per_s": c["vg_images"] / (per_step * c["vg_steps"]),
+                     "volume_step_per_forward": per_step / t["ddpm_forward_rows"],
+                     "ddpm_forward_rows_per_s": rows / t["ddpm_forward_rows"],
+                     "wc_seconds": t["wc"], "wc_per_distance_matrix": t["wc"] / t["distances"], "seconds": t}
+        values[mode] = {"flipd": fns["flipd"]().cpu().double(), "volume": volume_growth(ddpm, x, **vg).cpu().double(),
+                        "W": torch.as_tensor(weight_and_coverage(held, train, sigmas, seed=seed).W).cpu().double()}
+    tf32(False)
+    a, b = values["tf32"], values["float32"]
+    out["tf32_rel_diff"] = {k: float((a[k] - b[k]).abs().max() / b[k].abs().max().clamp_min(1e-30)) for k in b}
+    return out
+
+
 def environment(device: str) -> dict:
     import torch
     env = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -173,7 +261,6 @@ def main(argv=None) -> int:
         elif stage == "chapters":
             record["chapters_quick"] = run_chapters(args.device, args.reference)
         elif stage == "scale":
-            from mempkg.book.perf import paper_scale
             record["paper_scale"] = paper_scale(args.device, args.scale)
         stage_seconds[stage] = round(time.perf_counter() - t, 1)
     record.update(environment(args.device), stage_seconds=stage_seconds,

@@ -5,5 +5,4 @@
 * :mod:`~mempkg.book.paths` -- where results live.
 * :mod:`~mempkg.book.plots` -- figures.
 * :mod:`~mempkg.book.scorecard` -- the reproduction scorecard: each paper claim, its rule, ours, held or not.
-* :mod:`~mempkg.book.perf` -- cost of every estimator as a multiple of a forward pass, speed-ups, scaling.
 """

@@ -431,3 +431,54 @@ def gap_generations(axes, gap, n: int = 32):
 
 
 # -- chapter 06 figures (performance) -------------------------------------------------------------
+
+def estimator_costs(costs) -> Figure:
+    """Each estimator's cost per image in forward passes (a row of ``costs`` each, a bar per model; log
+    scale), the forward pass at 1. ``costs``: ``PerformanceResult.costs`` (its last row, the forward
+    pass in ms, is left out)."""
+    fig = Figure(figsize=(8, 0.45 * len(costs) + 1.5))
+    ax = fig.subplots()
+    costs.iloc[:-1].iloc[::-1].plot.barh(ax=ax, logx=True, width=0.8)
+    ax.axvline(1, color="0.3", lw=0.8)
+    ax.set_xlabel("cost per image / one forward pass (log scale)")
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def volume_vs_limit(volume) -> Figure:
+    """The authors' loop and ``volume_growth`` (finite, jvp) as multiples of the physical limit, (N + 1)
+    forward passes per image and step, per model. ``volume``: ``PerformanceResult.volume``."""
+    labels = [c.split(" (")[0] for c in volume.columns]
+    fig = Figure(figsize=(8, 0.5 * len(labels) + 1.8))
+    ax = fig.subplots()
+    rows = [("authors' loop / limit", "authors' loop"), ("finite / limit", "volume_growth, finite"),
+            ("jvp / limit", "volume_growth, jvp")]
+    for i, (row, name) in enumerate(rows):
+        ax.barh(np.arange(len(labels)) + 0.27 * (i - 1), volume.loc[row], height=0.27, label=name)
+    ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
+    ax.axvline(1, color="0.3", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("time / physical limit ((N + 1) forward passes per image and step; log scale)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def wc_scaling(scaling) -> Figure:
+    """Left: the cost of W and C and of one distance matrix against N, each over its cost at the
+    smallest N, beside N itself (log-log). Right: W and C in distance matrices against N, with the
+    three-regime issue's target of 3. ``scaling``: ``PerformanceResult.scaling`` (index N)."""
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    n = scaling.index
+    axes[0].loglog(n, scaling["wc_growth"], "o-", label="W and C")
+    axes[0].loglog(n, scaling["distance_growth"], "s--", label="one distance matrix")
+    axes[0].loglog(n, scaling["N_growth"], color="0.5", lw=0.8, label="proportional to N")
+    axes[0].set_ylabel("cost / cost at the smallest N")
+    axes[1].semilogx(n, scaling["wc_per_distance"], "o-")
+    axes[1].axhline(3, color="0.5", lw=0.8, ls=":", label="three-regime issue's target")
+    axes[1].set_ylim(bottom=0)
+    axes[1].set_ylabel("W and C / one distance matrix")
+    for ax in axes:
+        ax.set_xlabel("training points N")
+        ax.legend(fontsize=8)
+    return fig
