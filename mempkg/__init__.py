@@ -15,8 +15,7 @@ layer           what it holds
 ==============  ================================================================================
 ``cli``         the command line, ``python -m mempkg score``
 ``book``        the book's plumbing: run profiles, the result cache, paths, plots, the scorecard
-``studies``     what one chapter's experiment needs: captioned digits with planted verbatims
-                (chapter 04), duplicated training sets and the three lenses (chapter 05)
+``studies``     one module per chapter's experiment, ``run(settings, ...)`` -> a frozen result
 ``estimators``  FLIPD, volume growth, W/C and the danger zone, CFG norms, PNG size, copy tests
 ``models``      networks, adapters (eps-networks, DDPM pipelines, Stable Diffusion, EDM, the VP
                 view), exact scores, training, samplers

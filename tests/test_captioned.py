@@ -1,4 +1,5 @@
-"""The planted-verbatim data set, the tiny text-conditional model and the chapter-4 scores on it."""
+"""The planted-verbatim data set (mempkg.data.captioned), the tiny text-conditional model (mempkg.models.tiny_sd)
+and the chapter-4 scores on it (mempkg.studies.laion_verbatims)."""
 
 import os
 
@@ -18,35 +19,37 @@ from mempkg.estimators.complexity import png_size  # noqa: E402
 from mempkg.estimators.guidance import cfg_norm, cfg_norm_generation  # noqa: E402
 from mempkg.estimators.lid import flipd  # noqa: E402
 from mempkg.models.train import CheckpointMismatch  # noqa: E402
-from mempkg.studies.captioned import (  # noqa: E402
+from mempkg.data.captioned import (  # noqa: E402
     MEMORIZED,
-    METRICS,
     NON_MEMORIZED,
     RARE_WORDS,
     CaptionedDigits,
-    TinyStableDiffusion,
     Vocabulary,
+    captioned_digits,
+    evaluation_sets,
+    ood_photos,
+)
+from mempkg.estimators.memorization import (  # noqa: E402
     auroc_bootstrap_se,
     auroc_se_table,
     auroc_table,
-    captioned_digits,
-    evaluation_sets,
-    generate,
-    memorization_scores,
-    ood_photos,
     oriented_auroc,
+)
+from mempkg.models.tiny_sd import (  # noqa: E402
+    TinyStableDiffusion,
+    generate,
     sd_schedule,
-    t0_sweep,
     train_tiny_sd,
     train_tiny_sd_cached,
 )
+from mempkg.studies.laion_verbatims import METRICS, memorization_scores, t0_sweep  # noqa: E402
 
 SMALL = dict(embed_dim=8, block_out_channels=(8, 16), attention_head_dim=8, norm_num_groups=4)
 
 
 @pytest.fixture(scope="module")
 def ds():
-    return captioned_digits(n_planted=6, n_copies=4, seed=0)
+    return captioned_digits(n_planted=6, n_copies=4, seed=0, complexity=png_size)
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +80,10 @@ def test_planted_verbatims_are_repeated_with_unique_captions(ds):
 
 
 def test_data_set_is_seeded(ds):
-    again = captioned_digits(n_planted=6, n_copies=4, seed=0)
+    again = captioned_digits(n_planted=6, n_copies=4, seed=0, complexity=png_size)
     assert torch.equal(again.planted, ds.planted) and again.captions == ds.captions
     assert torch.equal(again.training_tensor(), ds.training_tensor())
-    other = captioned_digits(n_planted=6, n_copies=4, seed=1)
+    other = captioned_digits(n_planted=6, n_copies=4, seed=1, complexity=png_size)
     assert not torch.equal(other.planted, ds.planted) or other.planted_captions != ds.planted_captions
 
 
@@ -143,6 +146,8 @@ def test_bad_data_set_arguments_are_refused():
         captioned_digits(n_planted=40, n_rare_words=1)
     with pytest.raises(ValueError, match="n_copies"):
         captioned_digits(n_copies=0)
+    with pytest.raises(ValueError, match="needs complexity"):
+        captioned_digits(planted_pool="simpler_half")
 
 
 # -- the model -----------------------------------------------------------------------------------
@@ -225,6 +230,8 @@ def test_bad_inputs_give_clear_errors(model, ds):
         train_tiny_sd(TinyStableDiffusion(ds.vocab, seed=0, **SMALL), ds, 1, p_uncond=1.5)
     with pytest.raises(TypeError, match="CaptionedDigits"):
         train_tiny_sd(TinyStableDiffusion(ds.vocab, seed=0, **SMALL), ds.x, 1)
+    with pytest.raises(TypeError, match="tokenizer"):
+        TinyStableDiffusion(None, **SMALL)
 
 
 def test_generation_is_seeded_and_finite(model, ds):
@@ -326,7 +333,7 @@ def test_laion_sets_keep_the_first_retrieved_images_and_report_the_rest(tmp_path
     from PIL import Image
 
     from mempkg.data import laion
-    from mempkg.studies.captioned import LAION_SETS, laion_evaluation_sets
+    from mempkg.data.captioned import LAION_SETS, laion_evaluation_sets
 
     def image(name, value):
         p = tmp_path / f"{name}.png"
@@ -380,7 +387,7 @@ def test_scores_can_be_restricted_to_some_metrics(model, ds):
 def test_linear_beta_reading_shares_the_networks_and_changes_only_the_schedule():
     from mempkg.models.stable_diffusion import with_schedule
 
-    model = TinyStableDiffusion(embed_dim=8, block_out_channels=(8, 16), seed=0).eval()
+    model = TinyStableDiffusion(Vocabulary(), embed_dim=8, block_out_channels=(8, 16), seed=0).eval()
     view = with_schedule(model, "linear_beta")
     assert view.unet is model.unet and view.text is model.text
     assert model.schedule == "scheduler" and view.schedule == "linear_beta"

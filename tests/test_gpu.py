@@ -25,7 +25,8 @@ from mempkg.data.images import load_images
 from mempkg.models.adapters import image_score_model
 from mempkg.models.edm import EDMPrecond, edm_sigmas, heun_sampler
 from mempkg.models.networks import unet_eps
-from mempkg.studies.captioned import TinyStableDiffusion
+from mempkg.data.captioned import Vocabulary
+from mempkg.models.tiny_sd import TinyStableDiffusion
 
 DEVICE = os.environ.get("MEMPKG_GPU_TEST_DEVICE") or ("cuda" if torch.cuda.is_available() else None)
 pytestmark = [pytest.mark.gpu,
@@ -79,7 +80,7 @@ def test_weight_and_coverage():
 
 def tiny_sd(device):
     torch.manual_seed(0)
-    return TinyStableDiffusion(embed_dim=8, block_out_channels=[8, 16]).to(device).eval()
+    return TinyStableDiffusion(Vocabulary(), embed_dim=8, block_out_channels=[8, 16]).to(device).eval()
 
 
 def test_cfg_norms(digits):

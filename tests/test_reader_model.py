@@ -128,7 +128,8 @@ def test_chapter_04_runs_on_a_saved_stable_diffusion_pipeline_with_folders_and_c
     assert summary["n_memorized"] == 4 and summary["n_nonmemorized"] == 4
     assert 0.0 <= summary["auroc_flipd_cond"] <= 1.0
     shown = json.dumps([c.get("outputs", []) for c in nb["cells"]])
-    assert "This run reads the reader's model" in shown
+    assert str(sd) in shown and str(mem) in shown and "captions.csv" in shown, "the outputs must name the reader's files"
+    assert "distinct training digits" not in shown, "the outputs must never describe the chapter's own training set"
     from mempkg.book.scorecard import decide
     assert set(decide("04_laion_verbatims", summary).values()) == {"stand-in"}, \
         "a reader's model on the reader's images is not the paper's setting: every row is a stand-in"

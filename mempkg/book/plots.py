@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Circle
 
 from ..data.toy import von_mises_density
+from ..estimators.memorization import ORIENTATION
 from .paths import results_dir
 from .scorecard import HELD, MARKS, NOT_HELD
 
@@ -426,8 +427,210 @@ def gap_generations(axes, gap, n: int = 32):
 
 # -- chapter 04 figures (LAION verbatims) ---------------------------------------------------------
 
+SET_COLORS = ("tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive")
+
+
+def set_colors(names) -> dict:
+    """A colour per evaluation set, the memorized set (first) red."""
+    return {name: SET_COLORS[i % len(SET_COLORS)] for i, name in enumerate(names)}
+
+
+def training_loss(history: dict, title: str = "training loss (eps-prediction, SD's schedule)") -> Figure:
+    """The training loss per step with a running mean of up to 100 steps."""
+    fig = Figure(figsize=(6, 2.6))
+    ax = fig.subplots()
+    loss_history(ax, history["losses"], window=min(100, len(history["losses"])))
+    ax.set_title(title)
+    return fig
+
+
+def set_previews(previews: dict) -> Figure:
+    """The first images of every evaluation set, a panel per set (``previews``: name -> [n, C, H, W])."""
+    fig = Figure(figsize=(3.6 * len(previews), 2.4))
+    for ax, (name, x) in zip(np.atleast_1d(fig.subplots(1, len(previews))), previews.items()):
+        image_grid(ax, x, n_cols=4, title=name)
+    return fig
+
+
+def score_histograms(scores: dict, labels: dict, title: str = "") -> Figure:
+    """Density histograms of every score, a panel per score and a line per set, the memorized set (the
+    first of ``scores``: set -> {score: values}) filled; each axis says which way reads "memorized"."""
+    metrics = list(labels)
+    memorized = next(iter(scores))
+    colors = set_colors(scores)
+    fig = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(metrics))
+    for ax, m in zip(axes, metrics):
+        edges = np.histogram_bin_edges(np.concatenate([sc[m] for sc in scores.values()]), bins=30)
+        for name, sc in scores.items():
+            ax.hist(sc[m], bins=edges, density=True, histtype="stepfilled" if name == memorized else "step",
+                    alpha=0.35 if name == memorized else 1.0, lw=1.5, color=colors[name], label=name)
+        ax.set_xlabel(labels[m] + ("\n(low: memorized)" if ORIENTATION[m] < 0 else "\n(high: memorized)"))
+        ax.set_ylabel("density")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def reproductions(memorized, generated, guidance: float) -> Figure:
+    """The memorized training images above the samples generated from their captions."""
+    fig = Figure(figsize=(min(16, 1.0 * len(memorized) + 2), 3.2))
+    axes = fig.subplots(2, 1)
+    image_grid(axes[0], memorized, n_cols=len(memorized), title="memorized training images")
+    image_grid(axes[1], generated, n_cols=len(memorized), title=f"generated from their captions (guidance {guidance})")
+    return fig
+
+
+def t0_dependence(sweep_auroc: dict, generation_auroc: float, labels: dict) -> Figure:
+    """AUROC against t0: the real-image CFG norm per set and pooled, Wen et al.'s (from noise) as a line
+    (left); conditional and unconditional FLIPD pooled (right). ``sweep_auroc``: metric -> [t0, set]."""
+    fig = Figure(figsize=(12, 3.6))
+    axes = fig.subplots(1, 2)
+    colors = set_colors([None, *sweep_auroc["cfg_norm"].columns])    # as in the histograms: the memorized set first
+    t0s = list(sweep_auroc["cfg_norm"].index)
+    for col in sweep_auroc["cfg_norm"].columns:
+        pooled = col == "all non-memorized"
+        axes[0].plot(t0s, sweep_auroc["cfg_norm"][col], marker="o", lw=2.5 if pooled else 1.2,
+                     color="k" if pooled else colors.get(col), label=f"vs {col}")
+    axes[0].axhline(generation_auroc, color="tab:orange", ls="--",
+                    label=f"Wen et al. (from noise), vs all: {generation_auroc:.3f}")
+    axes[0].set_title("real-image CFG norm")
+    for m, ls in (("flipd_cond", "-"), ("flipd_uncond", "--")):
+        axes[1].plot(t0s, sweep_auroc[m]["all non-memorized"], marker="o", ls=ls, label=labels[m] + ", vs all")
+    axes[1].set_title("FLIPD")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("t0 (the model's own schedule)")
+        ax.set_ylabel("AUROC (memorized = positive)")
+        ax.axhline(0.5, color="0.7", lw=0.8)
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=7)
+    return fig
+
+
 
 # -- chapter 05 figures (three lenses) ------------------------------------------------------------
+
+def lens_reference(R):
+    """Generated samples beside the training images they copy most often.
+    ``R`` is a :class:`mempkg.studies.three_lenses.ThreeLensesResult`, as in the functions below."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 2.6))
+    image_grid(axes[0], R.reference.samples[:48], n_cols=16, title="generated samples")
+    order = np.argsort(-R.reference.n_copying)
+    image_grid(axes[1], R.data.images[order[:48]], n_cols=16, title="the training images copied most often")
+    return fig
+
+
+def lens_noise_levels(R):
+    """Left: W, C and the danger zone with the sigma the one-step lens reads; right: FLIPD(t0) of the
+    training images (median and interquartile range) with its knee."""
+    lv = R.levels
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
+    axes[0].plot(lv.sigmas, lv.regimes["W"], label="W (max posterior weight)")
+    axes[0].plot(lv.sigmas, lv.regimes["C"], ls="--", label="C (shell coverage)")
+    axes[0].axvspan(*lv.zone, color="tab:red", alpha=0.12, label="danger zone")
+    axes[0].axvline(lv.sigma, color="tab:red", label=f"sigma used = {lv.sigma:.3g}")
+    axes[0].set_xlabel("sigma")
+    q = np.percentile(lv.curve, [25, 75], axis=1)
+    axes[1].fill_between(lv.t0s, q[0], q[1], alpha=0.2, label="interquartile range")
+    name = f"median of {lv.curve.shape[1]} training images"
+    flipd_curves(axes[1], lv.t0s, {name: lv.median_curve}, t0=lv.t0, knees={name: lv.knee},
+                 dims=(0, int(np.prod(R.data.shape))))
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def lenses_by_count(R, seed: int = 0):
+    """One panel per lens: its score per image, held-out images first, then the training images by their
+    duplication count; red when the reference finds the image memorized, the group medians as bars."""
+    copies, memorized, train, held = R.data.copies, R.reference.memorized, R.scores.train, R.scores.heldout
+    ks = np.unique(copies)
+    groups = ["held\nout"] + [str(k) for k in ks]
+    fig, axes = plt.subplots(1, len(train), figsize=(17, 3.4))
+    rng = np.random.default_rng(seed)
+    for ax, lens in zip(axes, train):
+        ax.scatter(rng.uniform(-0.25, 0.25, len(held[lens])), held[lens], s=5, color="tab:blue")
+        for i, k in enumerate(ks, start=1):
+            m = copies == k
+            ax.scatter(i + rng.uniform(-0.25, 0.25, m.sum()), train[lens][m], s=5,
+                       c=np.where(memorized[m], "tab:red", "0.6"))
+        med = [np.median(held[lens])] + [np.median(train[lens][copies == k]) for k in ks]
+        ax.plot(range(len(groups)), med, color="k", marker="_", ms=18, ls="none")
+        ax.set_xticks(range(len(groups)), groups)
+        ax.set_xlabel("copies in training")
+        ax.set_title(R.scores.labels[lens], fontsize=9)
+        if lens == "reproduction":                     # a ratio: log scale, the copy threshold 1/3 marked
+            ax.set_yscale("log")
+            ax.axhline(1 / 3, color="k", ls=":", lw=0.8)
+    return fig
+
+
+def onestep_sweep(R):
+    """The one-step rate's AUROC against the sigma it is read at, per question; the danger zone shaded."""
+    sw, (lo, hi) = R.sweep, R.levels.zone
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    for name, values in sw.auroc.items():
+        ax.plot(sw.sigmas, values, marker="o", label=name)
+    ax.plot(sw.sigmas, sw.rates.mean(1), color="0.5", ls=":", label="mean one-step copy rate")
+    ax.axvspan(lo, hi, color="tab:red", alpha=0.12, label="danger zone")
+    ax.axvline(R.levels.sigma, color="tab:red", label=f"sigma used = {R.levels.sigma:.3g}")
+    ax.axhline(0.5, color="0.6", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("sigma of the one-step test")
+    ax.set_ylabel("AUROC of the one-step rate")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+def lens_agreement(R):
+    """Spearman's rho between every pair of lenses' oriented scores, as a heat map."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    heatmap(ax, R.rho.values, [R.scores.labels[k] for k in R.rho.index], list(R.rho.columns), cmap="viridis",
+            vmin=-1, vmax=1, cbar_label="Spearman rho (oriented scores)")
+    return fig
+
+
+def cost_vs_power(R):
+    """Each lens and variant: AUROC (with its standard error) against its cost per image in forward passes;
+    the cost/power front drawn behind."""
+    power, unit, seconds = R.power.headline, R.scores.forward_seconds, R.scores.seconds
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ax.plot([seconds[k] / unit for k in R.cost.front], [power.loc[k, "auroc"] for k in R.cost.front], color="0.7",
+            lw=4, alpha=0.5, zorder=0, label="cost/power front")
+    for k in R.scores.all:
+        lens = k in R.scores.train                     # a lens, not a variant
+        ax.errorbar(seconds[k] / unit, power.loc[k, "auroc"], yerr=power.loc[k, "se"], capsize=3,
+                    label=R.scores.labels[k], marker="o" if lens else "s", mfc=None if lens else "none")
+    ax.axhline(0.5, color="0.6", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("cost per image (multiples of one batched forward pass)")
+    ax.set_ylabel(f"AUROC, {R.power.positive_class} vs not")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+def lens_disagreements(R):
+    """Two rows per pair of the papers' measures: the images each lens ranks far more memorized than the
+    other, titled with both percentile ranks, the duplication count k and the reference (M: copied)."""
+    dis, U, copies, memorized = R.disagreements, _np(R.data.images), R.data.copies, R.reference.memorized
+    n_rows, n_show = len(dis.shown), max(len(idx) for idx in dis.shown.values())
+    fig, axes = plt.subplots(n_rows, n_show, figsize=(1.7 * n_show, 2.1 * n_rows), squeeze=False)
+    for row, ((a, b, r), idx) in enumerate(dis.shown.items()):
+        for c, i in enumerate(idx):
+            ax = axes[row, c]
+            img = np.clip((np.transpose(U[i], (1, 2, 0)) + 1) / 2, 0, 1)
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray_r" if img.shape[-1] == 1 else None,
+                      vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            ax.set_title(f"{a} {100 * dis.ranks[a][i]:.0f} / {b} {100 * dis.ranks[b][i]:.0f}\n"
+                         f"k={copies[i]} {'M' if memorized[i] else '-'}", fontsize=7)
+        axes[row, 0].set_ylabel(f"{[a, b][r]} says\nmemorized", fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 # -- chapter 06 figures (performance) -------------------------------------------------------------

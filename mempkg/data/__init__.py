@@ -6,6 +6,8 @@
 * :mod:`~mempkg.data.laion` -- LAION verbatims (Webster 2023), LAION-Aesthetics, COCO, Tuxemon, as records
   (caption, URL).
 * :mod:`~mempkg.data.fetch` -- the cached, failure-tolerant image fetching and the image preprocessing.
+* :mod:`~mempkg.data.captioned` -- captioned digits with planted verbatims, their vocabulary, and the
+  evaluation sets of chapter 04 (digits, out-of-distribution photos, LAION/COCO/Tuxemon).
 
 Modules here import :mod:`mempkg.core` and each other only.
 """

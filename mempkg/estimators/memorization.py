@@ -8,6 +8,8 @@ Layer: estimators (imports mempkg.core only).
 
 from __future__ import annotations
 
+from typing import Optional, Sequence
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -188,3 +190,51 @@ def extract_memorized(samples: Tensor, train: Tensor, ratio: float = 1 / 3):
     flag, nearest, _ = copies(samples, train, ratio)
     found, counts = torch.unique(nearest[flag], return_counts=True)
     return found, counts, flag
+
+
+# -- a memorized set against other sets, score by score ----------------------------------------
+
+def auroc_bootstrap_se(score: str, memorized, others, n_boot: int = 1000, seed: int = 0) -> float:
+    """Stratified bootstrap standard error of :func:`oriented_auroc` (:func:`auroc_bootstrap`, each group
+    resampled at its own size)."""
+    pos, neg = np.asarray(memorized, float).ravel(), np.asarray(others, float).ravel()
+    labels = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+    boot = auroc_bootstrap(oriented(score, np.r_[pos, neg]), labels, n_boot, seed, stratified=True)
+    return float(boot[:, 0].std(ddof=1))
+
+
+def _score_table(scores: dict, memorized: str, metrics, cell):
+    import pandas as pd  # heavy: pandas takes about a second to import
+
+    if memorized not in scores:
+        raise ValueError(f"no set {memorized!r} among {list(scores)}.")
+    others = [s for s in scores if s != memorized]
+    if not others:
+        raise ValueError("an AUROC table needs at least one non-memorized set.")
+    table = {}
+    for m in (list(scores[memorized]) if metrics is None else metrics):
+        pos = scores[memorized][m]
+        row = {s: cell(m, pos, scores[s][m]) for s in others}
+        row["all non-memorized"] = cell(m, pos, np.concatenate([np.asarray(scores[s][m]) for s in others]))
+        table[m] = row
+    return pd.DataFrame.from_dict(table, orient="index")
+
+
+def auroc_table(scores: dict, memorized: str, metrics: Optional[Sequence[str]] = None):
+    """:func:`oriented_auroc` of every score for the memorized set against each other set and all pooled.
+
+    Args:
+        scores: set name -> {score name: [n] values}, score names as in :data:`ORIENTATION`.
+        memorized: the name of the memorized set in ``scores`` (the positives).
+        metrics: the scores to tabulate, in order; None: those of the memorized set.
+    Returns:
+        A pandas DataFrame, rows = scores, columns = the other sets, then ``"all non-memorized"``.
+    """
+    return _score_table(scores, memorized, metrics, oriented_auroc)
+
+
+def auroc_se_table(scores: dict, memorized: str, metrics: Optional[Sequence[str]] = None, n_boot: int = 1000,
+                   seed: int = 0):
+    """:func:`auroc_bootstrap_se` for every cell of :func:`auroc_table` (same rows and columns; each cell
+    resampled with ``default_rng(seed)``)."""
+    return _score_table(scores, memorized, metrics, lambda m, pos, neg: auroc_bootstrap_se(m, pos, neg, n_boot, seed))

@@ -3,6 +3,7 @@
 * :mod:`~mempkg.models.adapters` -- eps-prediction networks and diffusers DDPM pipelines as score models.
 * :mod:`~mempkg.models.stable_diffusion` -- Stable Diffusion as a latent score model (VAE, CLIP text encoder,
   schedule), loaded from the hub or a folder.
+* :mod:`~mempkg.models.tiny_sd` -- a tiny Stable Diffusion on 8 x 8 captioned digits: model, training, sampling.
 * :mod:`~mempkg.models.pretrained` -- pretrained diffusers pipelines by hub id or folder: inspect, identify
   the weights, load as score models.
 * :mod:`~mempkg.models.edm` -- EDM preconditioning, the loss with gap bands, the Heun sampler (Karras et al.).

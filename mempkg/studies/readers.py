@@ -19,9 +19,9 @@ from torch import nn
 
 from ..core.digests import content_digest
 from ..core.protocol import modules_of
+from ..data.captioned import EvalSet
 from ..data.images import IMAGE_SUFFIXES, ImageSet, OverfitSubset, load_image_folder, overfit_subset_of
 from ..models.pretrained import ModelInfo, load_pretrained
-from .captioned import EvalSet
 
 __all__ = ["ReaderInputs", "describe_model", "reader_captioned_sets", "reader_pixel_inputs"]
 
