@@ -10,6 +10,7 @@ from mempkg.data.images import load_images
 from mempkg.estimators.lid import flipd
 from mempkg.models.edm import EDMPrecond
 from mempkg.models.exact import EmpiricalScore
+from mempkg.models.views import VPView
 from mempkg.studies import lenses as L
 
 
@@ -135,23 +136,23 @@ def test_vp_view_of_an_edm_score_is_the_vp_score():
     pts = spread_points(n=5, scale=1.0).reshape(5, 16).double()
     vp, edm = VPSDE(), EDMSchedule()
     y = torch.randn(7, 16, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    view = L.VPView(EmpiricalScore(pts, edm), vp)
+    view = VPView(EmpiricalScore(pts, edm), vp)
     for t in (1e-3, 0.05, 0.5, view.t_max):
         torch.testing.assert_close(view.score(y, t), EmpiricalScore(pts, vp).score(y, t))
 
 
 def test_vp_view_ends_at_the_edm_models_largest_noise_level():
-    view = L.VPView(EmpiricalScore(spread_points(n=2, scale=1.0).reshape(2, 16), EDMSchedule(sigma_max=80.0)))
+    view = VPView(EmpiricalScore(spread_points(n=2, scale=1.0).reshape(2, 16), EDMSchedule(sigma_max=80.0)))
     assert float(view.sde.sigma(view.t_max) / view.sde.alpha(view.t_max)) == pytest.approx(80.0, rel=1e-9)
     assert 0.9 < view.t_max < 1.0           # VP time 1 would read sigma ~ 152, beyond what EDM trains on
     with pytest.raises(ValueError, match="t_max"):
         view.score(torch.zeros(1, 16), 1.0)
     # a VP model has no sigma_max: its view runs to the VP-SDE's end
-    assert L.VPView(EmpiricalScore(torch.zeros(2, 16), VPSDE())).t_max == 1.0
+    assert VPView(EmpiricalScore(torch.zeros(2, 16), VPSDE())).t_max == 1.0
 
 
 def test_vp_time_of_a_noise_level_round_trips():
-    view = L.VPView(EmpiricalScore(spread_points(n=2, scale=1.0).reshape(2, 16), EDMSchedule()))
+    view = VPView(EmpiricalScore(spread_points(n=2, scale=1.0).reshape(2, 16), EDMSchedule()))
     for sigma in (0.01, 0.1, 1.0, 20.0):
         t = view.time_of(sigma)
         assert 0 < t <= 1
@@ -162,7 +163,7 @@ def test_flipd_is_the_same_on_either_clock():
     pts = spread_points(n=5, scale=1.0).reshape(5, 16).double()
     model = EmpiricalScore(pts, EDMSchedule())
     x = pts[:3] + 0.05
-    view = L.VPView(model)
+    view = VPView(model)
     t_vp = 0.05
     sigma_ve = float(view.sde.sigma(t_vp) / view.sde.alpha(t_vp))
     torch.testing.assert_close(flipd(view, x, t_vp), flipd(model, x, sigma_ve))
@@ -289,3 +290,69 @@ def test_per_image_seeds_make_every_score_independent_of_its_batch(tiny_unet):
     assert ((rate > 0) & (rate < 1)).any()
     torch.testing.assert_close(L.one_step_memorization(identity_denoiser, pts[[4, 2]], pts, ids[[4, 2]], 4.0,
                                                        n_draws=32, seed=[s6[4], s6[2]]), rate[[4, 2]])
+
+
+# -- the chapter's study ---------------------------------------------------------------------------
+
+SUMMARY_KEYS = {  # the keys chapter 05 has always written (less profile, seed, device, settings, seconds)
+    *(f"{p}_{k}" for p in ("auroc", "auroc_se", "auroc_generation", "auroc_member", "cost_forward_passes",
+                           "seconds_per_image") for k in L.LENSES),
+    *(f"{p}_{v}" for p in ("auroc", "cost_forward_passes")
+      for v in ("flipd_1probe", "volume_1axis_1step", "volume_authors_start")),
+    *(f"spearman_{a}_{b}" for i, a in enumerate(L.LENSES) for b in L.LENSES[i + 1:]),
+    "planted_k", "spearman_oriented", "forward_pass_seconds_per_image", "pareto_front", "positive_class",
+    "cheapest_as_good_as_best", "best_lens", "n_unique", "n_rows", "n_memorized", "memorized_fraction_singletons",
+    "memorized_fraction_duplicated", "generation_copy_rate", "danger_zone_low", "danger_zone_high", "sigma_onestep",
+    "t0", "onestep_best_sweep_sigma", "onestep_best_sweep_auroc", "onestep_best_sweep_auroc_in_zone", "model",
+    "data_digest"}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    import dataclasses
+
+    from mempkg.book import profiles
+    from mempkg.book.cache import Cache
+    from mempkg.studies import three_lenses
+
+    settings = dataclasses.replace(profiles.CHAPTERS["three_lenses"]["tiny"], train_steps=4, n_generations=16)
+    cache = Cache(tmp_path_factory.mktemp("three_lenses"), device="cpu")
+    first = three_lenses.run(settings, seed=1, device="cpu", cache=cache, profile="tiny")
+    misses = cache.misses
+    second = three_lenses.run(settings, seed=1, device="cpu", cache=cache, profile="tiny")
+    return settings, first, second, misses, cache
+
+
+def test_study_returns_a_frozen_result_with_the_chapter_s_keys(study):
+    """The summary holds the chapter's keys (the generation AUROCs with a reason when one class is empty),
+    and a second run reads every computation back from the cache with the same numbers."""
+    import dataclasses
+
+    settings, r, again, misses, cache = study
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.rho = None
+    s = r.summary
+    reasons = {k for k in s if k.endswith("_reason")}
+    assert set(s) - reasons == SUMMARY_KEYS and "verdicts" not in s and "seconds" not in s
+    assert all(s[k[: -len("_reason")]] is None for k in reasons)
+    assert s["n_unique"] == settings.n_singletons + settings.n_per_count * len(settings.counts)
+    assert s["positive_class"] == f"duplicated {settings.planted_k}+ times" and s["planted_k"] == settings.planted_k
+    assert misses > 0 and cache.misses == misses, "the second run computed something again"
+    assert again.summary == s
+
+
+def test_study_tables_repeat_the_summary_s_numbers(study):
+    """The AUROC, cost, sweep and together tables show the summary's numbers: one computation, shown several ways."""
+    _, r, _, _, _ = study
+    s, power = r.summary, r.power
+    for k in L.LENSES:
+        assert power.table.loc[L.lens_label(k)].iloc[0] == s[f"auroc_{k}"]
+        assert r.together.loc[L.LENS_LABELS[k], "training vs held-out"] == s[f"auroc_member_{k}"]
+        assert r.cost.table.loc[L.lens_label(k), "x one forward pass"] == s[f"cost_forward_passes_{k}"]
+    assert list(r.together.iloc[:, 0]) == sorted(r.together.iloc[:, 0], reverse=True)
+    assert r.sweep.best_auroc == s["onestep_best_sweep_auroc"]
+    assert r.sweep.rates.shape == (len(r.sweep.sigmas), s["n_unique"])
+    assert r.levels.zone == (s["danger_zone_low"], s["danger_zone_high"]) and r.levels.t0 == s["t0"]
+    assert r.disagreements.table["images"].iloc[-1] == s["n_unique"] and len(r.disagreements.shown) == 6
+    assert r.power.questions["positive"].iloc[-1] == s["n_unique"]
+    assert r.scores.trend is not None and len(r.pairs) == len(L.LENSES) * (len(L.LENSES) - 1) // 2

@@ -1,27 +1,17 @@
-"""Three lenses on one model: FLIPD, volume growth and per-noise memorization side by side.
+"""The machinery of chapter 05: planted duplicates, copy tests of a given image, and lens comparisons.
 
-Each paper of the book measures memorization its own way -- the local intrinsic dimension FLIPD
-(Ross, Kamkari et al.), the volume growth L along the probability-flow ODE (Hasegawa & Yasuda),
-the one-step copy rate of the denoiser at the danger-zone noise level (Dodson et al.) -- and none
-sets its measure beside the others on one model. This module holds what that comparison needs
-beyond the estimators themselves (:mod:`mempkg.estimators.lid`, :mod:`mempkg.estimators.volume`,
-:mod:`mempkg.estimators.regimes`):
+* a training set with a known answer: image i appears k_i times (:func:`duplicated_training_set`), and
+  its inverse (:func:`deduplicate`);
+* copying a given image x: the own-copy ratio r(g) = |g - x| / min_{j != x} |g - x_j| against the distinct
+  training images (:func:`own_copy_ratio`), the one-step copy rate (:func:`one_step_memorization`), the
+  reproduction ratio from a noisy start (:func:`reproduction_ratio`), and the images some sample copies
+  (:func:`memorized_by_generation`, Carlini et al.'s d1 < d2 / 3);
+* comparing lenses: oriented AUROC with bootstrap errors (:func:`detection_power`), Spearman's rho
+  (:func:`spearman_matrix`), the cost/power front (:func:`pareto_front`), the images two lenses rank
+  furthest apart (:func:`rank_disagreements`), and every lens on one model, timed (:func:`lens_scores`).
 
-* a training set with a known ground truth: images duplicated 2, 4, ..., 32 times
-  (:func:`duplicated_training_set`) and its inverse (:func:`deduplicate`);
-* copying *a given image*: the own-copy ratio r(g) = |g - x| / min_{j != x} |g - t_j| of an output g
-  that came from the training image x, against the distinct training images (:func:`own_copy_ratio`);
-  the one-step copy rate (:func:`one_step_memorization`) and the model's reproduction of an image
-  from a noisy start (:func:`reproduction_ratio`);
-* the positive class: training images that some generated sample copies
-  (:func:`memorized_by_generation`, Carlini et al.'s extraction);
-* the VP clock for an EDM model (:class:`VPView`), so volume growth runs on the authors' time grid;
-* comparing lenses: oriented AUROC with bootstrap errors (:func:`detection_power`), Spearman
-  correlations (:func:`spearman_matrix`), images on which two lenses disagree
-  (:func:`rank_disagreements`), and the cost of each lens per image (:func:`lens_scores`).
-
-Every score is oriented by :data:`ORIENTATION`, fixed before any result is seen: low FLIPD, high L,
-high one-step rate, low reproduction ratio and low PNG size mean "memorized".
+Scores are oriented by :data:`mempkg.estimators.memorization.ORIENTATION`: low FLIPD, high L, high
+one-step rate, low reproduction ratio and low PNG size mean memorized.
 
 Layer: studies (imports core, estimators, models and data).
 """
@@ -49,9 +39,7 @@ from ..models.views import VPView
 DUPLICATION_COUNTS = (2, 4, 8, 16, 32)
 COPY_RATIO = 1 / 3           # Carlini et al.'s d1 < d2 / 3
 
-LENSES = ("flipd", "volume", "onestep", "reproduction", "png")
-# +1: larger means memorized; -1: smaller means memorized (stated up front, never flipped post hoc)
-LENSES_ORIENTED = ("flipd", "volume", "onestep", "reproduction", "png")   # directions: memorization.ORIENTATION
+LENSES = ("flipd", "volume", "onestep", "reproduction", "png")   # directions: memorization.ORIENTATION
 LENS_LABELS = {"flipd": "FLIPD (low)", "volume": "volume growth L (high)", "onestep": "one-step copy rate (high)",
                "reproduction": "reproduction ratio (low)", "png": "PNG size (low)"}
 
@@ -262,7 +250,7 @@ def memorized_by_generation(samples: Tensor, train: Tensor, ratio: float = COPY_
 def base_lens(name: str) -> str:
     """The lens of a score's name: ``"flipd"``, or ``"flipd"`` for a variant ``"flipd:1 probe"``."""
     lens = str(name).split(":")[0]
-    check_choice("lens", lens, LENSES_ORIENTED)
+    check_choice("lens", lens, LENSES)
     return lens
 
 
