@@ -1,4 +1,5 @@
-"""Small fixes to the HTML that Jupyter Book 1 writes: no console error, and launch buttons that lead somewhere.
+"""Small fixes to the HTML that Jupyter Book 1 writes: no console error, launch buttons that lead somewhere, and
+chapter pages a reader reads.
 
 Sphinx 7 (which Jupyter Book 1 pins) writes an inline script added after the builder started
 twice: the copy it keeps as `None` and the one it re-adds as `''` no longer compare equal.
@@ -10,9 +11,19 @@ Colab buttons of each chapter point at notebooks that exist: the theme would poi
 ``book/notebooks/<chapter>.ipynb``, while the repository holds ``notebooks/<chapter>.py`` (jupytext). Binder
 opens the notebook that ``binder/postBuild`` writes from that file; Colab opens the one `make publish` puts on
 the notebooks branch.
+
+The cell papermill injects after the ``parameters`` cell (tagged ``injected-parameters``) is left out of the page,
+as a ``remove-cell`` tag would leave it out: the parameters cell shows the defaults a reader edits, and the
+chapter's banner names the profile and every setting that was overridden. The executed notebook keeps the cell.
+
+``static/book_html.css`` sets the chapters' layout: figures span the text column, code fits 88 characters to
+the line in the column of a 1280 px window, text outputs wrap as in JupyterLab.
 """
 
+from pathlib import Path
 from urllib.parse import quote
+
+from docutils import nodes
 
 BINDER = "https://mybinder.org"
 COLAB = "https://colab.research.google.com"
@@ -48,8 +59,24 @@ def _point_launch_buttons_at_the_chapters(app, pagename, templatename, context, 
                     button["url"] = urls[button["text"]]
 
 
+INJECTED = "injected-parameters"    # papermill's tag on the cell it adds
+
+
+def _remove_injected_parameters(app, doctree):
+    for cell in list(doctree.findall(nodes.container)):
+        if cell.get("nb_element") == "cell_code" and INJECTED in cell.get("cell_metadata", {}).get("tags", []):
+            cell.parent.remove(cell)
+
+
+def _add_stylesheet(app, config):
+    config.html_static_path.append(str(Path(__file__).parent / "static"))
+
+
 def setup(app):
     app.add_config_value("mempkg_launch", {}, "html")
+    app.connect("config-inited", _add_stylesheet)
+    app.add_css_file("book_html.css")
+    app.connect("doctree-read", _remove_injected_parameters)
     app.connect("html-page-context", _drop_repeated_scripts)
     # after sphinx-book-theme's add_launch_buttons (priority 501)
     app.connect("html-page-context", _point_launch_buttons_at_the_chapters, priority=600)
