@@ -95,9 +95,27 @@ INSPECT_JS = r"""
       return true;
     } catch (e) { return null; }
   };
+  // What a reader sees without a click: laid out, not hidden by CSS, and not folded in a closed <details>
+  // (whose summary stays in view).
+  const folded = e => {
+    const closed = 'details:not([open])';
+    for (let d = e.closest(closed); d; d = d.parentElement && d.parentElement.closest(closed)) {
+      const summary = d.querySelector(':scope > summary');
+      if (!(summary && summary.contains(e))) return true;
+    }
+    return false;
+  };
+  const seen = e => !!e && e.getClientRects().length > 0 && !folded(e)
+      && e.checkVisibility({visibilityProperty: true, opacityProperty: true});
+  // The text column: the article's content box, which myst-nb's cells fill
+  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const pad = getComputedStyle(article);
+  facts.column = Math.round(article.clientWidth - parseFloat(pad.paddingLeft) - parseFloat(pad.paddingRight));
+
   facts.images = [...document.images].map(img => ({
     src: img.getAttribute('src'), url: img.currentSrc || img.src,
     output: !!img.closest('.cell_output'),
+    shown: seen(img) ? Math.round(img.getBoundingClientRect().width) : 0,
     width: img.naturalWidth, height: img.naturalHeight,
     blank: img.naturalWidth > 0 ? blank(img) : null,
   }));
@@ -136,6 +154,35 @@ INSPECT_JS = r"""
         return {over: Math.round(t.scrollWidth - box.clientWidth),
                 head: (t.querySelector('th, td') || t).textContent.trim().slice(0, 40)};
       }).filter(t => t.over > 1);
+  // Boxes of the text that a reader would scroll sideways, when shown: a code block (pre), or any box that
+  // scrolls (a data frame, display math) with content wider than itself. Tables of the text (outside notebook
+  // outputs) are measured above.
+  const tagsOf = cell => cell ? [...cell.classList].filter(c => c.startsWith('tag_')).map(c => c.slice(4)) : [];
+  const firstLine = e => (e ? e.textContent.trim().split('\n')[0] : '').slice(0, 60);
+  facts.wide_blocks = [...article.querySelectorAll('*')]
+      .filter(e => e.closest('.cell_output') || !e.closest('.table-wrapper, .pst-scrollable-table-container'))
+      .filter(e => e.scrollWidth > e.clientWidth + 1
+                   && (e.tagName === 'PRE' || ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)))
+      .filter(seen)
+      .map(e => {
+        const cell = e.closest('div.cell');
+        return {over: e.scrollWidth - e.clientWidth, room: e.clientWidth, tag: e.tagName.toLowerCase(),
+                cell: cell ? (e.closest('.cell_output') ? 'output' : 'input') : null, tags: tagsOf(cell),
+                head: firstLine(cell ? cell.querySelector('.cell_input') || e : e),
+                longest: Math.max(0, ...e.textContent.split('\n').map(l => l.length))};
+      });
+  // The code cells of a notebook page (myst-nb's div.cell), in order: their tags, and whether their input and
+  // outputs show, are folded behind a toggle, or are hidden
+  const state = e => !e ? 'none' : seen(e) ? 'shown' : folded(e) ? 'folded' : 'hidden';
+  facts.cells = [...document.querySelectorAll('div.cell')].map(cell => {
+    const input = cell.querySelector('.cell_input'), outputs = [...cell.querySelectorAll('.cell_output')];
+    return {tags: tagsOf(cell), input: state(input), head: firstLine(input),
+            outputs: outputs.map(state), toggle: [...cell.querySelectorAll('details > summary')].some(seen)};
+  });
+  // papermill's injected cell, by its tag or by the comment papermill opens it with, wherever it shows
+  facts.injected_shown = [...document.querySelectorAll('div.cell.tag_injected-parameters, pre')]
+      .filter(e => e.tagName !== 'PRE' || /^# Parameters\n/.test(e.textContent)).filter(seen)
+      .map(e => firstLine(e.tagName === 'PRE' ? e : e.querySelector('.cell_input') || e));
   // Links to other hosts (never followed here), and the header's dropdown buttons a reader sees
   facts.links_out = [...new Set([...document.querySelectorAll('a[href]')].map(a => a.href)
       .filter(h => /^https?:/.test(h) && new URL(h).host !== location.host))];
@@ -527,6 +574,75 @@ def png_outputs(notebook: Path) -> int:
             data = out.get("data", {})
             n += "image/png" in data and not richer & set(data)
     return n
+
+
+def wide_block_problems(report: PageReport) -> list[str]:
+    """Code blocks, and boxes that scroll (a data frame, display math), wider than their room at the
+    WIDTH px window: a reader would scroll them sideways."""
+    if "wide_blocks" not in report.facts:
+        return [f"{report.page}: the page could not be inspected"]
+    problems = []
+    for b in report.facts["wide_blocks"]:
+        cell = f"the code cell{' tagged ' + ', '.join(b['tags']) if b['tags'] else ''} starting {b['head']!r}"
+        what = {"input": f"the code of {cell} (its longest line has {b['longest']} characters)",
+                "output": f"an output ({b['tag']}) of {cell}"}.get(b["cell"], f"a {b['tag']} starting {b['head']!r}")
+        problems.append(f"{report.page}: {what} is {b['over']} px wider than its {b['room']} px box")
+    return problems
+
+
+def fold_problems(report: PageReport) -> list[str]:
+    """A chapter page reads as text and results: the parameters cell shows its code; a cell tagged
+    hide-input shows its outputs with its code folded behind a toggle; any other code cell but the
+    set-up cell (the first after the parameters cell) shows no code."""
+    cells = report.facts.get("cells")
+    if cells is None:
+        return [f"{report.page}: the page could not be inspected"]
+    if not cells:
+        return [f"{report.page}: no code cells found: is the check blind?"]
+    params = [i for i, c in enumerate(cells) if "parameters" in c["tags"]]
+    problems = [] if len(params) == 1 else [f"{report.page}: {len(params)} cells tagged parameters, expected one"]
+    setup = next((i for i in range(params[0] + 1, len(cells)) if "injected-parameters" not in cells[i]["tags"]),
+                 None) if params else None
+    for i, c in enumerate(cells):
+        name = f"{report.page}: code cell {i + 1} ({', '.join(c['tags']) or 'no tag'}) starting {c['head']!r}"
+        if "parameters" in c["tags"]:
+            if c["input"] != "shown":
+                problems.append(f"{name}: the parameters cell's code is {c['input']}, not shown")
+        elif "hide-input" in c["tags"]:
+            if c["input"] != "folded" or not c["toggle"]:
+                problems.append(f"{name}: its code is {c['input']}" + ("" if c["toggle"] else ", with no toggle shown")
+                                + ", not folded behind a toggle")
+            problems += [f"{name}: an output is {o}, not shown" for o in c["outputs"] if o != "shown"]
+        elif i != setup and c["input"] == "shown":
+            problems.append(f"{name}: shows its code; tag it hide-input")
+    return problems
+
+
+def injected_problems(report: PageReport) -> list[str]:
+    """papermill's injected-parameters cell is not shown."""
+    if "injected_shown" not in report.facts:
+        return [f"{report.page}: the page could not be inspected"]
+    return [f"{report.page}: papermill's injected parameters are shown: {head!r}"
+            for head in dict.fromkeys(report.facts["injected_shown"])]
+
+
+def figure_width_problems(report: PageReport, least: float = 0.9, enlarged: float = 1.25) -> list[str]:
+    """Every figure from a notebook output that shows is at least LEAST of the text column wide, and
+    enlarged at most ENLARGED times its own pixels (more blurs it)."""
+    f = report.facts
+    if "column" not in f or "images" not in f:
+        return [f"{report.page}: the page could not be inspected"]
+    problems = []
+    for img in f["images"]:
+        if not (img["output"] and img["shown"]):
+            continue
+        if img["shown"] < least * f["column"]:
+            problems.append(f"{report.page}: figure {img['src']} is {img['shown']} px wide, under {least:.0%} "
+                            f"of the {f['column']} px text column")
+        if img["width"] and img["shown"] > enlarged * img["width"] + 1:
+            problems.append(f"{report.page}: figure {img['src']} is enlarged from {img['width']} to {img['shown']} "
+                            f"px, more than {enlarged}x its pixels: draw it wider")
+    return problems
 
 
 def overflow_problems(report: PageReport) -> list[str]:

@@ -15,8 +15,17 @@ What a reviewer should look at
   many figures from notebook outputs as the executed notebook has image/png outputs, each
   decoded, of non-zero size and not a single colour; every math element typeset by MathJax,
   without a MathJax error, and no raw TeX (`$$`, `\\(`, `\\[`, `$..\\cmd..$`) left in the text;
-  at a 1280 px window, neither the page nor a table of the text wider than its room (code
-  blocks and notebook outputs scroll in their own box and are not counted).
+  at a 1280 px window, neither the page nor a table of the text wider than its room, and on a
+  chapter page no code block (a `pre` whose content is wider than its box), data frame or
+  other scrolling box wider than its room either.
+- **A chapter page reads as text and results** (each page under notebooks/, at 1280 px): the
+  parameters cell shows its code; every cell tagged hide-input shows its outputs, with its code
+  folded in the closed `<details>` toggle that myst-nb writes ("Show code cell source"); every
+  other code cell but the set-up cell (the first after the parameters cell) shows no code;
+  papermill's injected-parameters cell is not shown (book/_ext leaves it out); every figure
+  from a notebook output is at least 90% of the text column wide and enlarged at most 1.25x
+  its own pixels (plots.style() draws figures at twice their pixels, the book's CSS stretches
+  them to the column).
 - **How**: the book is served by a thread on 127.0.0.1 at a free port, and Debian's Chromium
   runs headless with its background services off, every host name but the loopback resolving
   to nothing, and a proxy on a closed local port for anything that would still go out. It is
@@ -32,7 +41,12 @@ What a reviewer should look at
 - **That the checks can fail**: test_checks_catch_a_broken_page opens a synthetic page with a
   console.error, an uncaught exception, a script from https://example.com, a missing image,
   a blank figure, a 404 stylesheet, raw TeX, a MathJax error, a table wider than its column and
-  a page wider than the window, and asserts each is reported.
+  a page wider than the window, and asserts each is reported;
+  test_chapter_checks_catch_scrolling_code_and_unfolded_cells opens a chapter page laid out as
+  myst-nb writes one, with the book's stylesheet, once well and once badly: a parameters line
+  too long for its box, a data frame wider than the column, the injected cell shown, a
+  computation cell's code shown, a hide-input cell left open, a narrow figure and an enlarged
+  one.
 
 Chromium comes from `apt-get install chromium` (.ci/run installs it when missing), Playwright
 from `pip install playwright` (`make venv` installs it); without either these tests skip and say
@@ -55,12 +69,16 @@ from browser_helpers import (  # noqa: E402
     Chromium,
     console_problems,
     figure_problems,
+    figure_width_problems,
     find_chromium,
+    fold_problems,
+    injected_problems,
     math_problems,
     outside_requests,
     overflow_problems,
     png_outputs,
     serve,
+    wide_block_problems,
 )
 
 SCREENSHOTS = RESULTS / "screenshots" / PROFILE
@@ -96,6 +114,14 @@ def expected_figures(page: str) -> int:
     return png_outputs(notebook) if page.startswith("notebooks/") and notebook.is_file() else 0
 
 
+def chapter_problems(page: str, visit) -> list[str]:
+    """What a chapter page must not do beyond any page: scroll a box sideways, show code it should fold,
+    show papermill's injected cell, show a figure narrower than the text or blurred by enlarging."""
+    if not page.startswith("notebooks/"):
+        return []
+    return wide_block_problems(visit) + fold_problems(visit) + injected_problems(visit) + figure_width_problems(visit)
+
+
 class _SummaryLine:
     """Prints where the screenshots are at the end of the run, where pytest's capture can't hide it."""
 
@@ -122,7 +148,7 @@ def visits(book, chromium, request):
                "screenshot": v.screenshot.relative_to(SCREENSHOTS).as_posix() if v.screenshot else None,
                "requests": [u.removeprefix(base) for u in v.requests],
                "problems": console_problems(v) + outside_requests(v) + math_problems(v)
-               + figure_problems(v, expected_figures(page)),
+               + figure_problems(v, expected_figures(page)) + overflow_problems(v) + chapter_problems(page, v),
                **{k: v.facts.get(k) for k in ("title", "images", "math", "mathjax")}}
         for page, v in visits.items()}}
     (SCREENSHOTS / "report.json").write_text(json.dumps(summary, indent=1))
@@ -168,8 +194,44 @@ def test_images_load_on_every_page(visits):
 
 
 def test_no_page_overflows_horizontally_at_1280_px(visits):
+    """No page, table of the text, nor on a chapter page any code block or scrolling box (a data frame),
+    is wider than its room: a reader never scrolls sideways."""
     assert all("page_overflow" in v.facts for v in visits.values()), "the overflow was not measured"
-    problems = [line for v in visits.values() for line in overflow_problems(v)]
+    problems = [line for page, v in visits.items()
+                for line in overflow_problems(v) + (wide_block_problems(v) if page.startswith("notebooks/") else [])]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_cells_show_results_and_fold_their_code(visits, notebook):
+    """The parameters cell shows its code; a hide-input cell its outputs, its code folded behind the toggle;
+    any other cell but the set-up cell shows no code."""
+    page = f"notebooks/{notebook.stem}.html"
+    assert page in visits, f"no page {page} in the book"
+    problems = fold_problems(visits[page])
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_injected_parameters_cell_is_not_shown(visits, notebook):
+    """papermill's cell of injected parameters is in the executed notebook, and not on its page."""
+    page = f"notebooks/{notebook.stem}.html"
+    assert page in visits, f"no page {page} in the book"
+    cells = json.loads((EXECUTED / f"{notebook.stem}.ipynb").read_text())["cells"]
+    assert any("injected-parameters" in c["metadata"].get("tags", []) for c in cells), \
+        f"{notebook.stem}.ipynb has no injected-parameters cell: is the check blind?"
+    problems = injected_problems(visits[page])
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_figures_span_the_text_column(visits, notebook):
+    """Each figure is at least 90% of the text column wide, and enlarged at most 1.25x its pixels."""
+    page = f"notebooks/{notebook.stem}.html"
+    assert page in visits, f"no page {page} in the book"
+    assert any(i["output"] and i["shown"] for i in visits[page].facts.get("images", [])), \
+        f"{page} shows no figure: is the check blind?"
+    problems = figure_width_problems(visits[page])
     assert not problems, "\n".join(problems)
 
 
@@ -254,6 +316,88 @@ def test_checks_catch_a_broken_page(chromium, tmp_path):
         "nomathjax.html: 2 math element(s) but MathJax is not loaded",
         "nomathjax.html: 2 of 2 math element(s) not typeset, e.g. \\(x^2\\); $$\\sum_i x_i$$"],\
         math_problems(untypeset)
+
+
+# A chapter page as myst-nb writes one (tags as classes of div.cell, hide-input as a closed details), in the
+# theme's text column (688 px wide at a 1280 px window), with the book's stylesheet.
+CHAPTER = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title><link rel="icon" href="data:,">
+<link rel="stylesheet" href="book_html.css"><style>
+body {{ margin: 0 }} main {{ display: flex }} nav {{ width: 256px; flex: none }}
+article.bd-article {{ width: 752px; padding: 0 32px; box-sizing: border-box }}
+pre {{ overflow: auto; padding: 16px; font-size: 14px; white-space: pre }} .output {{ overflow-x: auto }}
+</style></head><body><main><nav>contents</nav><article class="bd-article"><h1>{title}</h1>{cells}</article></main>
+</body></html>"""
+
+
+def cell(source: str, tags: tuple[str, ...] = (), outputs: str = "", folded: str = "") -> str:
+    """One code cell as myst-nb renders it; FOLDED: "" (input shown), "closed" or "open" (a hide-input toggle)."""
+    code = f'<div class="cell_input"><div class="highlight"><pre>{source}</pre></div></div>'
+    if folded:
+        code = (f'<details class="admonition hide above-input"{" open" if folded == "open" else ""}><summary>'
+                f'<p>Show code cell source</p></summary>{code}</details>')
+    out = f'<div class="cell_output">{outputs}</div>' if outputs else ""
+    return f'<div class="{" ".join(["cell", *(f"tag_{t}" for t in tags)])}">{code}{out}</div>'
+
+
+def synthetic_chapters(root: Path) -> Path:
+    from PIL import Image
+
+    figure = Image.new("RGB", (1400, 400), "white")
+    figure.paste((30, 60, 200), (100, 100, 700, 300))
+    figure.save(root / "wide.png")
+    figure.resize((200, 60)).save(root / "small.png")
+    shutil.copy(ROOT / "book" / "_ext" / "static" / "book_html.css", root)
+    text = '<div class="output stream"><div class="highlight"><pre>{}</pre></div></div>'.format
+    frame = ('<div class="output text_html"><table class="dataframe"><tr>'
+             + "".join(f"<td>column_{i}_of_a_wide_frame</td>" for i in range(12)) + "</tr></table></div>")
+    setup = cell("import mempkg", ("hide-input",), text("Produced with profile tiny"), folded="closed")
+    (root / "chapter.html").write_text(CHAPTER.format(title="chapter", cells="".join([
+        cell("# the data seed\nseed = 0\n# " + "x" * 86, ("parameters",)),
+        setup,
+        cell("fig = plots.curve(result)", ("hide-input",), '<img src="wide.png">', folded="closed"),
+        cell("result.table", ("hide-input",), text("a printed line " * 30), folded="closed"),
+        '<div class="cell tag_remove-input"><div class="cell_output"><img src="wide.png"></div></div>'])))
+    (root / "broken.html").write_text(CHAPTER.format(title="broken", cells="".join([
+        cell("seed = 0        # the data seed, with a trailing comment that runs past eighty-eight characters",
+             ("parameters",)),
+        cell('# Parameters\nprofile = "tiny"', ("injected-parameters",)),
+        cell("import mempkg", (), text("Produced with profile tiny")),
+        cell("result = run(S, seed=seed)", (), text("done")),
+        cell("table = result.table", ("hide-input",), frame, folded="open"),
+        cell("plots.curve(result)", ("hide-input",), '<div style="width: 300px"><img src="wide.png"></div>',
+             folded="closed"),
+        cell("plots.samples(result)", ("hide-input",), '<img src="small.png">', folded="closed")])))
+    return root
+
+
+def test_chapter_checks_catch_scrolling_code_and_unfolded_cells(chromium, tmp_path):
+    """A well laid out chapter page passes the chapter checks; one that scrolls a code block and a data frame
+    sideways, shows the injected cell and a computation's code, and a narrow and an enlarged figure, fails
+    each, naming the cell."""
+    site = synthetic_chapters(tmp_path)
+    with Chromium(chromium) as browser, serve(site) as base:
+        good = browser.visit(base + "chapter.html", "chapter.html")
+        bad = browser.visit(base + "broken.html", "broken.html")
+    assert good.facts["column"] == 688 and len(good.facts["cells"]) == 5, good.facts
+    for check in (wide_block_problems, fold_problems, injected_problems, figure_width_problems, overflow_problems):
+        assert check(good) == [], check(good)
+
+    def reported(problems, *needles):
+        text = "\n".join(problems)
+        missing = [n for n in needles if n not in text]
+        assert not missing, f"{missing} not reported in:\n{text}"
+        assert all(line.startswith("broken.html: ") for line in problems), "a problem does not name its page"
+
+    reported(wide_block_problems(bad),
+             "the code of the code cell tagged parameters starting 'seed = 0", "longest line has 95 characters",
+             "an output (div) of the code cell tagged hide-input starting 'table = result.table'")
+    reported(injected_problems(bad), "papermill's injected parameters are shown: '# Parameters'")
+    reported(fold_problems(bad),
+             "code cell 4 (no tag) starting 'result = run(S, seed=seed)': shows its code; tag it hide-input",
+             "code cell 5 (hide-input) starting 'table = result.table': its code is shown, not folded")
+    assert "code cell 3" not in "\n".join(fold_problems(bad)), "the set-up cell may show its code"
+    reported(figure_width_problems(bad), "figure wide.png is 300 px wide, under 90% of the 688 px text column",
+             "figure small.png is enlarged from 200 to 688 px, more than 1.25x its pixels")
 
 
 def test_a_build_naming_its_repository_shows_the_buttons_with_the_right_urls_and_follows_none(chromium, tmp_path):
