@@ -7,6 +7,8 @@ browser is downloaded: `playwright install` is never needed.
     with Chromium() as browser, serve(site) as base:
         report = browser.visit(base + "index.html")
         console_problems(report), outside_requests(report), figure_problems(report, 3), math_problems(report)
+        # a chapter page: code blocks that scroll, unfolded code, the injected cell, figures' width
+        wide_block_problems(report), fold_problems(report), injected_problems(report), figure_width_problems(report)
 
 The check functions return readable lines (page, message, URL), empty when all is well.
 """
@@ -166,7 +168,8 @@ INSPECT_JS = r"""
       .filter(seen)
       .map(e => {
         const cell = e.closest('div.cell');
-        return {over: e.scrollWidth - e.clientWidth, room: e.clientWidth, tag: e.tagName.toLowerCase(),
+        const kind = e.tagName === 'PRE' ? 'pre' : e.querySelector('table') ? 'table' : e.tagName.toLowerCase();
+        return {over: e.scrollWidth - e.clientWidth, room: e.clientWidth, tag: kind,
                 cell: cell ? (e.closest('.cell_output') ? 'output' : 'input') : null, tags: tagsOf(cell),
                 head: firstLine(cell ? cell.querySelector('.cell_input') || e : e),
                 longest: Math.max(0, ...e.textContent.split('\n').map(l => l.length))};

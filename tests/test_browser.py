@@ -390,7 +390,7 @@ def test_chapter_checks_catch_scrolling_code_and_unfolded_cells(chromium, tmp_pa
 
     reported(wide_block_problems(bad),
              "the code of the code cell tagged parameters starting 'seed = 0", "longest line has 95 characters",
-             "an output (div) of the code cell tagged hide-input starting 'table = result.table'")
+             "an output (table) of the code cell tagged hide-input starting 'table = result.table'")
     reported(injected_problems(bad), "papermill's injected parameters are shown: '# Parameters'")
     reported(fold_problems(bad),
              "code cell 4 (no tag) starting 'result = run(S, seed=seed)': shows its code; tag it hide-input",
