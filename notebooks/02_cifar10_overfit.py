@@ -48,7 +48,8 @@ n_samples = None
 # A reader's own model (None: the chapter trains its own on the profile's data):
 # a diffusers DDPMPipeline (unconditional, pixel space), hub id or folder
 model = None
-# with model: a folder of the images it was trained on (the "trained" group, and extraction)
+# with model: a folder of the images it was trained on
+# (the "trained" group, and extraction)
 train_images = None
 # with model: a folder of images it never saw (the "held-out" group)
 heldout_images = None

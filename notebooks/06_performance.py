@@ -65,7 +65,8 @@ settings = {}
 repeats = None
 # images per batch in the cost table
 batch = None
-# The chapter times the package's own estimators on untrained networks: it takes no `model`.
+# The chapter times the package's own estimators on untrained networks:
+# it takes no `model`.
 
 # %% tags=["hide-input"]
 from IPython.display import display

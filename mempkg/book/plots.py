@@ -28,13 +28,12 @@ def style() -> None:
     # the book stretches each figure to its text column (book/_ext/static/book_html.css): at twice
     # the pixels ("retina"), one at least 3.5 in wide is shrunk to it, never blurred
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # optional (extra 'book'): only inside a notebook
     except ImportError:
         return
-    if get_ipython() is not None:
-        from matplotlib_inline.backend_inline import set_matplotlib_formats
-
-        set_matplotlib_formats("retina")
+    shell = get_ipython()
+    if shell is not None:
+        shell.run_line_magic("config", "InlineBackend.figure_formats = ['retina']")
 
 
 def savefig(fig, profile: str, notebook: str, name: str, dpi: int = 150) -> Path:
