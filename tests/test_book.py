@@ -79,3 +79,15 @@ def test_mathjax_is_served_from_the_book(book):
         assert path.is_file(), f"{page.name} loads {src}, which is not in the build"
         fonts = path.parent / "output" / "chtml" / "fonts" / "woff-v2"
         assert (fonts / "MathJax_Main-Regular.woff").is_file(), f"no MathJax fonts in {fonts}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_scorecard_rows_render_as_a_table(book, notebook):
+    """A chapter that decides claims shows them as an HTML table with a Verdict column, not as pipes."""
+    from mempkg.book.scorecard import claims_of
+
+    if not claims_of(notebook.stem):
+        pytest.skip(f"{notebook.stem} decides no scorecard claim")
+    html = (HTML / "notebooks" / f"{notebook.stem}.html").read_text()
+    assert "<p>Verdict</p></th>" in html, f"{notebook.stem}: no rendered scorecard table"
+    assert "| Claim |" not in html, f"{notebook.stem}: a scorecard table shows as raw Markdown"

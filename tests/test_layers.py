@@ -28,6 +28,7 @@ LAYERS = {"core": 0, "estimators": 1, "models": 1, "data": 1, "studies": 2, "boo
 # optional ones (not in [project.dependencies]) and heavy ones (about a second or more to import), which
 # `import mempkg` and `python -m mempkg --help` should not pay for.
 LAZY = {"diffusers", "transformers", "datasets", "torchmetrics", "torchvision", "IPython", "tqdm.auto",
+        "matplotlib_inline.backend_inline",
         "scipy.stats", "sklearn", "pandas", "seaborn"}
 
 # What a user needs, one import away (the issue's list and the rest of the estimators and adapters).
@@ -201,7 +202,8 @@ def test_no_private_name_crosses_a_module():
         "\n".join(crossing)
 
 
-def test_function_body_imports_are_only_optional_or_heavy_libraries_and_say_so():
+def test_function_body_imports_are_optional_or_heavy_and_say_so():
+    """Function-body imports are only of optional or heavy libraries, and say so."""
     bad = []
     for m, p in modules().items():
         for imp in imports_of(p):

@@ -31,9 +31,10 @@ def style() -> None:
         from IPython import get_ipython  # optional (extra 'book'): only inside a notebook
     except ImportError:
         return
-    shell = get_ipython()
-    if shell is not None:
-        shell.run_line_magic("config", "InlineBackend.figure_formats = ['retina']")
+    if get_ipython() is not None:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats  # optional: comes with ipykernel
+
+        set_matplotlib_formats("retina")
 
 
 def savefig(fig, profile: str, notebook: str, name: str, dpi: int = 150) -> Path:
