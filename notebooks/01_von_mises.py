@@ -60,7 +60,7 @@ S = P.settings("von_mises", settings, train_steps=train_steps, n_samples=n_sampl
 cache = P.cache(NB)
 plots.style()
 pd.set_option("display.float_format", "{:.4g}".format)
-display(P.banner("von_mises"))
+display(P.banner("von_mises", seed=seed))
 
 # %% [markdown]
 # ## The run

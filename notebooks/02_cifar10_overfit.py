@@ -72,7 +72,8 @@ S = P.settings("volume_growth", settings, n_axes=n_axes, n_steps=n_steps, radius
 plots.style()
 pd.set_option("display.max_colwidth", None)
 start = time.time()
-display(P.banner("volume_growth"))
+display(P.banner("volume_growth", seed=seed, model=model, train_images=train_images,
+                 heldout_images=heldout_images))
 
 # %% [markdown]
 # ```{admonition} Digits, not CIFAR-10, under the CPU profiles

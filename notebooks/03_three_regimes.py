@@ -63,7 +63,7 @@ S = P.settings("three_regimes", settings, train_steps=train_steps, n_sigmas=n_si
                sigma_max=sigma_max, gap_train_steps=gap_train_steps, n_generations=n_generations)
 plots.style()
 start = time.time()
-display(P.banner("three_regimes"))
+display(P.banner("three_regimes", seed=seed))
 
 # %% [markdown]
 # The whole experiment is one call, `mempkg.studies.three_regimes.run`: it trains the models (or

@@ -89,7 +89,10 @@ S = P.settings("laion_verbatims", settings, train_steps=train_steps,
 plots.style()
 pd.set_option("display.max_colwidth", None)
 start = time.time()
-display(P.banner("laion_verbatims"))
+display(P.banner("laion_verbatims", seed=seed, t0=t0, cfg_t0=cfg_t0, t0_reading=t0_reading,
+                 n_probes=n_probes, cfg_steps=cfg_steps, n_boot=n_boot, model=model,
+                 memorized_images=memorized_images, nonmemorized_images=nonmemorized_images,
+                 captions=captions))
 
 # %% [markdown]
 # The whole experiment is one call, `mempkg.studies.laion_verbatims.run`: it trains the tiny

@@ -75,7 +75,8 @@ S = P.settings("three_lenses", settings, train_steps=train_steps, volume_axes=vo
                n_generations=n_generations)
 plots.style()
 start = time.time()
-display(P.banner("three_lenses"))
+display(P.banner("three_lenses", seed=seed, model=model, train_images=train_images,
+                 heldout_images=heldout_images))
 
 # %% [markdown]
 # ```{admonition} Digits, not CIFAR-10, under the CPU profiles

@@ -80,7 +80,8 @@ P = mempkg.book.profiles.resolve(profile, device)
 S = P.settings("performance", settings, repeats=repeats, batch=batch)
 cache = P.cache(NB)
 plots.style()
-display(P.banner("performance"))
+display(P.banner("performance", seed=seed, headline_images=headline_images,
+                 headline_steps=headline_steps))
 
 # %% [markdown]
 # ## The run

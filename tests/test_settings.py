@@ -33,7 +33,8 @@ def test_an_override_equal_to_the_profile_is_not_reported():
     assert P.overridden == {"volume_growth": {}}
 
 
-def test_an_unknown_setting_names_the_valid_ones_and_where_they_are_documented():
+def test_an_unknown_setting_names_the_valid_ones():
+    """An unknown setting names the valid ones and where they are documented."""
     P = profiles.resolve("tiny", "cpu")
     with pytest.raises(ValueError) as e:
         P.settings("volume_growth", {"n_axis": 3})
@@ -166,3 +167,11 @@ def test_the_set_up_cell_is_collapsed_so_a_chapter_opens_on_its_question(noteboo
     after = text[text.index('# %% tags=["parameters"]'):]
     nxt = re.search(r"\n# %%.*\n", after[5:]).group(0)
     assert 'tags=["hide-input"]' in nxt, f"{notebook.name}: the cell after the parameters (imports, profile) is not hide-input"
+
+
+def test_the_banner_names_the_run_inputs_it_is_given():
+    """``seed`` and a reader's model show in the banner; an input left at None does not."""
+    P = profiles.resolve("tiny", "cpu")
+    P.settings("volume_growth")
+    text = P.banner("volume_growth", seed=3, model="my_ddpm", train_images=None).data
+    assert "**Run with** `seed=3`, `model=my_ddpm`.\n" in text and "`train_images=" not in text

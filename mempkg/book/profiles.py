@@ -416,8 +416,9 @@ class Profile:
     def cache(self, notebook: str) -> Cache:
         return Cache(self.results(notebook), device=self.device)
 
-    def banner(self, chapter: str):
-        """A Markdown block for the top of a chapter: which profile produced it, on what, with which settings."""
+    def banner(self, chapter: str, **inputs):
+        """A Markdown block for the top of a chapter: profile, device, versions, settings, and ``inputs``
+        (the run's other parameters, e.g. ``seed=seed, model=model``; ``None`` values are left out)."""
         from IPython.display import Markdown  # optional (extra 'book'): only inside a notebook
 
         desc = {"tiny": "a smoke test: numbers are not meant to reproduce anything",
@@ -427,6 +428,9 @@ class Profile:
         settings = ", ".join(f"`{k}={v}`" for k, v in defaults.items() if k not in changed)
         text = (f"> **Produced with profile `{self.name}`** ({desc}) on device `{self.device}`, "
                 f"torch {torch.__version__}, mempkg {__version__}.\n>\n")
+        given = {k: v for k, v in inputs.items() if v is not None}
+        if given:
+            text += "> **Run with** " + ", ".join(f"`{k}={v}`" for k, v in given.items()) + ".\n>\n"
         if changed:
             text += ("> **Settings overridden by the reader:** "
                      + ", ".join(f"`{k}={v}` (profile: `{defaults[k]}`)" for k, v in changed.items())
