@@ -41,7 +41,8 @@ def test_the_repository_is_named_and_its_buttons_switched_on():
         book_config.name_repository(config, "https://github.com/owner/name")
 
 
-def test_the_launch_urls_name_the_notebooks_binder_and_the_notebooks_branch_hold():
+def test_launch_urls_name_the_notebooks_binder_and_branch():
+    """The launch URLs name the notebooks that Binder and the notebooks branch hold."""
     urls = book_html.launch_urls({"repo": "o/n", "branch": "main", "notebooks_branch": "nb"}, CHAPTER)
     assert urls["Binder"] == f"https://mybinder.org/v2/gh/o/n/main?urlpath=lab/tree/notebooks/{CHAPTER}.ipynb"
     assert urls["Colab"] == f"https://colab.research.google.com/github/o/n/blob/nb/notebooks/{CHAPTER}.ipynb"
@@ -87,7 +88,8 @@ def hrefs(html: str) -> set[str]:
     return {h.replace("&amp;", "&") for h in re.findall(r'href="(https?://[^"]+)"', html)}
 
 
-def test_a_named_build_shows_every_button_with_the_right_url_and_the_default_links_nothing(tmp_path):
+def test_a_named_build_shows_every_button_with_the_right_url(tmp_path):
+    """A build naming its repository shows every button with the right URL; the default links nothing."""
     named = hrefs(build(tmp_path / "named", "owner/name"))
     assert "https://github.com/owner/name" in named
     assert any(h.startswith("https://github.com/owner/name/issues") for h in named)

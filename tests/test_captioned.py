@@ -384,7 +384,8 @@ def test_scores_can_be_restricted_to_some_metrics(model, ds):
         memorization_scores(model, ds.train.x[:3], ds.train_captions[:3], metrics=["fid"], progress=False)
 
 
-def test_linear_beta_reading_shares_the_networks_and_changes_only_the_schedule():
+def test_linear_beta_reading_changes_only_the_schedule():
+    """The linear-beta reading shares the networks and changes only the schedule."""
     from mempkg.models.stable_diffusion import with_schedule
 
     model = TinyStableDiffusion(Vocabulary(), embed_dim=8, block_out_channels=(8, 16), seed=0).eval()

@@ -138,7 +138,8 @@ def test_cifar10_root_from_environment(fake_cifar, monkeypatch):
     assert len(load_images("cifar10", "test")) == 4
 
 
-def test_the_md5_check_runs_before_unpickling_and_takes_the_sums_as_a_parameter(fake_cifar, monkeypatch):
+def test_md5_check_runs_before_unpickling_with_given_sums(fake_cifar, monkeypatch):
+    """The md5 check runs before unpickling and takes the sums as a parameter."""
     root, imgs = fake_cifar
     sums = dict(data.CIFAR10_FILES)
     monkeypatch.setattr(data, "CIFAR10_FILES", dict(sums, test_batch="0" * 32))      # the official-sums path

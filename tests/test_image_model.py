@@ -90,7 +90,8 @@ def test_image_score_model_feeds_t_times_999():
 
 # -- training: determinism, resume, mismatch, atomic writes ------------------------------------------
 
-def test_unet_training_is_deterministic_with_dropout_and_leaves_global_rng_alone():
+def test_unet_training_is_deterministic_with_dropout():
+    """UNet training is deterministic with dropout and leaves the global RNG alone."""
     runs = []
     for _ in range(2):
         torch.manual_seed(11)

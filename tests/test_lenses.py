@@ -76,7 +76,8 @@ def test_deduplicate_keeps_first_occurrence_order():
 
 # -- copying a given image -------------------------------------------------------------------------
 
-def test_one_step_rate_is_one_for_a_nearest_neighbour_denoiser_and_zero_for_the_identity():
+def test_one_step_rate_is_one_for_nn_denoiser_zero_for_identity():
+    """The one-step rate is one for a nearest-neighbour denoiser and zero for the identity."""
     train = spread_points()
     own = torch.arange(len(train))
     rate = L.one_step_memorization(NearestDenoiser(train), train, train, own, sigma=0.1, n_draws=8)
@@ -105,7 +106,8 @@ def test_own_copy_ratio_counts_a_copy_of_another_image_as_no_copy():
     torch.testing.assert_close(L.own_copy_ratio(g, train, torch.tensor([-1, -1])), d[:, 0] / d[:, 1])
 
 
-def test_reproduction_ratio_of_a_sampler_that_returns_the_nearest_training_image():
+def test_reproduction_ratio_of_a_nearest_image_sampler():
+    """The reproduction ratio of a sampler that returns the nearest training image."""
     train = spread_points()
     own = torch.arange(len(train))
     r = L.reproduction_ratio(NearestDenoiser(train), train, train, own, sigma_start=0.5, n_steps=6, n_draws=3)

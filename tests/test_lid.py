@@ -109,7 +109,8 @@ def test_empirical_score_matches_autograd_of_mixture_log_density():
     torch.testing.assert_close(EmpiricalScore(pts, sde).score(y.detach(), t), grad)
 
 
-def test_isolated_training_point_has_flipd_zero_under_exact_memorizing_score():
+def test_isolated_point_has_flipd_zero_under_memorizing_score():
+    """An isolated training point has FLIPD zero under the exact memorizing score."""
     # a dense arc plus one far point: the training-set score collapses on the far point only
     ang = np.concatenate([np.linspace(0, 1, 60), [3.0]])
     pts = torch.tensor(np.stack([np.cos(ang), np.sin(ang)], 1))

@@ -136,7 +136,8 @@ def test_true_density_mass_near_a_point_matches_closed_forms_and_draws():
     assert (x.norm(dim=1) - 1).abs().max() < 1e-6        # draws lie on the circle
 
 
-def test_a_sampler_of_the_true_density_does_not_pass_the_copy_test_but_a_memorizer_does():
+def test_true_density_fails_the_copy_test_a_memorizer_passes():
+    """A sampler of the true density does not pass the copy test, but a memorizer does."""
     from mempkg.data.toy import von_mises_ball_mass, von_mises_draws
     from mempkg.estimators.memorization import excess_count_test
 

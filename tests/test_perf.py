@@ -84,7 +84,7 @@ def test_a_cost_in_forward_passes_counts_the_network_calls(fixed_cost_model):
     assert c["volume growth per axis-step, finite"] == pytest.approx(1 / 4, rel=0.35), c
 
 
-def test_the_authors_loop_makes_one_call_per_image_where_volume_growth_makes_one(fixed_cost_model):
+def test_authors_loop_calls_per_image_volume_growth_once(fixed_cost_model):
     """B images: the authors' loop calls the network B times per Euler step, volume_growth once (its
     limit), and the jvp twice (tangents, then the centre); both compute the same L."""
     out = performance.volume_speedup([fixed_cost_model], images=3, axes=2, steps=2, repeats=1)

@@ -40,21 +40,24 @@ def execute(tmp_path, mode: str | None):
     return "".join("".join(o.get("text", "")) for o in outputs), r.stderr
 
 
-def test_in_a_kernel_the_bar_goes_to_the_terminal_and_the_page_keeps_one_line(tmp_path):
+def test_in_a_kernel_the_bar_goes_to_the_terminal(tmp_path):
+    """In a kernel the bar goes to the terminal and the page keeps one line."""
     page, terminal = execute(tmp_path, None)
     assert page == "demo: 3 steps in 0 s, loss=0.25\ndone\n"
     assert "demo: 100%|" in terminal and "3/3" in terminal
     assert "demo: about 17 min in all" in terminal, "the expected time is for whoever waits at the terminal"
 
 
-def test_mempkg_progress_notebook_keeps_the_bar_on_the_page_and_off_drops_it(tmp_path):
+def test_progress_notebook_keeps_the_bar_and_off_drops_it(tmp_path):
+    """MEMPKG_PROGRESS=notebook keeps the bar on the page, and off drops it."""
     page, _ = execute(tmp_path, "notebook")
     assert "demo: 100%|" in page
     page, terminal = execute(tmp_path, "off")
     assert page == "demo: 3 steps in 0 s, loss=0.25\ndone\n" and "demo: 100%|" not in terminal
 
 
-def test_outside_a_kernel_the_bar_is_stderr_and_a_bad_mode_is_a_plain_error(capsys, monkeypatch):
+def test_outside_a_kernel_the_bar_is_stderr(capsys, monkeypatch):
+    """Outside a kernel the bar is stderr, and a bad mode is a plain error."""
     from mempkg.core.progress import bar
     for _ in bar(range(2), desc="plain"):
         pass

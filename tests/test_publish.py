@@ -57,7 +57,8 @@ def test_a_missing_build_is_a_plain_error(tmp_path):
         publish.publish(tmp_path, str(tmp_path / "remote.git"), dry_run=True)
 
 
-def test_the_chapters_go_to_the_notebooks_branch_for_colab_each_installing_the_package_first(site, tmp_path):
+def test_chapters_go_to_the_notebooks_branch_for_colab(site, tmp_path):
+    """The chapters go to the notebooks branch for Colab, each installing the package first."""
     import jupytext
     import nbformat
 

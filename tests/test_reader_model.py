@@ -110,7 +110,8 @@ def test_chapter_05_says_plainly_when_the_model_copies_nothing(reader, tmp_path,
         run_chapter("05_three_lenses", tmp_path / "05.ipynb", **{k: str(v) for k, v in reader.items()})
 
 
-def test_chapter_04_runs_on_a_saved_stable_diffusion_pipeline_with_folders_and_captions(tmp_path, monkeypatch):
+def test_chapter_04_runs_on_a_saved_sd_pipeline(tmp_path, monkeypatch):
+    """Chapter 04 runs on a saved Stable Diffusion pipeline with image folders and captions."""
     from tiny_models import save_tiny_sd
     sd = save_tiny_sd(tmp_path / "sd_root")
     mem, non = image_folder(tmp_path / "mem", 4, 2, size=40), image_folder(tmp_path / "non", 4, 3, size=40)

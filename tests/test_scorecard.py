@@ -131,7 +131,8 @@ def test_the_criteria_are_the_rules_and_carry_what_the_figure_draws(tmp_path):
     assert all(r["held"] == NOT_RUN and r["value"] is None for r in rows if r["notebook"] == "04_laion_verbatims")
 
 
-def test_the_figure_draws_one_axis_per_criterion_with_threshold_value_and_paper(tmp_path):
+def test_figure_draws_one_axis_per_criterion(tmp_path):
+    """The figure draws one axis per criterion, with threshold, value and the paper's value."""
     from mempkg.book.plots import scorecard_figure
 
     bad = copy(GOOD)
@@ -174,7 +175,8 @@ def test_a_null_without_a_reason_is_still_undecided(tmp_path):
     assert "memorization_share_in_zone" in rows["memorization_in_danger_zone"]["ours"]
 
 
-def test_a_stand_in_model_decides_no_stable_diffusion_claim_but_shows_its_numbers(tmp_path):
+def test_a_stand_in_decides_no_sd_claim_but_shows_numbers(tmp_path):
+    """A stand-in model decides no Stable Diffusion claim but shows its numbers."""
     standin = copy(GOOD)
     standin["04_laion_verbatims"]["model"] = "tiny_sd"
     rows = [r for r in scorecard("quick", write(tmp_path, "quick", standin)) if r["notebook"] == "04_laion_verbatims"]

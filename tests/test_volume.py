@@ -48,7 +48,7 @@ def divergence_integral(lam, sde, t_start=1e-3, t_end=1.0):
     return 0.5 * np.log(m(t_end) / m(t_start)).sum()
 
 
-def test_the_full_volume_tends_to_the_divergence_integral_at_first_order_in_dt():
+def test_full_volume_tends_to_the_divergence_integral():
     """The module docstring's numbers: 2.5% below the integral at 100 steps, 0.25% at 1000."""
     sde = VPSDE()
     lam = [2.0, 1.0, 0.3, 0.05, 0.01]
@@ -132,7 +132,8 @@ def test_the_authors_loop_makes_one_network_call_per_image_and_step(trained_mlp)
     assert counted.calls == [4 + 1] * (3 * 5)      # the centre and its 4 axis points, together
 
 
-def test_gram_schmidt_longest_first_is_the_triangular_factorisation_of_the_sorted_rows():
+def test_gram_schmidt_longest_first_is_qr_of_sorted_rows():
+    """Gram-Schmidt longest first is the triangular factorisation of the sorted rows."""
     W = torch.randn(5, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     W = W * torch.tensor([0.5, 3.0, 1.0, 2.0, 0.1], dtype=torch.float64)[:, None]
     E, lengths = gram_schmidt_longest_first(W)

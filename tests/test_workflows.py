@@ -40,7 +40,8 @@ def test_the_test_workflow_runs_ci_on_push_and_pull_request():
     assert doc["jobs"]["test"]["timeout-minutes"] >= 90
 
 
-def test_the_book_workflow_builds_quick_from_the_cache_and_deploys_with_the_official_actions():
+def test_book_workflow_builds_quick_from_cache_and_deploys():
+    """The book workflow builds quick from the cache and deploys with the official actions."""
     doc = load("book.yml")
     assert doc["on"]["push"]["branches"] == ["main"] and "workflow_dispatch" in doc["on"]
     uses = [s.get("uses", "").split("@")[0] for s in steps_of(doc)]
