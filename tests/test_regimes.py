@@ -12,6 +12,7 @@ from mempkg.estimators.regimes import (
     log_posterior_weights,
     noise_sweep,
     share_in_band,
+    laurent_massart_radii,
     shell_radii,
     weight_and_coverage,
 )
@@ -58,7 +59,7 @@ def test_max_weight_matches_the_two_point_formula(precision, tol):
     # X = 0 between training points -a and +a (d = 1): max_i w_i = sigmoid(2 a |z| / sigma)
     a, sigmas = 1.0, np.array([0.1, 0.5, 1.0, 3.0])
     X = torch.zeros(400, 1)
-    reg = weight_and_coverage(X, torch.tensor([[-a], [a]]), sigmas, seed=5, chunk=64, precision=precision)
+    reg = weight_and_coverage(X, torch.tensor([[-a], [a]]), sigmas, w_points="heldout", seed=5, chunk=64, precision=precision)
     g = torch.Generator().manual_seed(5)     # the estimator's draws, chunk by chunk
     z = torch.cat([torch.randn(c, 1, generator=g, dtype=torch.float64)[:, 0] for c in [64] * 6 + [16]])
     for j, s in enumerate(sigmas):
@@ -70,18 +71,59 @@ def test_coverage_of_training_points_is_the_shell_probability():
     # queries equal to the only training point: |Y - x| = sigma |Z| lies in the shell w.p. 1 - alpha
     d, alpha = 256, 0.1
     x = torch.randn(1, d, generator=torch.Generator().manual_seed(0))
-    reg = weight_and_coverage(x.expand(4000, d), x, [0.01, 1.0, 50.0], alpha=alpha, seed=1, chunk=1000)
+    reg = weight_and_coverage(x.expand(4000, d), x, [0.01, 1.0, 50.0], shell="chi2", alpha=alpha, seed=1, chunk=1000)
     np.testing.assert_allclose(reg.C, 1 - alpha, atol=0.02)
     np.testing.assert_allclose(reg.W, 1.0)                     # one training point: w = 1
     lo, hi = shell_radii(d, alpha)
     assert lo < math.sqrt(d) < hi
 
 
+@pytest.mark.parametrize("d, r_in, r_out", [(64, 5.31, 10.48), (3072, 53.14, 57.71)])
+def test_laurent_massart_radii_are_the_papers(d, r_in, r_out):
+    """Eq. 6 with c = 5, against the closed form and the values quoted from the paper's audit."""
+    lo, hi = laurent_massart_radii(d, 5.0)
+    assert lo == pytest.approx(math.sqrt(d - 2 * math.sqrt(5 * d)), rel=1e-12)
+    assert hi == pytest.approx(math.sqrt(d + 2 * math.sqrt(5 * d) + 10), rel=1e-12)
+    assert lo == pytest.approx(r_in, abs=0.005) and hi == pytest.approx(r_out, abs=0.005)
+    assert laurent_massart_radii(8, 5.0)[0] == 0.0                 # d < 4c: no inner radius
+
+
+def test_laurent_massart_shell_holds_at_least_its_bound():
+    # |Y - x| = sigma |Z| for queries on the only training point: inside w.p. >= 1 - 2 e^-c
+    d, c = 64, 2.0
+    x = torch.randn(1, d, generator=torch.Generator().manual_seed(0))
+    reg = weight_and_coverage(x.expand(4000, d), x, [0.1, 3.0], shell_c=c, seed=1, chunk=1000)
+    assert np.all(reg.C >= 1 - 2 * math.exp(-c) - 0.01) and np.all(reg.C < 1)
+    assert reg.shell == "laurent_massart" and reg.shell_param == c
+
+
+def test_weight_on_training_points_runs_from_one_to_one_over_n():
+    """Def. 4.1: at tiny sigma the noisy point's own image takes all the weight, at huge sigma none does."""
+    g = torch.Generator().manual_seed(7)
+    train, held = torch.randn(50, 16, generator=g), torch.randn(10, 16, generator=g) + 5
+    reg = weight_and_coverage(held, train, [1e-3, 1e4], seed=3)
+    assert reg.w_points == "train"
+    assert reg.W[0] == pytest.approx(1.0, abs=1e-9) and reg.W[1] == pytest.approx(1 / 50, rel=1e-3)
+    far = weight_and_coverage(held, train, [1e-3], w_points="heldout", seed=3)
+    assert far.W[0] == pytest.approx(1.0, abs=1e-6) and reg.C[0] == far.C[0] == 0.0
+
+
+def test_weight_on_training_points_matches_a_direct_computation():
+    g = torch.Generator().manual_seed(8)
+    train, held = torch.randn(30, 6, generator=g), torch.randn(20, 6, generator=g)
+    sigmas = np.geomspace(0.1, 3, 5)
+    reg = weight_and_coverage(held, train, sigmas, seed=4, precision="float64")
+    Z = torch.randn(30, 6, generator=torch.Generator().manual_seed(5), dtype=torch.float64)   # seed + 1
+    for j, s in enumerate(sigmas):
+        d = torch.cdist(train.double() + s * Z, train.double())
+        assert reg.W[j] == pytest.approx(float(torch.softmax(-d**2 / (2 * s * s), 1).max(1).values.mean()), abs=1e-10)
+
+
 def test_far_held_out_points_are_not_covered_at_small_noise():
     g = torch.Generator().manual_seed(3)
     train = torch.randn(30, 64, generator=g)
     held = torch.randn(20, 64, generator=g) + 10
-    reg = weight_and_coverage(held, train, [0.01, 0.1], seed=0)
+    reg = weight_and_coverage(held, train, [0.01, 0.1], w_points="heldout", seed=0)
     assert np.all(reg.C == 0) and np.all(reg.W > 0.99)
 
 
@@ -90,7 +132,7 @@ def test_one_pass_agrees_with_a_direct_computation_per_sigma(precision, tol):
     g = torch.Generator().manual_seed(4)
     train, held = torch.randn(40, 8, generator=g), torch.randn(25, 8, generator=g)
     sigmas = np.geomspace(0.05, 5, 7)
-    reg = weight_and_coverage(held, train, sigmas, alpha=0.05, seed=9, chunk=25, precision=precision)
+    reg = weight_and_coverage(held, train, sigmas, w_points="heldout", shell="chi2", alpha=0.05, seed=9, chunk=25, precision=precision)
     Z = torch.randn(25, 8, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
     lo, hi = shell_radii(8, 0.05)
     for j, s in enumerate(sigmas):
@@ -140,6 +182,12 @@ def test_bad_input():
         weight_and_coverage(torch.zeros(3, 4), t, [1.0])
     with pytest.raises(ValueError, match="alpha"):
         shell_radii(4, 1.5)
+    with pytest.raises(ValueError, match="w_points"):
+        weight_and_coverage(t, t, [1.0], w_points="test")
+    with pytest.raises(ValueError, match="shell"):
+        weight_and_coverage(t, t, [1.0], shell="gaussian")
+    with pytest.raises(ValueError, match="positive"):
+        laurent_massart_radii(4, 0.0)
     with pytest.raises(ValueError, match="sigma must be positive"):
         log_posterior_weights(t, t, 0.0)
 
@@ -150,8 +198,8 @@ def test_blocked_float32_pass_matches_float64_and_direct_coverage():
     train, held = torch.randn(3000, 16, generator=g), torch.randn(300, 16, generator=g)
     held[:100] = train[:100]                                   # queries on training points: inner-radius rows
     sigmas = np.geomspace(0.01, 20, 24)
-    r32 = weight_and_coverage(held, train, sigmas, seed=2, chunk=256, precision="float32")
-    r64 = weight_and_coverage(held, train, sigmas, seed=2, chunk=256, precision="float64")
+    r32 = weight_and_coverage(held, train, sigmas, w_points="heldout", shell="chi2", seed=2, chunk=256, precision="float32")
+    r64 = weight_and_coverage(held, train, sigmas, w_points="heldout", shell="chi2", seed=2, chunk=256, precision="float64")
     np.testing.assert_allclose(r32.W, r64.W, atol=1e-6, rtol=0)
     np.testing.assert_array_equal(r32.C, r64.C)
     gz = torch.Generator().manual_seed(2)

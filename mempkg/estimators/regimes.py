@@ -5,15 +5,14 @@ denoiser* -- the posterior mean when the data distribution is the training set i
 
     m_sigma(y) = sum_i w_i(y, sigma) x_i,   w_i(y, sigma) = softmax_i(-|y - x_i|^2 / (2 sigma^2)).
 
-Two quantities locate the regimes, both over held-out X:
+Two quantities locate the regimes (the paper's Definitions 4.1 and 4.6):
 
-* **max posterior weight** W_sigma = E[max_i w_i(X + sigma Z, sigma)] -- posterior concentration:
-  ~1 when one training image explains the noisy query (small sigma), ~0 when many do;
-* **Gaussian-shell coverage** C_sigma = P(X + sigma Z in union_i Sh_sigma(x_i)) -- whether the
-  noisy query falls where training supervised the denoiser. The paper does not define the
-  shell; here Sh_sigma(x_i) = {y : sigma r_lo <= |y - x_i| <= sigma r_hi}, with r_lo^2, r_hi^2 the
-  alpha/2 and 1 - alpha/2 quantiles of chi^2_d: the central (1 - alpha) band of sigma |Z| around
-  x_i, where noisy copies of x_i concentrate.
+* **max posterior weight** W_sigma = E[max_i w_i(X + sigma Z, sigma)], X a training point --
+  posterior concentration: 1 when one training image explains the noisy query (small sigma), 1/N
+  when all do equally;
+* **Gaussian-shell coverage** C_sigma = P(X + sigma Z in union_i Sh_sigma(x_i)), X held out --
+  whether the noisy query falls where training supervised the denoiser, with the shell
+  Sh_sigma(x_i) = {y : sigma r_in <= |y - x_i| <= sigma r_out} of Lemma 4.5 (Laurent-Massart radii).
 
 Small sigma: low coverage (queries fall outside every shell); large sigma: low concentration
 (near-linear denoising); the **danger zone** is the middle band where both are high.
@@ -80,7 +79,8 @@ class EmpiricalDenoiser:
 
 
 def shell_radii(d: int, alpha: float = 0.01) -> tuple[float, float]:
-    """(r_lo, r_hi): sigma r_lo <= |sigma Z| <= sigma r_hi with probability 1 - alpha, Z ~ N(0, I_d)."""
+    """(r_lo, r_hi): sigma r_lo <= |sigma Z| <= sigma r_hi with probability 1 - alpha, Z ~ N(0, I_d):
+    the chi^2_d quantiles alpha/2 and 1 - alpha/2 (the book's earlier shell)."""
     from scipy.stats import chi2  # heavy: scipy.stats takes about a second to import
 
     if not 0 < alpha < 1:
@@ -88,14 +88,32 @@ def shell_radii(d: int, alpha: float = 0.01) -> tuple[float, float]:
     return math.sqrt(chi2.ppf(alpha / 2, d)), math.sqrt(chi2.ppf(1 - alpha / 2, d))
 
 
+def laurent_massart_radii(d: int, c: float = 5.0) -> tuple[float, float]:
+    """Dodson et al.'s shell (Lemma 4.5, Eq. 6), from the Laurent-Massart bounds on chi^2_d:
+
+        r_in = sqrt(d - 2 sqrt(c d)),   r_out = sqrt(d + 2 sqrt(c d) + 2 c),
+
+    so P(r_in <= |Z| <= r_out) >= 1 - 2 e^-c; r_in is 0 when d < 4 c."""
+    if not c > 0:
+        raise ValueError(f"the shell's constant c must be positive, got {c}.")
+    root = 2 * math.sqrt(c * d)
+    return math.sqrt(max(d - root, 0.0)), math.sqrt(d + root + 2 * c)
+
+
+SHELLS = ("laurent_massart", "chi2")
+W_POINTS = ("train", "heldout")
+
+
 @dataclass
 class Regimes:
-    """W_sigma and C_sigma on a grid of sigma (each ``[S]``), with the shell used."""
+    """W_sigma and C_sigma on a grid of sigma (each ``[S]``), the points W averages over and the shell."""
 
     sigmas: np.ndarray
     W: np.ndarray
     C: np.ndarray
-    alpha: float
+    w_points: str          # "train" (Dodson et al., Def. 4.1) or "heldout"
+    shell: str             # "laurent_massart" (Eq. 6) or "chi2"
+    shell_param: float     # c of the Laurent-Massart shell, alpha of the chi-square band
     r_lo: float
     r_hi: float
 
@@ -103,11 +121,16 @@ class Regimes:
         return danger_zone(self.sigmas, self.W, self.C, threshold)
 
 
-def weight_and_coverage(heldout: Tensor, train: Tensor, sigmas: Sequence[float], alpha: float = 0.01,
+def weight_and_coverage(heldout: Tensor, train: Tensor, sigmas: Sequence[float], *, w_points: str = "train",
+                        shell: str = "laurent_massart", shell_c: float = 5.0, alpha: float = 0.01,
                         n_draws: int = 1, seed: int = 0, chunk: int = 256, precision: str = "float32") -> Regimes:
-    """Max posterior weight W_sigma and shell coverage C_sigma over held-out points, every sigma at once.
+    """Max posterior weight W_sigma and shell coverage C_sigma, every sigma at once (Dodson et al., Sec. 4):
 
-    Per chunk of held-out points and noise draw, two matrix products give |x - x_i|^2 and <x - x_i, z>
+        W_sigma = E_{X ~ p_D, Z} max_i w_i(X + sigma Z, sigma)         (Def. 4.1: X a training point)
+        C_sigma = P_{X ~ p, Z}(X + sigma Z in union_i Sh_sigma(x_i))    (Def. 4.6: X held out)
+        Sh_sigma(x_i) = {y : sigma r_in <= |y - x_i| <= sigma r_out}    (Eq. 6, :func:`laurent_massart_radii`)
+
+    Per chunk of query points and noise draw, two matrix products give |x - x_i|^2 and <x - x_i, z>
     ``[c, N]``; every sigma then costs a few element-wise passes over them:
 
         e_i(sigma) = -|y - x_i|^2 / (2 sigma^2) + |z|^2 / 2 = -(|q_i|^2 + 2 sigma <q_i, z>) / (2 sigma^2),
@@ -120,19 +143,20 @@ def weight_and_coverage(heldout: Tensor, train: Tensor, sigmas: Sequence[float],
     precision: rows whose nearest point is within that rounding bound of a shell edge, or inside the
     inner radius (where the nearest point does not decide), are recomputed from the float64 distances.
     Exponents more than 80 below the row's maximum are raised to it (weights below e^-80 ~ 1e-35
-    are dropped), which keeps the exponentials out of the slow subnormal range. The sigma loop runs
-    over blocks of rows small enough to stay in cache.
+    are dropped), which keeps the exponentials out of the slow subnormal range.
 
     Args:
-        heldout: X, ``[Q, ...]``; train: {x_i}, ``[N, ...]`` (same trailing shape).
+        heldout: X of C (and of W when ``w_points="heldout"``), ``[Q, ...]``; train: {x_i}, ``[N, ...]``.
         sigmas: the noise grid (S values > 0).
-        alpha: the shell is the central (1 - alpha) band of sigma |Z| (see the module docstring).
-        n_draws: noise draws Z per held-out point (the expectations average over them).
-        seed: seeds the draws (CPU generator: the same on every device).
-        chunk: held-out points per pass; memory is about 24 * chunk * N bytes.
-        precision: ``"float32"`` (default) or ``"float64"`` for the per-sigma pass (float32 halves its cost:
-            W and C at 2.5x against 3.0x one distance matrix at 10,000 x 1,000 x 3,072 on one CPU thread);
-            distances are float64 in both.
+        w_points: ``"train"`` (the paper's W: every training point, ``n_draws`` noise draws each) or
+            ``"heldout"`` (the book's earlier reading: W over the held-out points).
+        shell: ``"laurent_massart"`` (the paper's, with ``shell_c``) or ``"chi2"``: the central (1 - alpha)
+            band of sigma |Z|.
+        n_draws: noise draws Z per point (the expectations average over them).
+        seed: seeds the draws (CPU generator: the same on every device); the W pass over training points
+            draws from ``seed + 1``.
+        chunk: points per pass; memory is about 24 * chunk * N bytes.
+        precision: ``"float32"`` (default) or ``"float64"`` for the per-sigma pass; distances are float64 in both.
     Returns:
         :class:`Regimes` with ``W`` and ``C`` of shape ``[S]``.
     """
@@ -142,21 +166,38 @@ def weight_and_coverage(heldout: Tensor, train: Tensor, sigmas: Sequence[float],
     dtypes = {"float32": torch.float32, "float64": torch.float64}
     if precision not in dtypes:
         raise ValueError(f"precision must be 'float32' or 'float64', got {precision!r}.")
-    dt, eps = dtypes[precision], torch.finfo(dtypes[precision]).eps
+    if w_points not in W_POINTS:
+        raise ValueError(f"w_points must be one of {W_POINTS}, got {w_points!r}.")
+    if shell not in SHELLS:
+        raise ValueError(f"shell must be one of {SHELLS}, got {shell!r}.")
     X, T = _flat(heldout), _flat(train)
     if X.shape[1] != T.shape[1]:
         raise ValueError(f"held-out points have {X.shape[1]} features, training points {T.shape[1]}.")
-    d, N, dev = X.shape[1], T.shape[0], heldout.device
-    r_lo, r_hi = shell_radii(d, alpha)
+    d = X.shape[1]
+    r_lo, r_hi = laurent_massart_radii(d, shell_c) if shell == "laurent_massart" else shell_radii(d, alpha)
+    run = dict(T=T.to(heldout.device), sig=sig, radii=(r_lo, r_hi), n_draws=int(n_draws), chunk=int(chunk),
+               dt=dtypes[precision])
+    if w_points == "heldout":
+        W, C = _pass(X, want_w=True, want_c=True, seed=seed, **run)
+    else:
+        _, C = _pass(X, want_w=False, want_c=True, seed=seed, **run)
+        W, _ = _pass(T, want_w=True, want_c=False, seed=int(seed) + 1, **run)
+    return Regimes(sig, W, C, w_points, shell, float(shell_c if shell == "laurent_massart" else alpha), r_lo, r_hi)
+
+
+def _pass(X: Tensor, *, T: Tensor, sig: np.ndarray, radii: tuple, n_draws: int, chunk: int, dt, seed: int,
+          want_w: bool, want_c: bool) -> tuple[np.ndarray, np.ndarray]:
+    """W and C of the query points X against T (see :func:`weight_and_coverage`); either may be skipped."""
+    (r_lo, r_hi), dev, eps = radii, T.device, torch.finfo(dt).eps
     e_lo, e_hi = -0.5 * r_hi**2, -0.5 * r_lo**2
     g = torch.Generator().manual_seed(int(seed))
-    T = T.to(dev)
+    N = T.shape[0]
     t2 = (T * T).sum(1)
-    rows = int(chunk) if dev.type == "cuda" else max(1, min(int(chunk), (1 << 18) // N))   # ~1-2 MB blocks
+    rows = chunk if dev.type == "cuda" else max(1, min(chunk, (1 << 18) // N))   # ~1-2 MB blocks
     W = torch.zeros(len(sig), dtype=torch.float64, device=dev)
     C = torch.zeros(len(sig), dtype=torch.float64, device=dev)
-    for _ in range(int(n_draws)):
-        for Xc in X.to(dev).split(int(chunk)):
+    for _ in range(n_draws):
+        for Xc in X.to(dev).split(chunk):
             Z = torch.randn(Xc.shape, generator=g, dtype=torch.float64).to(dev)
             q2 = _distances(Xc, T, t2)                                         # |x - x_i|^2   [c, N]
             qz = torch.addmm((Xc * Z).sum(1, keepdim=True), Z, T.T, alpha=-1)   # <x - x_i, z>  [c, N]
@@ -171,8 +212,11 @@ def weight_and_coverage(heldout: Tensor, train: Tensor, sigmas: Sequence[float],
                 for j, s in enumerate(sig.tolist()):
                     torch.add(Ab, Bb, alpha=2 * s, out=e).mul_(-0.5 / (s * s))    # e_i - e_ref
                     m = e.amax(1, keepdim=True)
-                    torch.maximum(e, m - 80, out=e)
-                    W[j] += torch.log_softmax(e, dim=1).amax(1).double().exp().sum()
+                    if want_w:
+                        torch.maximum(e, m - 80, out=e)
+                        W[j] += torch.log_softmax(e, dim=1).amax(1).double().exp().sum()
+                    if not want_c:
+                        continue
                     # -d_min^2 / (2 sigma^2), to within tol of the rounding in the shifted exponents
                     top = m[:, 0].double() - (q2r[b, 0] + 2 * s * qzr[b, 0]) / (2 * s * s) - 0.5 * z2[b]
                     tol = 16 * eps * (Mz[b] / s + m[:, 0].double().abs())
@@ -183,8 +227,8 @@ def weight_and_coverage(heldout: Tensor, train: Tensor, sigmas: Sequence[float],
                         d2 = q2[i] + 2 * s * qz[i] + (s * s) * z2[i, None]             # |y - x_i|^2, float64
                         covered[i - a] = ((d2 >= (s * r_lo) ** 2) & (d2 <= (s * r_hi) ** 2)).any(1)
                     C[j] += covered.sum()
-    n = X.shape[0] * int(n_draws)
-    return Regimes(sig, (W / n).cpu().numpy(), (C / n).cpu().numpy(), float(alpha), r_lo, r_hi)
+    n = X.shape[0] * n_draws
+    return (W / n).cpu().numpy(), (C / n).cpu().numpy()
 
 
 def danger_zone(sigmas, W, C, threshold: float = 0.5) -> tuple[float, float]:

@@ -297,9 +297,10 @@ def regimes_cost(train: int = 10_000, queries: int = 1_000, dim: int = 3072, sig
     def naive():
         return [torch.log_softmax(-squared_distances(X + s * Z, T) / (2 * s * s), 1) for s in few]
 
+    one = dict(w_points="heldout", chunk=256)   # one pass over the queries: the cost per query point
     t = timed_together({"distance matrix": lambda: squared_distances(X + 0.5 * Z, T),
-                        "W and C": lambda: weight_and_coverage(X, T, grid, chunk=256),
-                        "W and C, float64": lambda: weight_and_coverage(X, T, grid, chunk=256, precision="float64"),
+                        "W and C": lambda: weight_and_coverage(X, T, grid, **one),
+                        "W and C, float64": lambda: weight_and_coverage(X, T, grid, precision="float64", **one),
                         "naive, few sigmas": naive}, repeats, device, desc="W and C")
     t_naive = t["naive, extrapolated"] = t["naive, few sigmas"] / len(few) * len(grid)
     d = t["distance matrix"]
@@ -329,7 +330,7 @@ def regimes_scaling(train_sizes: Sequence[int] = (1000, 2000, 5000, 10_000), que
     fns = {}
     for n in sizes:
         fns[f"distance {n}"] = lambda n=n: squared_distances(X + 0.5 * Z, T[:n])
-        fns[f"W and C {n}"] = lambda n=n: weight_and_coverage(X, T[:n], grid, chunk=256)
+        fns[f"W and C {n}"] = lambda n=n: weight_and_coverage(X, T[:n], grid, w_points="heldout", chunk=256)
     t = timed_together(fns, repeats, device, desc="W and C vs N")
     n0 = sizes[0]
     rows = [{"N": n, "distance_seconds": t[f"distance {n}"], "wc_seconds": t[f"W and C {n}"],

@@ -252,7 +252,9 @@ def _noise_levels(S, data: Training, *, seed, device, cache) -> NoiseLevels:
     net, U, heldout = data.net, data.images, data.heldout
     sigmas = np.geomspace(S.sigma_min, S.sigma_max, S.n_sigmas)
     regimes = cache.get("regimes", dict(asdict(S), seed=seed), lambda: vars(weight_and_coverage(
-        heldout.x[: S.n_test].to(device), U.to(device), sigmas, alpha=S.alpha, seed=seed)),
+        # the book's earlier reading (W over held-out points, chi-square shell); chapter 03 compares it with the paper's
+        heldout.x[: S.n_test].to(device), U.to(device), sigmas, w_points="heldout", shell="chi2", alpha=S.alpha,
+        seed=seed)),
         inputs={"test": heldout.x[: S.n_test], "train": U})
     lo, hi = danger_zone(sigmas, regimes["W"], regimes["C"], S.threshold)
     if not np.isfinite(lo):
