@@ -161,8 +161,9 @@ plt.show()
 # 3. **One-step copy rate** at the danger-zone $\sigma$: the share of `onestep_draws` noise draws $z$
 #    for which $g = D(x + \sigma z; \sigma)$ copies $x$ itself, $\lVert g - x\rVert < \min_{j \ne x}
 #    \lVert g - x_j\rVert / 3$. The danger zone is where Dodson et al.'s max posterior weight $W$ and
-#    shell coverage $C$ (central 99% shell, as in chapter 03) of *this* training set, over the held-out
-#    images, both exceed `threshold`; **we take its geometric centre**. *High* means memorized.
+#    shell coverage $C$ of *this* training set, both over the held-out images and with the central 99%
+#    chi-square shell (the book's earlier reading, which chapter 03 sets beside the paper's
+#    definitions), both exceed `threshold`; **we take its geometric centre**. *High* means memorized.
 # 4. **Reproduction ratio**: start at $x + \sigma_\mathrm{start} z$ and run the deterministic Heun sampler
 #    (`reproduction_steps` levels, $\rho = 7$) to 0; the ratio $\lVert g - x\rVert / \min_{j \ne x}\lVert g - x_j\rVert$
 #    of the result, median over `reproduction_draws` draws. **$\sigma_\mathrm{start}$ is the same danger-zone

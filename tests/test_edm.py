@@ -13,7 +13,8 @@ from mempkg.core.protocol import check_score_model
 from mempkg.core.schedules import EDMSchedule, get_sde
 from mempkg.estimators.lid import flipd
 from mempkg.estimators.volume import volume_growth
-from mempkg.models.edm import EDMLoss, EDMPrecond, edm_sigmas, heun_sampler, sample_edm, train_edm, train_edm_cached
+from mempkg.models.edm import (EDMLoss, EDMPrecond, edm_sigmas, euler_sampler, heun_sampler, sample_edm, train_edm,
+                               train_edm_cached)
 from mempkg.models.exact import GaussianScore
 from mempkg.models.networks import MLPEps
 from mempkg.models.sampling import probability_flow
@@ -411,3 +412,35 @@ def test_equal_mass_bands_tile_the_sigma_axis():
     assert len(near) == 3 and near[1] == band
     with pytest.raises(ValueError, match="0 < sigma_lo"):
         equal_mass_bands(loss, (1.0, 0.5))
+
+
+class _Point:
+    """D(x; sigma) = a point: the optimal denoiser of data concentrated there."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def denoise(self, x, sigma, cond=None):
+        return torch.full_like(x, self.value)
+
+
+def test_euler_steps_scale_the_offset_by_sigma_ratios_and_swap_per_step():
+    """With D = a, x_{i+1} - a = (sigma_{i+1} / sigma_i)(x_i - a): the last step to 0 lands on a; handing
+    step k to D = b mixes b in with weight 1 - sigma_{k+1} / sigma_k, by the same recursion."""
+    sig = edm_sigmas(6)
+    x0 = torch.tensor([[3.0]], dtype=torch.float64)
+    a, b = _Point(1.0), _Point(-2.0)
+    states = euler_sampler(a, x0, sig, states=True)
+    assert len(states) == 7 and float(states[-1]) == pytest.approx(1.0, abs=1e-12)
+    for i in range(6):
+        assert float(states[i] - 1.0) == pytest.approx(float(sig[i] / sig[0]) * 2.0, rel=1e-10)
+    k = 2
+    models = [b if i == k else a for i in range(6)]
+    x = float(states[k])
+    r = float(sig[k + 1] / sig[k])
+    assert float(euler_sampler(models, x0, sig)) == pytest.approx(1.0, abs=1e-12)   # the step to 0 is a's
+    mid = euler_sampler(models[: k + 1], x0, sig[: k + 2])
+    assert float(mid) == pytest.approx(r * x + (1 - r) * -2.0, rel=1e-12)
+    assert float(euler_sampler([a] * 5 + [b], x0, sig)) == pytest.approx(-2.0, abs=1e-12)
+    with pytest.raises(ValueError, match="one model per step"):
+        euler_sampler([a, b], x0, sig)

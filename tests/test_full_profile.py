@@ -111,6 +111,7 @@ def test_chapter_03_full_on_a_cifar10_stand_in(results, monkeypatch):
     monkeypatch.setenv("MEMPKG_DATA", str(results / "data"))
     settings = dict(data_md5=md5, fd_features="classifier", classifier_steps=2, n_small=10, n_emp=20, n_sigmas=6,
                     n_test=10, train_steps=2, batch_size=8, gap_n_train=None, gap_train_steps=2, gap_batch_size=8,
-                    n_generations=6, sample_steps=3)
+                    n_generations=6, sample_steps=3, swap_n=4, swap_steps=4, gap_seeds=2)
     s = run_full("03_three_regimes", results, settings)
     assert s["fd_kind"] == "classifier" and len(s["mse_gap_by_sigma"]) == 6
+    assert s["w_points"] == "train" and s["seeds_per_arm"] == 2 and all(r["n"] == 4 for r in s["swap"])

@@ -104,6 +104,7 @@ def test_weight_on_training_points_runs_from_one_to_one_over_n():
     reg = weight_and_coverage(held, train, [1e-3, 1e4], seed=3)
     assert reg.w_points == "train"
     assert reg.W[0] == pytest.approx(1.0, abs=1e-9) and reg.W[1] == pytest.approx(1 / 50, rel=1e-3)
+    assert weight_and_coverage(held, train, [1e4], n_w_points=5, seed=3).W[0] == pytest.approx(1 / 50, rel=1e-3)
     far = weight_and_coverage(held, train, [1e-3], w_points="heldout", seed=3)
     assert far.W[0] == pytest.approx(1.0, abs=1e-6) and reg.C[0] == far.C[0] == 0.0
 

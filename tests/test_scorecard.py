@@ -52,7 +52,15 @@ GOOD = {
                          "gap_band_index": 1,
                          "fd_kind": "classifier", "fd_gap": 70.0, "fd_baseline": 78.0, "fd_dummy": 81.0,
                          "fd_diff_se_baseline": 1.0, "fd_diff_se_dummy": 1.0,
-                         "best_gap_band": [0.4, 0.8], "gap_low": 0.4, "gap_high": 0.8},
+                         "best_gap_band": [0.4, 0.8], "gap_low": 0.4, "gap_high": 0.8,
+                         "max_share_outside_zone": 0.2, "densest_band_outside_zone": [2.0, 5.0, 0.2],
+                         "swap_windows": True, "swap_models": {"memorizer": "EDM-128", "generalizer": "EDM-1000"},
+                         "swap_alone": {"memorizer runs": {"copy_rate": 0.9, "copy_rate_se": 0.02, "n": 256},
+                                        "generalizer runs": {"copy_rate": 0.05, "copy_rate_se": 0.01, "n": 256}},
+                         "swap": [{"name": w, "direction": d, "window": [0.1, 1.0], "copy_rate": 0.5, "n": 256,
+                                   "copy_rate_se": 0.03, "flip": 0.9 if w == "medium" else 0.1, "flip_se": 0.05}
+                                  for w in ("small", "medium", "large")
+                                  for d in ("memorizer runs", "generalizer runs")]},
     "04_laion_verbatims": {"model": "stable_diffusion", "auroc_flipd_cond": 0.99, "auroc_flipd_uncond": 0.97,
                            "auroc_cfg_norm": 0.96, "auroc_cfg_norm_generation": 0.98, "auroc_png": 0.7},
 }
@@ -88,6 +96,10 @@ FAILS = {
     "gap_lowest_memorization": ("03_three_regimes", {"mem_rate_dummy": 0.04}),   # lower, but within 2 s.e.
     "gap_best_quality": ("03_three_regimes", {"fd_diff_se_dummy": 6.0}),          # better, but within the noise
     "danger_zone_band_best": ("03_three_regimes", {"mem_rate_by_band": [0.2, 0.01, 0.03]}),  # another band ties
+    "swap_medium_only": ("03_three_regimes", {"swap": [  # the large window flips too, as a rule by position would not
+        {"name": w, "direction": d, "window": [0.1, 1.0], "copy_rate": 0.5, "n": 256, "copy_rate_se": 0.03,
+         "flip": 0.1 if w == "small" else 0.9, "flip_se": 0.05}
+        for w in ("small", "medium", "large") for d in ("memorizer runs", "generalizer runs")]}),
     "flipd_cond_detects": ("04_laion_verbatims", {"auroc_flipd_cond": HIGH_90S - 0.01}),
     "flipd_uncond_detects": ("04_laion_verbatims", {"auroc_flipd_uncond": 0.9}),
     "cfg_norm_detects": ("04_laion_verbatims", {"auroc_cfg_norm": 0.9}),
@@ -107,6 +119,23 @@ def test_each_rule_can_fail_on_its_own(tmp_path, key):
     rows = {r["key"]: r["held"] for r in scorecard("quick", write(tmp_path, "quick", bad))}
     assert rows[key] == NOT_HELD
     assert [k for k, v in rows.items() if v != HELD] == [key], "the change should fail its own rule only"
+
+
+def test_zone_rule_fails_when_a_band_outside_holds_as_much(tmp_path):
+    """Copying above the even spread, but a band of the zone's width outside it is as dense: not held."""
+    bad = copy(GOOD)
+    bad["03_three_regimes"]["max_share_outside_zone"] = 0.55
+    rows = {r["key"]: r["held"] for r in scorecard("quick", write(tmp_path, "quick", bad))}
+    assert rows["memorization_in_danger_zone"] == NOT_HELD
+
+
+def test_swap_rule_with_undefined_flips_is_not_held(tmp_path):
+    """Two models that copy alike give no flip to measure (None): the medium window does not flip."""
+    bad = copy(GOOD)
+    for r in bad["03_three_regimes"]["swap"]:
+        r["flip"] = r["flip_se"] = None
+    rows = {r["key"]: r["held"] for r in scorecard("quick", write(tmp_path, "quick", bad))}
+    assert rows["swap_medium_only"] == NOT_HELD
 
 
 def test_the_criteria_are_the_rules_and_carry_what_the_figure_draws(tmp_path):

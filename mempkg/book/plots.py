@@ -402,14 +402,50 @@ def weight_and_coverage(ax, sigmas, regimes: dict, zones: dict, rate, rate_label
     return ax
 
 
+def denoiser_swap(axes, swap, zone):
+    """The swap experiment, one axis per direction: the copy rate when each single Euler step (dots, at its sigma)
+    or each window (bars over its steps) is handed to the other model, against both models' own rates (lines).
+    ``swap`` is a :class:`mempkg.studies.three_regimes.DenoiserSwap`, ``zone`` the (low, high) danger zone."""
+    colors = {"small": "tab:blue", "medium": "tab:red", "large": "tab:green"}
+    names = swap.names
+    for ax, direction in zip(axes, ("memorizer runs", "generalizer runs")):
+        base, donor = ((names["memorizer"], names["generalizer"]) if direction == "memorizer runs"
+                       else (names["generalizer"], names["memorizer"]))
+        other = "generalizer runs" if direction == "memorizer runs" else "memorizer runs"
+        rows = [r for r in swap.rows if r["direction"] == direction]
+        singles = [r for r in rows if r["name"].startswith("step ")]
+        ax.errorbar([r["window"][0] for r in singles], [r["copy_rate"] for r in singles],
+                    yerr=[2 * r["copy_rate_se"] for r in singles], fmt="o", color="k", ms=3, capsize=2,
+                    label="one step swapped (+- 2 s.e.)")
+        for r in rows:
+            if r["name"] in colors:
+                ax.hlines(r["copy_rate"], *r["window"], color=colors[r["name"]], lw=4, alpha=0.8,
+                          label=f"{r['name']} window swapped")
+        ax.axhline(swap.alone[direction]["copy_rate"], color="0.3", ls="--", label=f"{base} alone")
+        ax.axhline(swap.alone[other]["copy_rate"], color="0.6", ls=":", label=f"{donor} alone")
+        if np.isfinite(zone[0]):
+            ax.axvspan(*zone, color="tab:red", alpha=0.1, label="danger zone")
+        ax.set_xscale("log")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("sigma of the steps handed over")
+        ax.set_ylabel("generations that copy")
+        ax.set_title(f"{base} samples, {donor} takes the steps", fontsize=10)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    return axes
+
+
 def gap_bands(axes, sigmas, gap):
     """Gap training on three axes: per model a bar over the band of sigma it skipped at the height of its copy
-    rate (left) and its Frechet distance (middle), the baseline dashed; the baseline's one-step copy rate (right).
+    rate (left) and its Frechet distance (middle), means over seeds with +- 2 standard errors, the baseline
+    dashed; the baseline's one-step copy rate (right).
     ``gap`` is a :class:`mempkg.studies.three_regimes.GapTraining`."""
-    for ax, values, yl in ((axes[0], gap.mem_rate, "memorized generations"), (axes[1], gap.fd, gap.fd_name)):
+    for ax, values, se, yl in ((axes[0], gap.mem_rate, gap.mem_se, "memorized generations"),
+                               (axes[1], gap.fd, gap.fd_se, gap.fd_name)):
         for (a, b), name in zip(gap.tiles, gap.bands):
             color = {gap.label["gap"]: "tab:red", gap.label["dummy"]: "tab:purple"}.get(name, "tab:gray")
-            ax.hlines(values[name], max(a, sigmas[0]), min(b, sigmas[-1]), color=color, lw=3)
+            lo, hi = max(a, sigmas[0]), min(b, sigmas[-1])
+            ax.hlines(values[name], lo, hi, color=color, lw=3)
+            ax.errorbar((lo * hi) ** 0.5, values[name], yerr=2 * se[name], color=color, capsize=3)
         ax.axhline(values["baseline"], color="k", ls="--", label="baseline (no gap)")
         ax.axvspan(*gap.band, color="tab:red", alpha=0.12, label="danger zone (= the gap)")
         ax.set_ylabel(yl)

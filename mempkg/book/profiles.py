@@ -127,16 +127,25 @@ class ThreeRegimes(ChapterSettings):
     n_emp: int = 1000
     sigma_min: float = 0.01
     sigma_max: float = 20.0
+    w_points: str = "train"             # Def. 4.1; "heldout": the book's earlier reading
+    n_w_points: Optional[int] = None    # training points W averages over; None: all
+    shell: str = "laurent_massart"      # Eq. 6 with shell_c; "chi2": the central 1 - alpha band
+    shell_c: float = 5.0
     alpha: float = 0.01
-    threshold: float = 0.5
+    threshold: float = 0.5              # the book's rule: the paper picks the zone by eye
+    zone_thresholds: tuple = (0.3, 0.5, 0.7)
+    zone_shell_cs: tuple = (2.0, 5.0, 10.0)
     lr: float = 1e-3
     batch_size: int = 128
+    swap_steps: int = 18                # the paper's Euler grid: rho 7, sigma 80 to 0.002
+    swap_n: int = 256                   # generations per row of the swap table
     gap_class: int = 3                  # gap training on one class of the training split
     gap_n_train: Optional[int] = None
     # 2026-12: 2/3 of the gap steps at 2x lr halve the gap models' copy rates (86/84/56% -> 43/30/9%)
     gap_train_steps: int = 2000
     gap_batch_size: int = 64
     gap_max_per_side: int = 1           # the gap band and one band each side
+    gap_seeds: int = 3                  # baseline, gap and dummy each trained with this many seeds
     n_generations: int = 500
     sample_steps: int = 18
     fd_features: str = "classifier"
@@ -287,12 +296,12 @@ CHAPTERS: dict[str, dict[str, ChapterSettings]] = {
     },
     "three_regimes": {
         "tiny": ThreeRegimes(n_small=32, n_emp=100, n_sigmas=8, n_test=50, train_steps=30, gap_train_steps=20,
-                             n_generations=64, sample_steps=6, classifier_steps=60),
+                             n_generations=64, sample_steps=6, classifier_steps=60, swap_n=32, gap_seeds=2),
         "quick": ThreeRegimes(),
         "full": ThreeRegimes(**_CIFAR, sigma_data=0.5, n_small=1000, sigma_min=0.002, sigma_max=80.0, n_sigmas=64,
                              n_test=10_000, train_steps=200_000, lr=2e-4, gap_class=1, gap_n_train=2000,
                              gap_train_steps=200_000, gap_batch_size=128, n_generations=10_000,
-                             fd_features="inception"),
+                             fd_features="inception", swap_n=1000, gap_seeds=5, n_w_points=1000),
     },
     "laion_verbatims": {
         "tiny": LaionVerbatims(n_planted=4, n_copies=4, n_per_set=12, ood_crops_per_side=0, ood_faces=False,

@@ -193,9 +193,32 @@ def _zone_share_ours(s: dict) -> str:
             f"per-noise copying in sigma [{fmt(s['danger_zone_low'])}, {fmt(s['danger_zone_high'])}], which holds "
             f"{fmt_pct(s['zone_share_of_grid'])} of the swept noise levels; peak at sigma = "
             f"{fmt(s['peak_memorization_sigma'])}"
-            + ("" if not s.get("densest_equal_width_band") else
-               f"; the densest band of the same width, [{fmt(s['densest_equal_width_band'][0])}, "
-               f"{fmt(s['densest_equal_width_band'][1])}], holds {fmt_pct(s['densest_equal_width_band'][2])}"))
+            + ("" if not s.get("densest_band_outside_zone") else
+               f"; the densest band of the same width outside it, [{fmt(s['densest_band_outside_zone'][0])}, "
+               f"{fmt(s['densest_band_outside_zone'][1])}], holds {fmt_pct(s['densest_band_outside_zone'][2])}"))
+
+
+def _swap_row(s: dict, window: str, direction: str) -> dict:
+    rows = [r for r in s["swap"] if r["name"] == window and r["direction"] == direction]
+    if not rows:
+        raise KeyError(f"swap row {window!r}, {direction!r}")
+    return rows[0]
+
+
+def _flip_of(window: str, direction: str, key: str = "flip") -> Of:
+    """The swap row's flip (or its s.e.); a flip that is undefined (the models copy alike) reads as 0: no flip."""
+    return lambda s: _swap_row(s, window, direction)[key] or 0.0
+
+
+def _swap_ours(s: dict) -> str:
+    alone = s["swap_alone"]
+    medium = [_swap_row(s, "medium", d) for d in ("memorizer runs", "generalizer runs")]
+    return (f"alone: {s['swap_models']['memorizer']} copies {fmt_pct(alone['memorizer runs']['copy_rate'])}, "
+            f"{s['swap_models']['generalizer']} {fmt_pct(alone['generalizer runs']['copy_rate'])}; medium window "
+            f"[{fmt(medium[0]['window'][0])}, {fmt(medium[0]['window'][1])}] swapped: "
+            f"{fmt_pct(medium[0]['copy_rate'])} and {fmt_pct(medium[1]['copy_rate'])}; "
+            + ", ".join(f"{w}: {fmt_pct(_swap_row(s, w, 'memorizer runs')['copy_rate'])} and "
+                        f"{fmt_pct(_swap_row(s, w, 'generalizer runs')['copy_rate'])}" for w in ("small", "large")))
 
 
 def _other_bands(s: dict) -> list[tuple[float, float]]:
@@ -255,14 +278,30 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("memorization_in_danger_zone", "dodson2026calm",
           "memorization concentrates in the danger zone, where posterior weight W and shell coverage C are both high",
           "copying happens in the medium-sigma band where W and C are high (Figs. 2, 3, 5)", "03_three_regimes",
-          ("memorization_share_in_zone", "memorization_share_in_zone_se", "zone_share_of_grid"),
+          ("memorization_share_in_zone", "memorization_share_in_zone_se", "zone_share_of_grid",
+           "max_share_outside_zone"),
           _zone_share_ours,
           (Criterion("share of the copying in the W/C band", lambda s: s["memorization_share_in_zone"], ">",
                      lambda s: s["zone_share_of_grid"], se=lambda s: s["memorization_share_in_zone_se"], n_se=2,
-                     limits=(0.0, 1.0)),),
-          "the share of the per-noise copy rate (held-out inputs, summed over the sigma grid) that falls inside the "
-          "W/C band exceeds the band's share of the grid (what copying spread evenly over log sigma would give) by "
-          "two bootstrap standard errors"),
+                     limits=(0.0, 1.0)),
+           Criterion("share in the W/C band over the densest band outside it",
+                     lambda s: s["memorization_share_in_zone"], ">", lambda s: s["max_share_outside_zone"],
+                     se=lambda s: s["memorization_share_in_zone_se"], n_se=2, limits=(0.0, 1.0))),
+          "the share of the per-noise copy rate (held-out inputs, summed over the sigma grid) inside the W/C band "
+          "exceeds, by two bootstrap standard errors, both the band's share of the grid (copying spread evenly over "
+          "log sigma) and the share of every band of the same width that shares no grid point with it"),
+    Claim("swap_medium_only", "dodson2026calm",
+          "handing the medium-noise steps to the other model flips whether generations copy; the small- and "
+          "large-noise steps do not",
+          "only the medium window flips the outcome, \"between 92.2% and 0%\" (Table 1, Fig. 10; CIFAR-10)",
+          "03_three_regimes", ("swap", "swap_windows"), _swap_ours,
+          tuple(Criterion(f"flip toward the donor, {w} window, {d}", _flip_of(w, d), ">" if w == "medium" else "<",
+                          0.5, se=_flip_of(w, d, "flip_se"), n_se=2)
+                for w in ("small", "medium", "large") for d in ("memorizer runs", "generalizer runs")),
+          "with f = (swapped rate - base's own) / (donor's own - base's own), the share of the way the copy rate moves "
+          "toward the donor's: f above 1/2 for the medium window in both directions and below 1/2 for the small and "
+          "large windows in both, each by two standard errors (binomial over generations, the two models' own rates' "
+          "included)"),
     Claim("mse_gap_medium", "dodson2026calm", "the train/test denoising-error gap opens at medium noise only",
           "gap at medium sigma, none at either end (Fig. 1)", "03_three_regimes",
           ("mse_gap_by_sigma", "mse_gap_se_by_sigma"),
@@ -289,8 +328,8 @@ CLAIMS: tuple[Claim, ...] = (
                            lambda s: s["mem_rate_se_gap"],
                            lambda s: [(s[f"mem_rate_{n}"], s[f"mem_rate_se_{n}"]) for n in ("baseline", "dummy")],
                            paper=0.007),),
-          "the danger-zone gap memorizes least of baseline, gap and dummy, below each of the other two by two "
-          "binomial standard errors (the larger of the pair's)"),
+          "the danger-zone gap memorizes least of baseline, gap and dummy (each the mean over its training seeds), "
+          "below each of the other two by two standard errors over seeds (the larger of the pair's)"),
     Claim("gap_best_quality", "dodson2026calm", "gap training gives the best sample quality",
           "FID 2.35, best of baseline, gap and dummy (CIFAR-10 cars)", "03_three_regimes",
           ("fd_gap", "fd_baseline", "fd_dummy", "fd_kind"),
@@ -299,8 +338,8 @@ CLAIMS: tuple[Claim, ...] = (
           (Criterion("Frechet distance of the gap model", lambda s: s["fd_gap"], "<",
                      lambda s: min(s[f"fd_{n}"] - _fd_margin(s, n) for n in ("baseline", "dummy")),
                      paper=lambda s: 2.35 if s["fd_kind"] == "inception" else None),),
-          "the gap's Frechet distance is below baseline's and dummy's, each by two bootstrap standard errors of the "
-          "difference (Inception features, which are not bootstrapped: by any margin)"),
+          "the gap's Frechet distance (mean over its training seeds) is below baseline's and dummy's, each by two "
+          "standard errors of the difference, paired by seed"),
     Claim("danger_zone_band_best", "dodson2026calm", "of all noise bands one could skip, the danger zone helps most",
           "the gap is placed on the danger zone, sigma in [1, 5] (CIFAR-10)", "03_three_regimes",
           ("mem_rate_by_band", "mem_rate_se_by_band", "gap_band_index"),
@@ -310,8 +349,9 @@ CLAIMS: tuple[Claim, ...] = (
           (beats_criterion("copy rate, skipping the danger zone",
                            lambda s: s["mem_rate_by_band"][s["gap_band_index"]],
                            lambda s: s["mem_rate_se_by_band"][s["gap_band_index"]], _other_bands),),
-          "of the equal-mass bands each skipped by one model, the danger zone gives the lowest memorization, below "
-          "every other band by two binomial standard errors (the larger of the pair's)"),
+          "of the equal-mass bands trained (each skipped by one model), the danger zone gives the lowest memorization, "
+          "below every other band trained by two standard errors (the larger of the pair's; over seeds where a band "
+          "has several, binomial over generations where it has one)"),
     Claim("flipd_cond_detects", "ross2024geometric", "conditional FLIPD detects memorized (verbatim) images",
           "AUROC in the high 90s (99.2% on the poster)", "04_laion_verbatims", ("auroc_flipd_cond",),
           lambda s: f"AUROC {fmt_auroc(s['auroc_flipd_cond'], s.get('auroc_se_flipd_cond'))}",

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -123,7 +123,8 @@ class Regimes:
 
 def weight_and_coverage(heldout: Tensor, train: Tensor, sigmas: Sequence[float], *, w_points: str = "train",
                         shell: str = "laurent_massart", shell_c: float = 5.0, alpha: float = 0.01,
-                        n_draws: int = 1, seed: int = 0, chunk: int = 256, precision: str = "float32") -> Regimes:
+                        n_w_points: Optional[int] = None, n_draws: int = 1, seed: int = 0, chunk: int = 256,
+                        precision: str = "float32") -> Regimes:
     """Max posterior weight W_sigma and shell coverage C_sigma, every sigma at once (Dodson et al., Sec. 4):
 
         W_sigma = E_{X ~ p_D, Z} max_i w_i(X + sigma Z, sigma)         (Def. 4.1: X a training point)
@@ -152,6 +153,8 @@ def weight_and_coverage(heldout: Tensor, train: Tensor, sigmas: Sequence[float],
             ``"heldout"`` (the book's earlier reading: W over the held-out points).
         shell: ``"laurent_massart"`` (the paper's, with ``shell_c``) or ``"chi2"``: the central (1 - alpha)
             band of sigma |Z|.
+        n_w_points: with ``w_points="train"``, W averages over the first this many training points (the paper's
+            Appendix E.3 uses 100, with 400 draws each); None: all of them.
         n_draws: noise draws Z per point (the expectations average over them).
         seed: seeds the draws (CPU generator: the same on every device); the W pass over training points
             draws from ``seed + 1``.
@@ -181,7 +184,7 @@ def weight_and_coverage(heldout: Tensor, train: Tensor, sigmas: Sequence[float],
         W, C = _pass(X, want_w=True, want_c=True, seed=seed, **run)
     else:
         _, C = _pass(X, want_w=False, want_c=True, seed=seed, **run)
-        W, _ = _pass(T, want_w=True, want_c=False, seed=int(seed) + 1, **run)
+        W, _ = _pass(T[:n_w_points], want_w=True, want_c=False, seed=int(seed) + 1, **run)
     return Regimes(sig, W, C, w_points, shell, float(shell_c if shell == "laurent_massart" else alpha), r_lo, r_hi)
 
 

@@ -455,6 +455,32 @@ def heun_sampler(model, x: Tensor, sigmas: Sequence[float] | Tensor, cond: Optio
     return x
 
 
+@torch.no_grad()
+def euler_sampler(models, x: Tensor, sigmas: Sequence[float] | Tensor, cond: Optional[Tensor] = None,
+                  states: bool = False) -> Tensor | list[Tensor]:
+    """Euler steps on dx/dsigma = (x - D_i(x; sigma_i)) / sigma_i, x at sigmas[0] -> x at sigmas[-1]:
+
+        x_{i+1} = x_i + (sigma_{i+1} - sigma_i) (x_i - D_i(x_i; sigma_i)) / sigma_i,
+
+    with D_i the i-th of ``models`` (a sequence of one model per step) or ``models`` itself at every step:
+    Dodson et al.'s sampler for handing one window of steps to another denoiser (Sec. 3, Table 1).
+    ``states=True`` returns every x_i (``len(sigmas)`` tensors) instead of the last.
+    """
+    sig = [float(s) for s in sigmas]
+    if len(sig) < 2 or any(not (a > b) for a, b in zip(sig, sig[1:])) or sig[-1] < 0 or min(sig[:-1]) <= 0:
+        raise ValueError("sigmas must decrease strictly, with every level > 0 except possibly the last = 0 "
+                         "(use edm_sigmas).")
+    per_step = list(models) if isinstance(models, (list, tuple)) else [models] * (len(sig) - 1)
+    if len(per_step) != len(sig) - 1:
+        raise ValueError(f"euler_sampler needs one model per step: {len(sig) - 1} steps, {len(per_step)} models.")
+    out = [x]
+    for i, model in enumerate(per_step):
+        t, t_next = sig[i], sig[i + 1]
+        x = x + (t_next - t) * (x - _denoiser(model)(x, t, cond)) / t
+        out.append(x)
+    return out if states else x
+
+
 def sample_edm(model, n: int, shape, n_steps: int = 18, *, sigma_min: Optional[float] = None,
                sigma_max: Optional[float] = None, rho: float = 7.0, seed: int = 0, cond: Optional[Tensor] = None,
                device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
