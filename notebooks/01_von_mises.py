@@ -187,7 +187,8 @@ scorecard.chapter_rows(NB, summary)
 #   code default, and the data seed is the first one that isolates a point by `min_gap`.
 # - **Network and training.** Not published; ours is a small MLP trained for the profile's
 #   number of full-batch steps with log-uniform times (log-uniform rather than uniform times
-#   is a choice made on a prototype recorded in NOTES.md; this run does not compare the two).
+#   is a choice made on a development prototype, described in {doc}`../sources`; this run
+#   does not compare the two).
 # - **t0.** Read at the knee of the median FLIPD curve, as Kamkari et al. recommend; the
 #   fixed $t_0 = 0.05$ of their synthetic experiments is shown beside it.
 # - **Copies.** Counted within a radius set by the sampler's last noise level and tested

@@ -200,8 +200,8 @@ display(scorecard.chapter_rows(NB, summary, keys=("memorized_grow_more",)))
 # other training images of the planted model. The heat maps show the AUROC of "larger L means
 # trained (memorized)" (0.5 = no separation; **below 0.5 the sign of the difference has
 # flipped**) and log10 of Welch's p-value; a blank cell has too few images in a group to compare.
-# The table lists the cells where the sign has flipped (on less overfit models it can flip
-# with N and K; see NOTES.md in the repository).
+# The table lists the cells where the sign has flipped (on a less overfit model of a development
+# prototype it flipped with N and K; see {doc}`../sources`).
 
 # %% tags=["hide-input"]
 fig = plots.ablation_grids(r.grids, r.ablation_steps)

@@ -123,8 +123,9 @@ summary = R.summary | {"verdicts": scorecard.decide(NB, R.summary)}
 # Ordinary digit captions are written from the pixels: stroke thickness (ink mass), width (horizontal
 # spread) and slant (shear), each said only in its lowest or highest third, and the class, e.g.
 # "a thick wide digit zero"; the planted captions, like "opal quokka pumice", each name exactly one
-# image. LAION's memorized images are simpler than average (NOTES.md), so the planted images are
-# drawn from the simpler half of the training digits by PNG size (`planted_pool`).
+# image. Simple images are more likely to be memorized, as Ross et al. note (see {doc}`../sources`),
+# so the planted images are drawn from the simpler half of the training digits by PNG size
+# (`planted_pool`).
 #
 # The first table says what this run read: under `tiny` and `quick` the training set (how many
 # training images an ordinary caption names, against one for a planted caption) and the model;
@@ -147,8 +148,9 @@ display(fig)
 # ## At which noise level the scores are read
 #
 # Ross et al. give $t_0 = 0.1$ for FLIPD and $0.01$ for the CFG norm as times of their code's
-# linear-beta reading of SD's schedule (NOTES.md); SD's own $\bar\alpha_n$ assign other noise levels
-# to the same times. A time means something only under a reading; a noise level $\sigma$ does not.
+# linear-beta reading of SD's schedule (see {doc}`../sources`); SD's own $\bar\alpha_n$ assign
+# other noise levels to the same times. A time means something only under a reading; a noise level
+# $\sigma$ does not.
 # The headline scores below are read at the $\sigma$ that `t0_reading` gives `t0` and `cfg_t0`, on the
 # model's own (scheduler) schedule: at the time $t$ where its $\bar\alpha$ reach that $\sigma$. The
 # table gives, for each score, the time given, the $\sigma$ it is read at, the time and UNet label on
@@ -231,8 +233,9 @@ R.sweep.table
 #
 # Stable Diffusion was trained on a discrete "scaled_linear" schedule ($\sqrt{\beta_n}$ linear,
 # 1,000 steps). The FLIPD authors' code reads it as a continuous VP-SDE with $\beta(t)$ *linear*
-# from $N\beta_\text{start}$ to $N\beta_\text{end}$ and feeds the UNet the label $N t$ (NOTES.md).
-# Our default reads the scheduler's own $\bar\alpha_n$ with the label $N t - 1$. Below, the *same*
+# from $N\beta_\text{start}$ to $N\beta_\text{end}$ and feeds the UNet the label $N t$ (see
+# {doc}`../sources`). Our default reads the scheduler's own $\bar\alpha_n$ with the label $N t - 1$.
+# Below, the *same*
 # trained network is read both ways (`mempkg.models.stable_diffusion.with_schedule`: nothing is retrained)
 # on the images of the $t_0$ sweep: the noise level each reading assigns to a $t_0$, the AUROCs,
 # and how well the two readings agree image by image (Spearman rank correlation). Both readings start
@@ -269,8 +272,9 @@ R.control.round(3)
 # Ross et al.'s workshop paper reports no table: its text says that conditional FLIPD,
 # unconditional FLIPD and the CFG norm "are strong signals of memorization" whose "AUROCs are
 # uniformly in the high 90's", and that PNG size is "a comparatively poor predictor" (Sec. 3,
-# Fig. 4d). The 99.2% for conditional FLIPD is the poster's figure as recorded in NOTES.md; we could
-# not check it against a text. The paper does not score Wen et al.'s generation-time CFG norm.
+# Fig. 4d). The 99.2% for conditional FLIPD is the workshop poster's figure (see {doc}`../sources`);
+# we could not check it against a text. The paper does not score Wen et al.'s generation-time CFG
+# norm.
 #
 # The table sets each pooled AUROC beside the paper's, with its bootstrap standard error, the
 # interval of two standard errors around it (an interval that holds 0.5 is within chance), the
@@ -314,8 +318,9 @@ scorecard.chapter_rows(NB, summary, keys=claims)
 # Under every profile:
 #
 # - **Schedule and times**: SD's own discrete schedule (`mempkg.core.schedules.DiscreteVPSchedule`,
-#   label $n(t) = N t - 1$); the authors' code reads it as a linear-beta VP-SDE (NOTES.md). FLIPD and
-#   the CFG norm are read at the noise levels of the first table of the schedule section; the $t_0$
+#   label $n(t) = N t - 1$); the authors' code reads it as a linear-beta VP-SDE (see
+#   {doc}`../sources`). FLIPD and the CFG norm are read at the noise levels of the first table of
+#   the schedule section; the $t_0$
 #   sweeps are in the model's own $t$, and the section on the schedule measures how much the reading
 #   changes the scores.
 # - **Real-image CFG norm**: the Euler steps start at the schedule's first training timestep (label 0;
