@@ -239,6 +239,10 @@ scorecard.chapter_rows(NB, summary, keys=gap_claims)
 # %% [markdown]
 # ## What differs from the paper's setup, and why
 #
+# Where each of the paper's definitions and settings came from (the authors' slides, and the
+# paper's equations as quoted in a co-author's reimplementation), and the book's choices where
+# neither settles one, is set out in {doc}`../sources`.
+#
 # - **Data and sizes** (`tiny`, `quick`): 8x8 digits; the memorizing model sees `n_small` images
 #   instead of 1K CIFAR-10 images, since at $d = 64$ a model on 1,000 digits barely copies; the
 #   generalizing model sees the 1,000-digit training split instead of 50K images.
@@ -254,6 +258,8 @@ scorecard.chapter_rows(NB, summary, keys=gap_claims)
 #   beside the danger zone); sample quality under the CPU profiles is a Frechet distance in a
 #   digits classifier's features, not Inception FID, so its values cannot be set beside the
 #   paper's -- only the ordering of the models can be compared.
+# - **$\sigma_\mathrm{data}$** under the CPU profiles is about the digits' pixel standard deviation
+#   (the table at the top), not EDM's 0.5 for CIFAR-10.
 
 # %% tags=["hide-input"]
 summary["seconds"] = time.time() - start

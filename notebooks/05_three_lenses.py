@@ -318,9 +318,10 @@ R.together.round(3)
 #   VP clock of an EDM model rather than on a VP-trained network, and starting at FLIPD's $t_0$ rather
 #   than at $t = 10^{-3}$ (the authors' start is a variant above).
 # - **One-step rate**: Dodson et al. measure the copy rate of *held-out* inputs per noise level; we
-#   ask it of each *training* image at one noise level, the danger zone's centre, with our shell
-#   definition (chapter 03) and W computed over the distinct training images (the shells do not
-#   depend on multiplicity; W ignores it).
+#   ask it of each *training* image at one noise level, the danger zone's centre. The zone is
+#   located with the book's earlier reading of $W$ and $C$ (held-out points, the central 99%
+#   chi-square shell; chapter 03 sets it beside the paper's definitions) against the distinct
+#   training images (the shells do not depend on multiplicity; W ignores it).
 # - **Reproduction ratio** and the AUROC/Spearman/cost comparison are this book's; no paper reports them.
 
 # %% tags=["hide-input"]
