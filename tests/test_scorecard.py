@@ -14,7 +14,8 @@ from mempkg.book.scorecard import (
     CLAIMS,
     HELD,
     HIGH_90S,
-    NOT_HELD,
+    CONTRADICTED,
+    NOT_SHOWN,
     NOT_RUN,
     STAND_IN,
     UNDECIDED,
@@ -39,7 +40,8 @@ GOOD = {
     "02_cifar10_overfit": {"L_trained_mean": 40.0, "L_heldout_mean": 20.0, "p_trained_vs_heldout": 1e-9,
                            "auroc_trained_vs_heldout": 1.0, "n_images_per_group": 64, "p_memorized_vs_other": 0.002,
                            "auroc_memorized_vs_other": 0.8, "n_memorized_found": 12, "p_one_axis_one_step": 1e-4,
-                           "auroc_one_axis_one_step": 0.9},
+                           "auroc_one_axis_one_step": 0.9, "p_one_axis_one_step_memorized": 1e-3,
+                           "auroc_one_axis_one_step_memorized": 0.85},
     "03_three_regimes": {"danger_zone_low": 0.5, "danger_zone_high": 1.2, "memorization_share_in_zone": 0.6,
                          "memorization_share_in_zone_se": 0.05, "zone_share_of_grid": 0.1,
                          "mse_gap_peak_sigma": 0.6, "mse_gap_by_sigma": [0.0, 0.02, 0.05, 0.01],
@@ -62,7 +64,9 @@ GOOD = {
                                   for w in ("small", "medium", "large")
                                   for d in ("memorizer runs", "generalizer runs")]},
     "04_laion_verbatims": {"model": "stable_diffusion", "auroc_flipd_cond": 0.99, "auroc_flipd_uncond": 0.97,
-                           "auroc_cfg_norm": 0.96, "auroc_cfg_norm_generation": 0.98, "auroc_png": 0.7},
+                           "auroc_cfg_norm": 0.96, "auroc_cfg_norm_generation": 0.98, "auroc_png": 0.7,
+                           "auroc_se_flipd_cond": 0.004, "auroc_se_flipd_uncond": 0.005, "auroc_se_cfg_norm": 0.005,
+                           "auroc_se_png": 0.03},
 }
 
 
@@ -84,26 +88,28 @@ def test_every_claim_holds_on_a_summary_built_to_satisfy_them(tmp_path):
     assert all(r["profile"] == "quick" for r in rows)
 
 
-# One change per claim that makes its rule fail, each a case that chance or a stand-in number could give.
+# One change per claim that makes its rule fail, each a case that chance or a stand-in number could give, and the
+# verdict it must get: measured the other way beyond the margin (contradicted) or inside the noise (not shown).
 FAILS = {
-    "isolated_memorized": ("01_von_mises", {"p_copies_vs_true_density_by_seed": [1e-6, 0.3, 1e-3]}),  # one seed at chance
-    "trained_grow_more": ("02_cifar10_overfit", {"auroc_trained_vs_heldout": 0.2}),        # significant, wrong way
-    "memorized_grow_more": ("02_cifar10_overfit", {"p_memorized_vs_other": 0.02}),
-    "one_axis_one_step": ("02_cifar10_overfit", {"auroc_one_axis_one_step": 0.3}),          # p < 0.01 but flipped
-    "memorization_in_danger_zone": ("03_three_regimes", {"memorization_share_in_zone": 0.15}),  # within 2 s.e.
-    "mse_gap_medium": ("03_three_regimes", {"mse_gap_se_by_sigma": [0.001, 0.002, 0.03, 0.001]}),  # noise-sized
-    "memorization_peak_medium": ("03_three_regimes", {"mem_rate_by_sigma": [0.2, 0.2, 0.05, 0.0]}),  # peak at an end
-    "gap_lowest_memorization": ("03_three_regimes", {"mem_rate_dummy": 0.04}),   # lower, but within 2 s.e.
-    "gap_best_quality": ("03_three_regimes", {"fd_diff_se_dummy": 6.0}),          # better, but within the noise
-    "danger_zone_band_best": ("03_three_regimes", {"mem_rate_by_band": [0.2, 0.01, 0.03]}),  # another band ties
+    "isolated_memorized": ("01_von_mises", {"p_copies_vs_true_density_by_seed": [1e-6, 0.3, 1e-3]}, NOT_SHOWN),
+    "trained_grow_more": ("02_cifar10_overfit", {"auroc_trained_vs_heldout": 0.2}, CONTRADICTED),  # significant, wrong way
+    "memorized_grow_more": ("02_cifar10_overfit", {"p_memorized_vs_other": 0.02}, NOT_SHOWN),
+    "one_axis_one_step": ("02_cifar10_overfit", {"p_one_axis_one_step_memorized": 0.3}, NOT_SHOWN),  # one pair only
+    "memorization_in_danger_zone": ("03_three_regimes", {"memorization_share_in_zone": 0.15}, NOT_SHOWN),  # < 2 s.e.
     "swap_medium_only": ("03_three_regimes", {"swap": [  # the large window flips too, as a rule by position would not
         {"name": w, "direction": d, "window": [0.1, 1.0], "copy_rate": 0.5, "n": 256, "copy_rate_se": 0.03,
          "flip": 0.1 if w == "small" else 0.9, "flip_se": 0.05}
-        for w in ("small", "medium", "large") for d in ("memorizer runs", "generalizer runs")]}),
-    "flipd_cond_detects": ("04_laion_verbatims", {"auroc_flipd_cond": HIGH_90S - 0.01}),
-    "flipd_uncond_detects": ("04_laion_verbatims", {"auroc_flipd_uncond": 0.9}),
-    "cfg_norm_detects": ("04_laion_verbatims", {"auroc_cfg_norm": 0.9}),
-    "png_poor": ("04_laion_verbatims", {"auroc_png": 0.965}),
+        for w in ("small", "medium", "large") for d in ("memorizer runs", "generalizer runs")]}, CONTRADICTED),
+    "mse_gap_medium": ("03_three_regimes", {"mse_gap_se_by_sigma": [0.001, 0.002, 0.03, 0.001]}, NOT_SHOWN),
+    "memorization_peak_medium": ("03_three_regimes", {"mem_rate_by_sigma": [0.2, 0.2, 0.05, 0.0]}, CONTRADICTED),
+    "gap_lowest_memorization": ("03_three_regimes", {"mem_rate_dummy": 0.04}, NOT_SHOWN),   # lower, within 2 s.e.
+    "gap_best_quality": ("03_three_regimes", {"fd_diff_se_dummy": 6.0}, NOT_SHOWN),          # better, within the noise
+    "danger_zone_band_best": ("03_three_regimes", {"mem_rate_by_band": [0.2, 0.1, 0.01],      # another band lower
+                                                   "mem_rate_se_by_band": [0.02, 0.005, 0.005]}, CONTRADICTED),
+    "flipd_cond_detects": ("04_laion_verbatims", {"auroc_flipd_cond": HIGH_90S - 0.01}, CONTRADICTED),
+    "flipd_uncond_detects": ("04_laion_verbatims", {"auroc_flipd_uncond": HIGH_90S}, NOT_SHOWN),   # on the line
+    "cfg_norm_detects": ("04_laion_verbatims", {"auroc_cfg_norm": 0.9}, CONTRADICTED),
+    "png_poor": ("04_laion_verbatims", {"auroc_png": 0.95}, NOT_SHOWN),        # below the others, inside the noise
 }
 
 
@@ -113,11 +119,11 @@ def test_fail_cases_cover_every_claim():
 
 @pytest.mark.parametrize("key", sorted(FAILS))
 def test_each_rule_can_fail_on_its_own(tmp_path, key):
-    notebook, change = FAILS[key]
+    notebook, change, verdict = FAILS[key]
     bad = copy(GOOD)
     bad[notebook].update(change)
     rows = {r["key"]: r["held"] for r in scorecard("quick", write(tmp_path, "quick", bad))}
-    assert rows[key] == NOT_HELD
+    assert rows[key] == verdict
     assert [k for k, v in rows.items() if v != HELD] == [key], "the change should fail its own rule only"
 
 
@@ -126,16 +132,21 @@ def test_zone_rule_fails_when_a_band_outside_holds_as_much(tmp_path):
     bad = copy(GOOD)
     bad["03_three_regimes"]["max_share_outside_zone"] = 0.55
     rows = {r["key"]: r["held"] for r in scorecard("quick", write(tmp_path, "quick", bad))}
-    assert rows["memorization_in_danger_zone"] == NOT_HELD
+    assert rows["memorization_in_danger_zone"] == NOT_SHOWN
+    bad["03_three_regimes"]["max_share_outside_zone"] = 0.8          # a band outside holds more, beyond 2 s.e.
+    rows = {r["key"]: r for r in scorecard("quick", write(tmp_path / "b", "quick", bad))}
+    assert rows["memorization_in_danger_zone"]["held"] == CONTRADICTED
+    assert "against: share in the W/C band over the densest band outside it 0.6 against 0.8 (margin 0.1)" in \
+        rows["memorization_in_danger_zone"]["ours"]
 
 
 def test_swap_rule_with_undefined_flips_is_not_held(tmp_path):
-    """Two models that copy alike give no flip to measure (None): the medium window does not flip."""
+    """Two models that copy alike give no flip to measure (None): nothing is shown either way."""
     bad = copy(GOOD)
     for r in bad["03_three_regimes"]["swap"]:
         r["flip"] = r["flip_se"] = None
     rows = {r["key"]: r["held"] for r in scorecard("quick", write(tmp_path, "quick", bad))}
-    assert rows["swap_medium_only"] == NOT_HELD
+    assert rows["swap_medium_only"] == NOT_SHOWN
 
 
 def test_the_criteria_are_the_rules_and_carry_what_the_figure_draws(tmp_path):
@@ -156,7 +167,7 @@ def test_the_criteria_are_the_rules_and_carry_what_the_figure_draws(tmp_path):
     bad.pop("04_laion_verbatims")
     rows = criteria_rows("quick", write(tmp_path / "bad", "quick", bad))
     trained = [r for r in rows if r["key"] == "trained_grow_more"]
-    assert [r["passes"] for r in trained] == [False, True] and {r["held"] for r in trained} == {NOT_HELD}
+    assert [r["passes"] for r in trained] == [False, True] and {r["held"] for r in trained} == {CONTRADICTED}
     assert all(r["held"] == NOT_RUN and r["value"] is None for r in rows if r["notebook"] == "04_laion_verbatims")
 
 
@@ -266,7 +277,7 @@ def test_status_table_counts_each_chapters_verdicts(tmp_path):
     standin["04_laion_verbatims"]["model"] = "tiny_sd"
     md = status_markdown(scorecard("quick", write(tmp_path, "quick", standin)))
     row04 = next(ln for ln in md.splitlines() if "04_laion_verbatims" in ln)
-    assert [c.strip() for c in row04.split("|")[2:-1]] == ["4", "0", "0", "0", "4", "0"]
+    assert [c.strip() for c in row04.split("|")[2:-1]] == ["4", "0", "0", "0", "0", "4", "0"]
     assert "4 stand-in" in md
 
 

@@ -17,7 +17,7 @@ from matplotlib.patches import Circle
 from ..data.toy import von_mises_density
 from ..estimators.memorization import ORIENTATION
 from .paths import results_dir
-from .scorecard import HELD, MARKS, NOT_HELD
+from .scorecard import CONTRADICTED, HELD, MARKS
 
 
 def style() -> None:
@@ -245,7 +245,7 @@ def scorecard_figure(rows: list[dict], title: str = ""):
             ax.plot([paper], [0], "D", color="k", mfc="none", ms=6, mew=1)
     handles = [Line2D([], [], color="k", lw=1, label="threshold (shaded: the side that passes)"),
                Line2D([], [], marker="o", color=VERDICT_COLOURS[HELD], ls="", label="ours: criterion met (colour: claim's verdict)"),
-               Line2D([], [], marker="o", color=VERDICT_COLOURS[NOT_HELD], mfc="white", ls="", label="ours: criterion not met"),
+               Line2D([], [], marker="o", color=VERDICT_COLOURS[CONTRADICTED], mfc="white", ls="", label="ours: criterion not met"),
                Line2D([], [], color="#6e7781", lw=2, alpha=0.6, label="the margin it must clear (standard errors)"),
                Line2D([], [], marker="D", color="k", mfc="none", ls="", label="the paper's value")]
     fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=7, frameon=False, bbox_to_anchor=(0.6, 1.0))

@@ -7,9 +7,13 @@ the rule written in the row. The chapters decide their own tables with the same 
 
 Every rule compares with what chance alone would give: a p-value of a test against the baseline
 the rule names, an AUROC above 0.5, a share of memorization above the share a uniform spread would
-put in the same band. A verdict is one of
+put in the same band, each with a margin of two standard errors. A verdict is one of
 
-* ``held`` / ``did not hold``: the rule decided it;
+* ``held``: every criterion of the rule is met, beyond its margin;
+* ``contradicted``: a criterion is measured on the other side of its threshold, beyond its margin
+  (or, for a test, significantly in the other direction);
+* ``not shown``: neither: the effect is inside the noise (or the run too small to decide); the row
+  says which criterion, with its value, threshold and margin;
 * ``undecided``: a number the rule needs is ``null`` in the summary (the chapter could not compute
   it, and says why in ``<key>_reason``), so the row shows that reason instead of a verdict;
 * ``stand-in``: the claim is about a model the run did not use (Stable Diffusion under the CPU
@@ -34,8 +38,10 @@ from typing import Callable, Optional, Union
 from ..core.tensors import check_choice
 from .paths import results_root
 
-HELD, NOT_HELD, UNDECIDED, STAND_IN, NOT_RUN = "held", "did not hold", "undecided", "stand-in", "not run"
-VERDICTS = (HELD, NOT_HELD, UNDECIDED, STAND_IN, NOT_RUN)
+HELD, CONTRADICTED, NOT_SHOWN = "held", "contradicted", "not shown"
+UNDECIDED, STAND_IN, NOT_RUN = "undecided", "stand-in", "not run"
+VERDICTS = (HELD, CONTRADICTED, NOT_SHOWN, UNDECIDED, STAND_IN, NOT_RUN)
+PASS, AGAINST, NOISE = "pass", "against", "noise"      # one criterion's outcome
 
 HIGH_90S = 0.95            # "AUROCs uniformly in the high 90's" (Ross et al., Sec. 3)
 SIGNIFICANT = 0.01         # Hasegawa & Yasuda test at p < 0.01; the book's level for every test
@@ -65,6 +71,10 @@ class Criterion:
     paper: Union[float, Callable[[dict], Optional[float]], None] = None
     scale: str = "linear"          # or "log" (p-values)
     limits: Optional[tuple[float, float]] = None   # a fixed axis, e.g. (0, 1) for AUROCs
+    # when the value is measured against the claim: None reads it off the other side of the threshold beyond
+    # the margin; a function of the summary says it itself (e.g. "an AUROC below 0.5 with p < 0.01");
+    # False: never (a p-value above the level shows nothing either way)
+    against: Union[None, bool, Callable[[dict], bool]] = None
 
     def __post_init__(self):
         check_choice("op", self.op, ("<", ">", ">="))
@@ -83,6 +93,24 @@ class Criterion:
     def passes(self, s: dict) -> bool:
         v, t, m = float(self.value(s)), self.threshold_of(s), self.margin_of(s)
         return {"<": v + m < t, ">": v - m > t, ">=": v - m >= t}[self.op]
+
+    def outcome(self, s: dict) -> str:
+        """PASS, AGAINST (measured on the claim's other side beyond the margin) or NOISE (neither; also a
+        value that is not a number, e.g. a flip that two alike models leave undefined)."""
+        if self.passes(s):
+            return PASS
+        if callable(self.against):
+            return AGAINST if self.against(s) else NOISE
+        if self.against is False:
+            return NOISE
+        v, t, m = float(self.value(s)), self.threshold_of(s), self.margin_of(s)
+        return AGAINST if (v - m > t if self.op == "<" else v + m < t) else NOISE
+
+    def describe(self, s: dict) -> str:
+        """'quantity v against t (margin m)', for a verdict that was not shown."""
+        margin = self.margin_of(s)
+        return (f"{self.quantity} {fmt(float(self.value(s)))} against {fmt(self.threshold_of(s))}"
+                + (f" (margin {fmt(margin)})" if margin else ""))
 
 
 @dataclass(frozen=True)
@@ -108,6 +136,17 @@ class Claim:
 
     def held(self, s: dict) -> bool:
         return all(c.passes(s) for c in self.criteria)
+
+    def verdict(self, s: dict) -> tuple[str, str]:
+        """(HELD, CONTRADICTED or NOT_SHOWN, and for the latter two which criteria decided it)."""
+        outcomes = [(c, c.outcome(s)) for c in self.criteria]
+        against = [c for c, o in outcomes if o == AGAINST]
+        if against:
+            return CONTRADICTED, "against: " + "; ".join(c.describe(s) for c in against)
+        noise = [c for c, o in outcomes if o == NOISE]
+        if noise:
+            return NOT_SHOWN, "inside the noise: " + "; ".join(c.describe(s) for c in noise)
+        return HELD, ""
 
 
 def fmt(x, digits: int = 3) -> str:
@@ -143,7 +182,8 @@ def seed_rule(s: dict) -> list[bool]:
 def peak_criteria(values: str, se: str, what: str) -> tuple[Criterion, Criterion]:
     """A per-noise curve (summary keys ``values`` and ``se``) peaks at medium noise: its maximum exceeds each
     end by two standard errors of both (so it lies strictly inside the grid, and noise alone rarely
-    passes), and both ends are below half of it."""
+    passes), and both ends are below half of it by two standard errors of the end. Against the claim: an
+    end above every interior point, or above half the peak, by two standard errors."""
     def peak(s):
         return max(map(float, s[values]))
 
@@ -152,9 +192,18 @@ def peak_criteria(values: str, se: str, what: str) -> tuple[Criterion, Criterion
         i = max(range(len(v)), key=v.__getitem__)
         return max(v[j] + 2 * e[j] for j in (0, len(v) - 1)) + 2 * e[i]
 
-    return (Criterion(f"peak of the {what}", peak, ">", clear_of_ends),
-            Criterion(f"{what}, larger end", lambda s: max(float(s[values][0]), float(s[values][-1])), "<",
-                      lambda s: peak(s) / 2))
+    def end(s):
+        v = [float(x) for x in s[values]]
+        return 0 if v[0] >= v[-1] else len(v) - 1
+
+    def end_on_top(s):    # against: an end above every interior point by two standard errors of both
+        v, e = [float(x) for x in s[values]], [float(x) for x in s[se]]
+        j = end(s)
+        return len(v) > 2 and all(v[j] - 2 * e[j] > v[i] + 2 * e[i] for i in range(1, len(v) - 1))
+
+    return (Criterion(f"peak of the {what}", peak, ">", clear_of_ends, against=end_on_top),
+            Criterion(f"{what}, larger end", lambda s: float(s[values][end(s)]), "<", lambda s: peak(s) / 2,
+                      se=lambda s: float(s[se][end(s)]), n_se=2))
 
 
 def peak_in_middle(values, se) -> bool:
@@ -165,18 +214,29 @@ def peak_in_middle(values, se) -> bool:
 
 def beats_criterion(quantity: str, mine: Of, my_se: Of, others: Callable[[dict], list[tuple[float, float]]],
                     paper=None) -> Criterion:
-    """``mine`` below every other (rate, s.e.) by two of the larger standard error of the pair."""
+    """``mine`` below every other (rate, s.e.) by two of the larger standard error of the pair; against the
+    claim when some other is below ``mine`` by as much."""
+    def against(s):
+        return any(float(mine(s)) > r + 2 * max(float(my_se(s)), e) for r, e in others(s))
+
     return Criterion(quantity, mine, "<",
-                     lambda s: min((r - 2 * max(float(my_se(s)), e) for r, e in others(s)), default=math.inf), paper=paper)
+                     lambda s: min((r - 2 * max(float(my_se(s)), e) for r, e in others(s)), default=math.inf),
+                     paper=paper, against=against)
 
 
-def auroc_criterion(key: str, what: str, threshold: float = 0.5, paper=None) -> Criterion:
+def auroc_criterion(key: str, what: str, threshold: float = 0.5, paper=None, *, se_key: Optional[str] = None,
+                    p_key: Optional[str] = None) -> Criterion:
+    """AUROC above ``threshold``: by two standard errors (``se_key``), or, with a test (``p_key``), against the
+    claim only when the AUROC is on the other side and the test significant."""
+    against = None if p_key is None else (lambda s: s[key] < threshold and s[p_key] < SIGNIFICANT)
     return Criterion(f"AUROC, {what}", lambda s: s[key], ">=" if threshold > 0.5 else ">", threshold,
-                     paper=paper, limits=(0.0, 1.0))
+                     se=(lambda s: s.get(se_key)) if se_key else None, n_se=2 if se_key else 0.0,
+                     paper=paper, limits=(0.0, 1.0), against=against)
 
 
 def p_criterion(key: str, what: str) -> Criterion:
-    return Criterion(f"p, {what}", lambda s: s[key], "<", SIGNIFICANT, scale="log")
+    """p below the book's level; a larger p shows nothing either way."""
+    return Criterion(f"p, {what}", lambda s: s[key], "<", SIGNIFICANT, scale="log", against=False)
 
 
 def _von_mises_ours(s: dict) -> str:
@@ -206,8 +266,8 @@ def _swap_row(s: dict, window: str, direction: str) -> dict:
 
 
 def _flip_of(window: str, direction: str, key: str = "flip") -> Of:
-    """The swap row's flip (or its s.e.); a flip that is undefined (the models copy alike) reads as 0: no flip."""
-    return lambda s: _swap_row(s, window, direction)[key] or 0.0
+    """The swap row's flip (or its s.e.); a flip that is undefined (the models copy alike) is nan: not shown."""
+    return lambda s: math.nan if _swap_row(s, window, direction)[key] is None else _swap_row(s, window, direction)[key]
 
 
 def _swap_ours(s: dict) -> str:
@@ -219,6 +279,18 @@ def _swap_ours(s: dict) -> str:
             f"{fmt_pct(medium[0]['copy_rate'])} and {fmt_pct(medium[1]['copy_rate'])}; "
             + ", ".join(f"{w}: {fmt_pct(_swap_row(s, w, 'memorizer runs')['copy_rate'])} and "
                         f"{fmt_pct(_swap_row(s, w, 'generalizer runs')['copy_rate'])}" for w in ("small", "large")))
+
+
+OTHER_DETECTORS = {"flipd_cond": "conditional FLIPD", "flipd_uncond": "unconditional FLIPD",
+                   "cfg_norm": "CFG norm"}
+
+
+def _key(key: str, default=None) -> Of:
+    return lambda s: s[key] if default is None else (s.get(key) or default)
+
+
+def _pair_se(a: str, b: str) -> Of:
+    return lambda s: max(s.get(f"auroc_se_{a}") or 0.0, s.get(f"auroc_se_{b}") or 0.0)
 
 
 def _other_bands(s: dict) -> list[tuple[float, float]]:
@@ -245,7 +317,8 @@ CLAIMS: tuple[Claim, ...] = (
                      lambda s: max(abs(float(x) - 1) for x in s["flipd_median_others_by_seed"]), "<",
                      FLIPD_TOL_OTHERS, paper=0.0),
            Criterion("p, copies vs the true density, worst seed",
-                     lambda s: max(map(float, s["p_copies_vs_true_density_by_seed"])), "<", SIGNIFICANT, scale="log")),
+                     lambda s: max(map(float, s["p_copies_vs_true_density_by_seed"])), "<", SIGNIFICANT, scale="log",
+                     against=False)),
           f"on every training seed: |FLIPD| < {FLIPD_TOL_ISOLATED} at the isolated point, median within "
           f"{FLIPD_TOL_OTHERS} of 1 elsewhere, and more samples within the copy radius of the isolated point than "
           f"the true von Mises density gives (one-sided binomial test against the exact mass, p < {SIGNIFICANT})"),
@@ -255,7 +328,7 @@ CLAIMS: tuple[Claim, ...] = (
           lambda s: f"mean L {fmt(s['L_trained_mean'])} vs {fmt(s['L_heldout_mean'])} over {s['n_images_per_group']} "
                     f"images per group (each averaged with its flip), p = {fmt(s['p_trained_vs_heldout'])}, "
                     f"AUROC {fmt_auroc(s['auroc_trained_vs_heldout'])}",
-          (auroc_criterion("auroc_trained_vs_heldout", "larger L means trained"),
+          (auroc_criterion("auroc_trained_vs_heldout", "larger L means trained", p_key="p_trained_vs_heldout"),
            p_criterion("p_trained_vs_heldout", "trained vs held-out L")),
           f"over images (each averaged with its flip): AUROC of 'larger L means trained' above 0.5 and "
           f"Welch p < {SIGNIFICANT}"),
@@ -264,17 +337,24 @@ CLAIMS: tuple[Claim, ...] = (
           ("p_memorized_vs_other", "auroc_memorized_vs_other"),
           lambda s: f"p = {fmt(s['p_memorized_vs_other'])}, AUROC {fmt_auroc(s['auroc_memorized_vs_other'])}, "
                     f"{s['n_memorized_found']} images extracted",
-          (auroc_criterion("auroc_memorized_vs_other", "larger L means memorized"),
+          (auroc_criterion("auroc_memorized_vs_other", "larger L means memorized", p_key="p_memorized_vs_other"),
            p_criterion("p_memorized_vs_other", "memorized vs other L")),
           f"AUROC of 'larger L means memorized' above 0.5 and Welch p < {SIGNIFICANT}"),
-    Claim("one_axis_one_step", "hasegawa2025volume", "one axis and one ODE step suffice to separate trained from held-out",
+    Claim("one_axis_one_step", "hasegawa2025volume",
+          "one axis and one ODE step suffice to separate trained from held-out, and memorized from unmemorized",
           "p < 0.01 with N = 1, K = 1 (Fig. 3)", "02_cifar10_overfit",
-          ("p_one_axis_one_step", "auroc_one_axis_one_step"),
-          lambda s: f"p = {fmt(s['p_one_axis_one_step'])}, AUROC {fmt_auroc(s['auroc_one_axis_one_step'])}",
-          (auroc_criterion("auroc_one_axis_one_step", "one axis, one step"),
-           p_criterion("p_one_axis_one_step", "one axis, one step")),
-          f"with one axis and one step, in the paper's direction (AUROC of 'larger L means trained' above 0.5) "
-          f"and Welch p < {SIGNIFICANT}"),
+          ("p_one_axis_one_step", "auroc_one_axis_one_step", "p_one_axis_one_step_memorized",
+           "auroc_one_axis_one_step_memorized"),
+          lambda s: f"trained vs held-out: p = {fmt(s['p_one_axis_one_step'])}, AUROC "
+                    f"{fmt_auroc(s['auroc_one_axis_one_step'])}; memorized vs unmemorized: p = "
+                    f"{fmt(s['p_one_axis_one_step_memorized'])}, AUROC {fmt_auroc(s['auroc_one_axis_one_step_memorized'])}",
+          (auroc_criterion("auroc_one_axis_one_step", "one axis, one step", p_key="p_one_axis_one_step"),
+           p_criterion("p_one_axis_one_step", "one axis, one step"),
+           auroc_criterion("auroc_one_axis_one_step_memorized", "one axis, one step, memorized",
+                           p_key="p_one_axis_one_step_memorized"),
+           p_criterion("p_one_axis_one_step_memorized", "one axis, one step, memorized")),
+          f"with one axis and one step, for both pairs (trained vs held-out, memorized vs unmemorized): in the "
+          f"paper's direction (AUROC of 'larger L means trained / memorized' above 0.5) and Welch p < {SIGNIFICANT}"),
     Claim("memorization_in_danger_zone", "dodson2026calm",
           "memorization concentrates in the danger zone, where posterior weight W and shell coverage C are both high",
           "copying happens in the medium-sigma band where W and C are high (Figs. 2, 3, 5)", "03_three_regimes",
@@ -332,12 +412,14 @@ CLAIMS: tuple[Claim, ...] = (
           "below each of the other two by two standard errors over seeds (the larger of the pair's)"),
     Claim("gap_best_quality", "dodson2026calm", "gap training gives the best sample quality",
           "FID 2.35, best of baseline, gap and dummy (CIFAR-10 cars)", "03_three_regimes",
-          ("fd_gap", "fd_baseline", "fd_dummy", "fd_kind"),
+          ("fd_gap", "fd_baseline", "fd_dummy", "fd_kind", "fd_diff_se_baseline", "fd_diff_se_dummy"),
           lambda s: f"{'FID' if s['fd_kind'] == 'inception' else 'classifier FD'} {fmt(s['fd_gap'])} with the gap, "
                     f"{fmt(s['fd_baseline'])} baseline, {fmt(s['fd_dummy'])} dummy",
           (Criterion("Frechet distance of the gap model", lambda s: s["fd_gap"], "<",
                      lambda s: min(s[f"fd_{n}"] - _fd_margin(s, n) for n in ("baseline", "dummy")),
-                     paper=lambda s: 2.35 if s["fd_kind"] == "inception" else None),),
+                     paper=lambda s: 2.35 if s["fd_kind"] == "inception" else None,
+                     against=lambda s: any(s["fd_gap"] > s[f"fd_{n}"] + _fd_margin(s, n)
+                                           for n in ("baseline", "dummy"))),),
           "the gap's Frechet distance (mean over its training seeds) is below baseline's and dummy's, each by two "
           "standard errors of the difference, paired by seed"),
     Claim("danger_zone_band_best", "dodson2026calm", "of all noise bands one could skip, the danger zone helps most",
@@ -355,27 +437,29 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("flipd_cond_detects", "ross2024geometric", "conditional FLIPD detects memorized (verbatim) images",
           "AUROC in the high 90s (99.2% on the poster)", "04_laion_verbatims", ("auroc_flipd_cond",),
           lambda s: f"AUROC {fmt_auroc(s['auroc_flipd_cond'], s.get('auroc_se_flipd_cond'))}",
-          (auroc_criterion("auroc_flipd_cond", "conditional FLIPD", HIGH_90S, paper=0.992),),
+          (auroc_criterion("auroc_flipd_cond", "conditional FLIPD", HIGH_90S, paper=0.992, se_key="auroc_se_flipd_cond"),),
           f"Stable Diffusion: AUROC >= {HIGH_90S}", _sd_stand_in),
     Claim("flipd_uncond_detects", "ross2024geometric", "unconditional FLIPD detects memorized images",
           "AUROC in the high 90s", "04_laion_verbatims", ("auroc_flipd_uncond",),
           lambda s: f"AUROC {fmt_auroc(s['auroc_flipd_uncond'], s.get('auroc_se_flipd_uncond'))}",
-          (auroc_criterion("auroc_flipd_uncond", "unconditional FLIPD", HIGH_90S),),
+          (auroc_criterion("auroc_flipd_uncond", "unconditional FLIPD", HIGH_90S, se_key="auroc_se_flipd_uncond"),),
           f"Stable Diffusion: AUROC >= {HIGH_90S}", _sd_stand_in),
     Claim("cfg_norm_detects", "ross2024geometric", "the CFG norm on the real image detects memorized images",
           "AUROC in the high 90s", "04_laion_verbatims", ("auroc_cfg_norm",),
           lambda s: f"AUROC {fmt_auroc(s['auroc_cfg_norm'], s.get('auroc_se_cfg_norm'))} (Wen et al.'s, from noise: "
                     f"{fmt_auroc(s.get('auroc_cfg_norm_generation'))})",
-          (auroc_criterion("auroc_cfg_norm", "CFG norm on the real image", HIGH_90S),),
+          (auroc_criterion("auroc_cfg_norm", "CFG norm on the real image", HIGH_90S, se_key="auroc_se_cfg_norm"),),
           f"Stable Diffusion: AUROC >= {HIGH_90S} (Ross et al.'s version)", _sd_stand_in),
     Claim("png_poor", "ross2024geometric", "PNG size is a comparatively poor predictor",
           "\"comparatively poor\" (Fig. 4d; no number)", "04_laion_verbatims",
           ("auroc_png", "auroc_flipd_cond", "auroc_flipd_uncond", "auroc_cfg_norm"),
           lambda s: f"AUROC {fmt_auroc(s['auroc_png'], s.get('auroc_se_png'))}",
-          (Criterion("AUROC, PNG size", lambda s: s["auroc_png"], "<",
-                     lambda s: min(s["auroc_flipd_cond"], s["auroc_flipd_uncond"], s["auroc_cfg_norm"]),
-                     limits=(0.0, 1.0)),),
-          "Stable Diffusion: below the AUROC of each of the paper's other three detectors", _sd_stand_in),
+          tuple(Criterion(f"AUROC, {name}", _key("auroc_" + k), ">", 0.5, se=_key("auroc_se_" + k, 0.0), n_se=2,
+                          limits=(0.0, 1.0), against=False) for k, name in OTHER_DETECTORS.items())
+          + tuple(Criterion(f"AUROC, PNG size, against {name}", _key("auroc_png"), "<", _key("auroc_" + k),
+                            se=_pair_se("png", k), n_se=2, limits=(0.0, 1.0)) for k, name in OTHER_DETECTORS.items()),
+          "Stable Diffusion: each of the paper's other three detectors above chance (AUROC 0.5) by two standard "
+          "errors, and PNG size below each of them by two standard errors (the larger of the pair's)", _sd_stand_in),
 )
 
 
@@ -403,7 +487,8 @@ def judge(claim: Claim, summary: dict) -> tuple[str, str]:
         raise KeyError(f"{claim.notebook}'s summary lacks {err}; re-run the notebook with the current code.") from err
     if claim.stand_in is not None and claim.stand_in(summary):
         return STAND_IN, f"stand-in model ({summary.get('model', '?')}): see chapter {claim.notebook[:2]}; {ours}"
-    return (HELD if claim.held(summary) else NOT_HELD), ours
+    verdict, why = claim.verdict(summary)
+    return verdict, ours + (f" ({why})" if why else "")
 
 
 def decide(notebook: str, summary: dict) -> dict[str, str]:
@@ -444,7 +529,7 @@ def scorecard(profile: str, root: Optional[Path] = None, claims=CLAIMS) -> list[
 def criteria_rows(profile: str, root: Optional[Path] = None, claims=CLAIMS) -> list[dict]:
     """One dict per criterion of every claim, in table order: number (the claim's row in the table), key,
     notebook, quantity, op, value, margin (what the value must clear the threshold by), threshold, paper,
-    passes, scale, limits, held (the claim's verdict) and reason (why there is no value: the claim is
+    passes, outcome (PASS, AGAINST or NOISE), scale, limits, held (the claim's verdict) and reason (why there is no value: the claim is
     undecided or its chapter did not run). What the scorecard figure draws."""
     summaries = load_summaries(profile, root)
     out = []
@@ -454,12 +539,12 @@ def criteria_rows(profile: str, root: Optional[Path] = None, claims=CLAIMS) -> l
         for k in c.criteria:
             row = dict(number=number, key=c.key, notebook=c.notebook, quantity=k.quantity, op=k.op, scale=k.scale,
                        limits=k.limits, held=verdict, value=None, margin=None, threshold=None, paper=None,
-                       passes=None, reason=None)
+                       passes=None, outcome=None, reason=None)
             if verdict in (NOT_RUN, UNDECIDED):
                 out.append(dict(row, reason=ours))
                 continue
             out.append(dict(row, value=float(k.value(s)), margin=k.margin_of(s), threshold=k.threshold_of(s),
-                            paper=k.paper_of(s), passes=k.passes(s)))
+                            paper=k.paper_of(s), passes=k.passes(s), outcome=k.outcome(s)))
     return out
 
 
@@ -472,13 +557,14 @@ def _chapter_link(notebook: str) -> str:
 
 
 def tally(rows: list[dict]) -> str:
-    """'12 claims: 8 held, 2 did not hold, ...' (verdicts that occur, in ``VERDICTS`` order)."""
+    """'15 claims: 8 held, 2 contradicted, ...' (verdicts that occur, in ``VERDICTS`` order)."""
     counts = {v: sum(r["held"] == v for r in rows) for v in VERDICTS}
     return f"{len(rows)} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
 
 
 # a mark and a colour per verdict, so that the column reads at a glance (marks in every common font)
-MARKS = {HELD: ("\u2713", "#1a7f37"), NOT_HELD: ("\u2717", "#cf222e"), UNDECIDED: ("?", "#9a6700"),
+MARKS = {HELD: ("\u2713", "#1a7f37"), CONTRADICTED: ("\u2717", "#cf222e"), NOT_SHOWN: ("\u2248", "#bc4c00"),
+         UNDECIDED: ("?", "#9a6700"),
          STAND_IN: ("\u25d0", "#6e7781"), NOT_RUN: ("\u2013", "#6e7781")}
 
 
