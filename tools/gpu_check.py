@@ -1,7 +1,7 @@
 """The GPU check: one script, one CUDA GPU, about 10 minutes, no internet (`make gpu-check`).
 
     python tools/gpu_check.py [--wheels DIR] [--stages install,tests,chapters,scale] [--reference DIR]
-                              [--out book/measurements] [--scale paper|tiny] [--device cuda]
+                              [--out book/measurements] [--scale paper|tiny] [--device cuda] [--budget 480]
 
 Stages, in order (each is timed, and its time is in the record):
 1. ``install`` -- installs the wheels of ``--wheels`` (the project and what the GPU machine lacks: diffusers,
@@ -12,8 +12,14 @@ Stages, in order (each is timed, and its time is in the record):
    numbers compared with the CPU run's summaries in ``--reference`` (default ``results/quick``) when present;
 4. ``scale`` -- :func:`paper_scale`: FLIPD on SD v1.5's UNet, volume growth with 100 axes and
    1,000 steps on the DDPM CIFAR-10 UNet, W and C on 50,000 x 10,000 x 3,072, each beside a forward pass.
-It writes one JSON record, ``<out>/gpu-<device>.json`` (device, driver, torch and CUDA versions, date, every
-figure); the performance page shows the records it finds.
+It writes one JSON record, ``<out>/gpu-<device>.json``, at the start and again after every stage (and every
+chapter), so a run cut off keeps what it measured: the environment (device, driver, torch and CUDA versions),
+``started``, ``budget_s``, ``complete`` (false until the last stage), per stage in ``stages`` its ``status``
+("ok", "failed" with the error's last line, "skipped" with the reason), ``seconds`` and ``expected_s``, and
+the measurements under ``gpu_tests``, ``chapters_quick`` and ``paper_scale`` (the performance page shows
+these). ``--budget`` skips a stage whose expected time (:data:`EXPECTED_S`, announced at the start) exceeds
+the time left; a failed stage does not stop the next ones, except ``install``; the exit status is 1 when
+any stage failed.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +44,24 @@ HEADLINES = {"01_von_mises": ["flipd_isolated"], "02_cifar10_overfit": ["auroc_t
              "03_three_regimes": ["peak_memorization_sigma"], "04_laion_verbatims": ["auroc_flipd_cond"],
              "05_three_lenses": ["auroc_flipd", "auroc_volume"]}
 TOLERANCE = 0.1          # AUROCs, FLIPD at the knee, the peak sigma (relative): within 0.1 of the CPU run
+# expected seconds of each stage, by --scale ("tiny" is the CPU configuration of tests/test_gpu_check.py); a stage
+# is skipped when its time exceeds what is left of --budget, so each value errs on the long side
+EXPECTED_S = {
+    "paper": {
+        "install": 60,       # estimate: pip --no-index --no-deps of ~40 wheels (22 MiB), no compiling; never timed there
+        "tests": 120,        # estimate: 9 tests on the book's small networks, plus torch, diffusers and CUDA start
+        "chapters": 900,     # estimate: the quick chapters took 7,652 s on one core each (2-core Xeon, book-quick
+                             # record at 57d9327), over 10 on a GPU, plus ~15 s of papermill start per chapter
+        "scale": 300,        # estimate: SD v1.5's UNet (860M parameters) built on the CPU, then each figure timed
+                             # 3 times in 2 precisions; never run on a GPU
+    },
+    "tiny": {
+        "install": 60,       # as for paper: the same wheels
+        "tests": 30,         # measured: 6 s on a busy 2-core CPU (every test skipped without CUDA), 2026-12-06
+        "chapters": 4000,    # measured: the quick book took 3,944 s of wall time on a 2-core Xeon (57d9327)
+        "scale": 300,        # measured: 122 s on a busy 2-core CPU, 2026-12-06
+    },
+}
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -48,6 +73,8 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=ROOT / "book" / "measurements", help="where the record is written")
     ap.add_argument("--scale", choices=("paper", "tiny"), default="paper", help="paper: the papers' sizes")
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--budget", type=int, default=480,
+                    help="seconds for all stages: a stage whose expected time exceeds what is left is skipped")
     args = ap.parse_args(argv)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = [s for s in stages if s not in STAGES]
@@ -98,7 +125,9 @@ def compare_summaries(chapter: str, gpu: dict, cpu: dict | None) -> dict:
     return out
 
 
-def run_chapters(device: str, reference: Path) -> dict:
+def run_chapters(device: str, reference: Path, after_each=None) -> dict:
+    """Every chapter under ``quick`` on ``device``, compared with ``reference``; ``after_each(rows)`` is called
+    with the rows so far after each chapter (main writes the record then)."""
     results = Path(tempfile.mkdtemp(prefix="mempkg-gpu-results-"))
     env = dict(os.environ, MEMPKG_RESULTS=str(results))
     out = {}
@@ -125,6 +154,8 @@ def run_chapters(device: str, reference: Path) -> dict:
             row["error"] = r.stderr.decode(errors="replace")[-2000:]
         out[nb.stem] = row
         print(f"  {nb.stem}: {row['seconds']} s, {'ran' if row['ran'] else 'FAILED'}", flush=True)
+        if after_each is not None:
+            after_each(out)
     return out
 
 
@@ -217,9 +248,19 @@ def paper_scale(device: str = "cuda", scale: str = "paper", repeats: int = 3, se
 
 
 def environment(device: str) -> dict:
+    """Date, device, driver, Python, torch and CUDA versions, from a child process: this one imports torch only
+    after the install stage, so that what the wheels install comes first."""
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import gpu_check; "
+            f"print(json.dumps(gpu_check.torch_environment({device!r})))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"device": device, "device_name": device, "environment_error": last_line(r.stderr)}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def torch_environment(device: str) -> dict:
     import torch
-    env = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "python": sys.version.split()[0], "torch": torch.__version__, "cuda": torch.version.cuda,
+    env = {"python": sys.version.split()[0], "torch": torch.__version__, "cuda": torch.version.cuda,
            "device": device, "device_name": "cpu"}
     if device.startswith("cuda") and torch.cuda.is_available():
         p = torch.cuda.get_device_properties(torch.device(device))
@@ -232,6 +273,10 @@ def environment(device: str) -> dict:
     return env
 
 
+def last_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[-1]
+
+
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "device"
 
@@ -240,36 +285,79 @@ def write_record(record: dict, out: Path) -> Path:
     """``<out>/gpu-<device>.json``, written whole (temporary file, then rename)."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"gpu-{slug(record.get('device_name') or record.get('device', 'device'))}.json"
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_suffix(".json.tmp")                         # same folder: os.replace is atomic
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     os.replace(tmp, path)
     return path
 
 
+def run_stage(stage: str, args: argparse.Namespace, record: dict, save) -> str | None:
+    """Runs one stage, its measurement into ``record``; returns why it failed, or None."""
+    if stage == "install":
+        record["installed_into"] = str(install_wheels(args.wheels))
+    elif stage == "tests":
+        record["gpu_tests"] = run_gpu_tests()
+        return None if record["gpu_tests"]["passed"] else f"pytest: {record['gpu_tests']['summary']}"
+    elif stage == "chapters":
+        def after_each(rows: dict) -> None:
+            record["chapters_quick"] = rows
+            save()
+        rows = record["chapters_quick"] = run_chapters(args.device, args.reference, after_each)
+        failed = [name for name, row in rows.items() if not row["ran"]]
+        return f"chapter(s) {', '.join(failed)} failed" if failed else None
+    elif stage == "scale":
+        record["paper_scale"] = paper_scale(args.device, args.scale)
+    return None
+
+
 def main(argv=None) -> int:
     args = parse(argv)
     t_all = time.perf_counter()
-    stage_seconds = {}
-    record = {}
+    started = datetime.datetime.now(datetime.timezone.utc)
+    expected = {stage: EXPECTED_S[args.scale][stage] for stage in args.stages}
+    print(f"budget {args.budget} s; expected: " + ", ".join(f"{k} {v} s" for k, v in expected.items()), flush=True)
+    record = {"started": started.isoformat(timespec="seconds"), "date": started.date().isoformat(),
+              "budget_s": args.budget, "scale": args.scale, "complete": False, **environment(args.device),
+              "stages": {stage: {"status": "pending", "seconds": None, "expected_s": expected[stage]}
+                         for stage in args.stages}}
+
+    def save() -> Path:
+        record["total_seconds"] = round(time.perf_counter() - t_all, 1)
+        return write_record(record, args.out)
+
+    path = save()
+    print(f"record: {path}", flush=True)
+    stopped = None                     # why the remaining stages do not run (a failed install)
     for stage in args.stages:
+        entry = record["stages"][stage]
+        left = args.budget - (time.perf_counter() - t_all)
+        if stopped or entry["expected_s"] > left:
+            reason = stopped or f"over budget: expected {entry['expected_s']} s, {max(left, 0):.0f} s left"
+            entry.update(status="skipped", seconds=0.0, reason=reason)
+            print(f"== {stage}: skipped ({reason})", flush=True)
+            save()
+            continue
+        print(f"== {stage} (expected {entry['expected_s']} s, {left:.0f} s left)", flush=True)
+        entry["status"] = "running"
+        save()
         t = time.perf_counter()
-        print(f"== {stage}", flush=True)
-        if stage == "install":
-            record["installed_into"] = str(install_wheels(args.wheels))
-        elif stage == "tests":
-            record["gpu_tests"] = run_gpu_tests()
-        elif stage == "chapters":
-            record["chapters_quick"] = run_chapters(args.device, args.reference)
-        elif stage == "scale":
-            record["paper_scale"] = paper_scale(args.device, args.scale)
-        stage_seconds[stage] = round(time.perf_counter() - t, 1)
-    record.update(environment(args.device), stage_seconds=stage_seconds,
-                  total_seconds=round(time.perf_counter() - t_all, 1))
-    path = write_record(record, args.out)
+        try:
+            error = run_stage(stage, args, record, save)
+        except (Exception, SystemExit) as e:               # install_wheels exits when the folder has no wheel
+            traceback.print_exc()
+            # the traceback's last line; a CUDA error's later lines are advice (CUDA_LAUNCH_BLOCKING=1, ...)
+            error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+        entry.update(status="failed" if error else "ok", seconds=round(time.perf_counter() - t, 1))
+        if error:
+            entry["error"] = error
+            print(f"== {stage}: FAILED ({error})", flush=True)
+            if stage == "install":
+                stopped = "install failed"
+        save()
+    record["complete"] = True
+    path = save()
     print(f"record: {path} ({record['total_seconds']} s)")
-    tests_ok = record.get("gpu_tests", {}).get("passed", True)
-    chapters_ok = all(r.get("ran") for r in record.get("chapters_quick", {}).values())
-    return 0 if tests_ok and chapters_ok else 1
+    return 1 if any(e["status"] == "failed" for e in record["stages"].values()) else 0
 
 
 if __name__ == "__main__":
