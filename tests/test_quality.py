@@ -102,3 +102,24 @@ def test_fd_bootstrap_is_seeded_and_centred_on_the_fd():
     np.testing.assert_array_equal(boots, frechet_distance_bootstrap([a, b], ref, n_boot=40, seed=0))
     # FD is biased upwards under resampling, but stays within a few standard errors of the point value
     assert abs(boots[:, 0].mean() - frechet_distance(a, ref)) < 3 * boots[:, 0].std()
+
+
+def test_check_inception_fails_early_and_says_what_to_do(monkeypatch):
+    """Offline, with no cached Inception weights (or no torchmetrics), the check raises at once, naming the fix."""
+    import sys
+    import types
+
+    from mempkg.estimators.quality import INCEPTION_WEIGHTS, check_inception
+
+    def offline(**kwargs):
+        raise OSError("could not download the weights")
+
+    fid = types.ModuleType("torchmetrics.image.fid")
+    fid.FrechetInceptionDistance = lambda feature: offline()
+    for name in ("torchmetrics", "torchmetrics.image"):
+        monkeypatch.setitem(sys.modules, name, sys.modules.get(name) or types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "torchmetrics.image.fid", fid)
+    with pytest.raises(RuntimeError, match=INCEPTION_WEIGHTS):
+        check_inception()
+    fid.FrechetInceptionDistance = lambda feature: object()
+    check_inception()                                   # weights present: no error

@@ -158,6 +158,26 @@ def classifier_features(net: DigitsFeatureNet, images: Tensor, batch_size: int =
                       for i in range(0, len(images), batch_size)])
 
 
+INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"   # torch-fidelity's FID Inception v3
+
+
+def check_inception() -> None:
+    """Raise a plain error now, before any training, when Inception FID cannot run: torchmetrics' image extra
+    is missing, or its Inception weights are neither cached nor downloadable (an offline machine)."""
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance  # optional (extra 'full'): Inception FID
+    except ImportError as e:
+        raise ImportError("Inception FID needs torchmetrics with its image extra: pip install 'torchmetrics[image]' "
+                          "(or set fd_features='classifier').") from e
+    try:
+        FrechetInceptionDistance(feature=2048)
+    except Exception as e:  # noqa: BLE001 -- any failure to build it means FID cannot run here
+        raise RuntimeError(f"torchmetrics could not load its Inception weights ({type(e).__name__}: {e}). On a "
+                           f"machine without internet, copy {INCEPTION_WEIGHTS} (from a machine that has run FID "
+                           "once) into $TORCH_HOME/hub/checkpoints/ (default ~/.cache/torch/hub/checkpoints/), or set "
+                           "fd_features='classifier'.") from e
+
+
 def inception_fid(real: Tensor, fake: Tensor, device: str = "cpu", batch_size: int = 256) -> float:
     """FID with torchmetrics' Inception-v3 (weights downloaded on first use): images [N, 3, H, W] in [-1, 1].
 

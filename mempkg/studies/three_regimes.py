@@ -30,8 +30,8 @@ from torch import Tensor
 
 from ..data.images import load_images
 from ..estimators.memorization import copies
-from ..estimators.quality import (DigitsFeatureNet, classifier_accuracy, classifier_features, fit_classifier,
-                                  frechet_distance, frechet_distance_bootstrap, inception_fid)
+from ..estimators.quality import (DigitsFeatureNet, check_inception, classifier_accuracy, classifier_features,
+                                  fit_classifier, frechet_distance, frechet_distance_bootstrap, inception_fid)
 from ..estimators.regimes import BandShare, EmpiricalDenoiser, danger_zone, laurent_massart_radii, noise_sweep, \
     share_in_band, weight_and_coverage
 from ..models.edm import EDMLoss, EDMPrecond, edm_sigmas, equal_mass_bands, euler_sampler, sample_edm, \
@@ -486,6 +486,8 @@ def run(settings, *, seed: int, device, cache, profile: str = "") -> ThreeRegime
         a :class:`ThreeRegimesResult`.
     """
     S = settings
+    if S.fd_features == "inception":
+        check_inception()          # before any training: the weights cannot be fetched offline
     train = load_images(S.data, "train", download=S.download, md5=S.data_md5)
     test = load_images(S.data, "test", download=S.download, md5=S.data_md5).subset(range(S.n_test))
     sigmas = np.geomspace(S.sigma_min, S.sigma_max, S.n_sigmas)
