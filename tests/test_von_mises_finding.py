@@ -28,5 +28,5 @@ def test_quick_profile_reproduces_the_isolated_point_finding(tmp_path, monkeypat
     assert s["n_samples_copying_isolated"] > s["true_density_copy_probability"] * s["n_samples"], s
     assert s["p_copies_vs_true_density"] < 0.01, s
     assert s["nearest_sample_to_isolated"] < 0.1 * s["isolation_gap_rad"], s
-    assert len(s["p_copies_vs_true_density_by_seed"]) == s["n_train_seeds"] == 3
+    assert len(s["p_copies_vs_true_density_by_seed"]) == s["n_train_seeds"] - 1 == 3   # seed 0 picks the knee
     assert s["verdicts"] == {"isolated_memorized": "held"}
