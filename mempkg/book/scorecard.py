@@ -437,9 +437,10 @@ CLAIMS: tuple[Claim, ...] = (
           "below every other band trained by two standard errors (the larger of the pair's; over seeds where a band "
           "has several, binomial over generations where it has one)"),
     Claim("flipd_cond_detects", "ross2024geometric", "conditional FLIPD detects memorized (verbatim) images",
-          "AUROC in the high 90s (99.2% on the poster)", "04_laion_verbatims", ("auroc_flipd_cond",),
+          "AUROC in the high 90s (Sec. 3; the workshop poster's 99.2% is unverified: no text of it was found)",
+          "04_laion_verbatims", ("auroc_flipd_cond",),
           lambda s: f"AUROC {fmt_auroc(s['auroc_flipd_cond'], s.get('auroc_se_flipd_cond'))}",
-          (auroc_criterion("auroc_flipd_cond", "conditional FLIPD", HIGH_90S, paper=0.992, se_key="auroc_se_flipd_cond"),),
+          (auroc_criterion("auroc_flipd_cond", "conditional FLIPD", HIGH_90S, se_key="auroc_se_flipd_cond"),),
           f"Stable Diffusion: AUROC >= {HIGH_90S}", _sd_stand_in),
     Claim("flipd_uncond_detects", "ross2024geometric", "unconditional FLIPD detects memorized images",
           "AUROC in the high 90s", "04_laion_verbatims", ("auroc_flipd_uncond",),
