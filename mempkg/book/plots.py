@@ -554,6 +554,26 @@ def t0_dependence(sweep_auroc: dict, generation_auroc: float, labels: dict) -> F
     return fig
 
 
+def cfg_start_scatter(scores: dict, x_key: str, y_key: str, x_label: str, y_label: str) -> Figure:
+    """Per image, the CFG norm from one start time against another (log-log, a colour per set, the memorized
+    set first), with the diagonal where both starts agree. ``scores``: set -> {key: values}."""
+    fig = Figure(figsize=(5.2, 4.6), layout="constrained")
+    ax = fig.subplots()
+    colors = set_colors(scores)
+    memorized = next(iter(scores))
+    for name, sc in scores.items():
+        ax.scatter(sc[x_key], sc[y_key], s=28 if name == memorized else 10, color=colors[name], label=name,
+                   alpha=0.9 if name == memorized else 0.5, zorder=3 if name == memorized else 2)
+    values = np.concatenate([np.r_[sc[x_key], sc[y_key]] for sc in scores.values()])
+    lo, hi = values[values > 0].min(), values.max()
+    ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--", label="equal")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.legend(fontsize=7)
+    return fig
+
 
 # -- chapter 05 figures (three lenses) ------------------------------------------------------------
 

@@ -182,7 +182,8 @@ class LaionVerbatims(ChapterSettings):
     gen_steps: int = 1                  # Wen et al.'s CFG norm, from noise
     gen_samples: int = 4
     guidance_scale: float = 7.5
-    sweep_t0s: tuple = (0.01, 0.03, 0.1, 0.3, 0.5)    # t0 dependence
+    # t0 dependence; five t0 <= 0.1, where Ross et al. (App. A.1) find the scores stable
+    sweep_t0s: tuple = (0.003, 0.01, 0.03, 0.05, 0.1, 0.3, 0.5)
     n_sweep: Optional[int] = None       # images per set in the sweep; None: all
     n_show: int = 20
     sample_steps: int = 50

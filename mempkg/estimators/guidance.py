@@ -11,11 +11,13 @@ generation; Ross, Kamkari et al. (2024, Appendix A.1 "CFG Norm") adapt it to rea
 
 * :func:`cfg_norm` -- Ross et al.'s version for an image: push it a few Euler steps along the
   conditional probability-flow ODE to a small t0 (a perturbation of the image towards the noise
-  level of t0, not an accurate ODE solution), then take the norm of the CFG vector there.
+  level of t0, not an accurate ODE solution), then take the norm of the CFG vector there;
+  :func:`cfg_norm_authors` -- the same as the authors' code runs it (start at t = 1e-4, one step past t0).
 * :func:`cfg_norm_generation` -- Wen et al.'s version for a caption: the CFG-vector norm over the
   first steps of a guided deterministic (DDIM) sampler started from seeded prior noise.
 * :func:`pf_ode_forward` -- the forward (data -> noise) Euler steps of the probability-flow ODE it uses;
-  :func:`ode_start_time` -- where they start (a discrete schedule's first timestep, else 1e-4).
+  :func:`ode_start_time` -- where they start (a discrete schedule's first timestep, else 1e-4);
+  ``past_t0=True`` takes the authors' grid instead.
 
 Every function takes any *conditional score model*: ``model.sde`` (``alpha(t)``, ``sigma(t)``,
 ``beta(t)``, ``probability_flow``; :mod:`mempkg.core.schedules`) and ``model.score(x, t, cond)`` where
@@ -42,6 +44,7 @@ from ..core.tensors import check_choice
 
 PARAMETRIZATIONS = ("eps", "score")
 T_START_CONTINUOUS = 1e-4      # the FLIPD authors' ODE start (``Sde.solve_forward_ode``), for continuous schedules
+T_START_AUTHORS = T_START_CONTINUOUS    # where Ross et al.'s CFG norm starts its Euler steps (their solver's default)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -120,7 +123,7 @@ def ode_start_time(model) -> float:
 
 @torch.no_grad()
 def pf_ode_forward(model, x: Tensor, t0: float, n_steps: int = 3, cond: Optional[Tensor] = None,
-                   t_start: Optional[float] = None) -> Tensor:
+                   t_start: Optional[float] = None, past_t0: bool = False) -> Tensor:
     """Push clean data along the probability-flow ODE from t_start to t0 (data towards noise) with
     Euler's method in t on (Song et al. 2021, eq. 13)
 
@@ -130,6 +133,11 @@ def pf_ode_forward(model, x: Tensor, t0: float, n_steps: int = 3, cond: Optional
     starting from x_0 = x. The clean point stands in for x(t_start); t_start must be > 0 because
     the score diverges like 1 / sigma at t = 0. ``t_start=None`` is :func:`ode_start_time`: the
     first training timestep of a discrete schedule (label 0), else 1e-4.
+
+    ``past_t0=True`` is the FLIPD authors' Euler solver (``Sde._solve`` in layer6ai-labs/dgm_geometry,
+    models/diffusions/sdes/sdes.py): the n_steps grid points t_k = t_start + k h, h = (t0 - t_start) /
+    (n_steps - 1), k = 0..n_steps-1, include t0, and a step is taken from each of them, so the
+    n_steps steps end at t0 + h, one step past t0 (n_steps >= 2).
 
     What the few steps Ross et al. take are: a deterministic perturbation of the image towards
     the noise level of t0, not an accurate solution of the ODE near the data. Close to a data
@@ -145,11 +153,14 @@ def pf_ode_forward(model, x: Tensor, t0: float, n_steps: int = 3, cond: Optional
     Args:
         model: a conditional score model; x: ``[B, ...]``; cond: ``[B, ...]`` or None (unconditional).
         t_start: the first grid time (> 0, < t0); None: :func:`ode_start_time`.
+        past_t0: the authors' grid, ending one step past t0 (above).
     Returns:
-        x(t0), shape of x.
+        x(t0), or x(t0 + h) with ``past_t0``; shape of x.
     """
     check_inputs(model, x, cond)
     n_steps = _check_steps(n_steps)
+    if past_t0 and n_steps < 2:
+        raise ValueError("past_t0 (the authors' grid) needs n_steps >= 2: its step is (t0 - t_start) / (n_steps - 1).")
     _check_time(model, t0, "t0")
     t0 = float(t0)
     t_start = ode_start_time(model) if t_start is None else float(t_start)
@@ -159,7 +170,11 @@ def pf_ode_forward(model, x: Tensor, t0: float, n_steps: int = 3, cond: Optional
     if t_start >= t0:
         raise ValueError(f"need 0 < t_start < t0, got t_start={t_start:g}, t0={t0:g} (for a discrete schedule the "
                          "steps start at its first timestep, t = 1 / N).")
-    ts = torch.linspace(t_start, t0, n_steps + 1, dtype=torch.float64).tolist()
+    if past_t0:                 # the authors' grid: n_steps points up to t0, a step of h from each
+        ts = torch.linspace(t_start, t0, n_steps, dtype=torch.float64).tolist()
+        ts.append(t0 + (t0 - t_start) / (n_steps - 1))
+    else:
+        ts = torch.linspace(t_start, t0, n_steps + 1, dtype=torch.float64).tolist()
     for t, t_next in zip(ts[:-1], ts[1:]):
         x = x + (t_next - t) * model.sde.probability_flow(x, t, model.score(x, t, cond=cond))
     return x
@@ -168,7 +183,7 @@ def pf_ode_forward(model, x: Tensor, t0: float, n_steps: int = 3, cond: Optional
 # -- Ross, Kamkari et al.: the CFG norm of a real image -------------------------------------------------
 
 def cfg_norm(model, x: Tensor, cond: Tensor, t0: float = 0.01, n_steps: int = 3, *, t_start: Optional[float] = None,
-             parametrization: str = "eps", max_batch: int = 64) -> Tensor:
+             past_t0: bool = False, parametrization: str = "eps", max_batch: int = 64) -> Tensor:
     """CFG norm of clean images under their captions (Ross, Kamkari et al. 2024, Appendix A.1 "CFG Norm"):
 
         x_{t0} = n_steps Euler steps of the *conditional* PF-ODE from x (at t_start ~ 0) to t0,
@@ -177,20 +192,22 @@ def cfg_norm(model, x: Tensor, cond: Tensor, t0: float = 0.01, n_steps: int = 3,
     a large value meaning the caption c pins the image (memorization). Ross et al. use t0 = 0.01
     and 3 Euler steps (the defaults), on SD latents with the empty prompt as "empty".
 
-    Deviations, stated: (1) Ross et al. write the norm of the *score* difference
-    |s(.|c) - s(.|empty)| = CFG / sigma(t0); at a fixed t0 the two rank images identically, and the
-    eps form (the default) is Wen et al.'s; ``parametrization="score"`` gives theirs. (2) Their
-    text does not say where the Euler steps start; the score diverges at t = 0, so the grid starts at
-    ``t_start`` -- by default a discrete schedule's first timestep (t = 1 / N, label 0; SD: 0.001),
-    else 1e-4 (their ODE solver's default start; :func:`ode_start_time`) -- and ends exactly at t0
-    (their solver takes its steps of (t0 - t_start) / (n_steps - 1) and so stops one step past t0).
-    The steps perturb the image towards t0's noise level; they do not solve the ODE accurately near
-    the data (:func:`pf_ode_forward`).
+    This book's version, and how it differs from the authors' code (:func:`cfg_norm_authors`):
+    (1) Ross et al.'s text writes the norm of the *score* difference |s(.|c) - s(.|empty)| =
+    CFG / sigma(t0); their code takes the norm of its ``score_net`` output sigma s = -eps, the eps
+    form (the default, also Wen et al.'s); at a fixed t0 the two rank images identically, and
+    ``parametrization="score"`` gives the text's. (2) The grid starts at ``t_start`` -- by default a
+    discrete schedule's first timestep (t = 1 / N, label 0; SD: 0.001, sigma 0.029), else 1e-4
+    (:func:`ode_start_time`) -- where the authors' code starts at t = 1e-4 on its linear-beta clock
+    (label 0.1, sigma 0.009). (3) The steps end exactly at t0; the authors' solver ends one step past
+    it (``past_t0=True``) and reads the CFG vector there at the label of t0. The steps perturb the
+    image towards t0's noise level; they do not solve the ODE accurately near the data
+    (:func:`pf_ode_forward`).
 
     Args:
         model: a conditional score model (module docstring); x: clean data ``[B, ...]`` (SD latents);
         cond: one condition per image ``[B, ...]`` (caption embeddings); t0: read-out time in (0, T];
-        n_steps: Euler steps (>= 1); t_start: see :func:`pf_ode_forward`;
+        n_steps: Euler steps (>= 1; >= 2 with ``past_t0``); t_start, past_t0: see :func:`pf_ode_forward`;
         parametrization: ``"eps"`` or ``"score"``; max_batch: images per model call.
     Returns:
         Tensor[B] (float64, on the CPU).
@@ -206,12 +223,42 @@ def cfg_norm(model, x: Tensor, cond: Tensor, t0: float = 0.01, n_steps: int = 3,
     with _eval_mode(model), torch.no_grad():
         for start in range(0, x.shape[0], int(max_batch)):
             xb, cb = x[start:start + max_batch], cond[start:start + max_batch]
-            y = pf_ode_forward(model, xb, t0, n_steps, cond=cb, t_start=t_start)
+            y = pf_ode_forward(model, xb, t0, n_steps, cond=cb, t_start=t_start, past_t0=past_t0)
             d = eps_prediction(model, y, t0, cb) - eps_prediction(model, y, t0, None)
             if parametrization == "score":
                 d = d / _ab(model, t0, d)[1]
             out.append(d.double().flatten(1).norm(dim=1).cpu())
     return torch.cat(out)
+
+
+def cfg_norm_authors(model, x: Tensor, cond: Tensor, t0: float = 0.01, n_steps: int = 3, *,
+                     t_start: float = T_START_AUTHORS, max_batch: int = 64) -> Tensor:
+    """Ross et al.'s CFG norm as their code computes it (``ClassifierFreeGuidanceNorm`` with
+    ``Sde.solve_forward_ode`` of layer6ai-labs/dgm_geometry):
+
+        t_k = t_start + k h,  h = (t0 - t_start) / (n_steps - 1),  k = 0..n_steps-1     (t_start = 1e-4),
+        x_{k+1} = x_k + h v(x_k, t_k | c)       (n_steps Euler steps; x_{n_steps} lies at t0 + h),
+        CFG = | eps(x_{n_steps}, t0 | c) - eps(x_{n_steps}, t0 | empty) |_2,
+
+    :func:`cfg_norm` with ``t_start=1e-4``, ``past_t0=True`` and the eps form. The authors run it on
+    their reading of SD's schedule, a VP-SDE with beta linear from N beta_start to N beta_end whose
+    UNet label is N t (``StableDiffusionSde``, ``DiffusersDDPMWrapper``): pass the model read that way,
+    ``mempkg.models.stable_diffusion.with_schedule(model, "linear_beta")``, where t = 1e-4 is label 0.1
+    (sigma 0.009) and t0 = 0.01 label 10. On a discrete schedule's own clock 1e-4 lies below the
+    first training timestep (a negative label), which is refused.
+
+    Args:
+        model: a conditional score model on the authors' clock; x, cond, t0, n_steps (>= 2), max_batch:
+            as :func:`cfg_norm`; t_start: where the steps start (the authors': 1e-4).
+    Returns:
+        Tensor[B] (float64, on the CPU).
+    """
+    first = getattr(model.sde, "t_of_timestep", None)
+    if callable(first) and float(t_start) < float(first(0)):
+        raise ValueError(f"t_start={float(t_start):g} lies below this discrete schedule's first timestep "
+                         f"t = {float(first(0)):g} (a negative UNet label); read the model on the authors' clock "
+                         "with mempkg.models.stable_diffusion.with_schedule(model, 'linear_beta').")
+    return cfg_norm(model, x, cond, t0=t0, n_steps=n_steps, t_start=t_start, past_t0=True, max_batch=max_batch)
 
 
 # -- Wen et al.: the CFG norm at the start of generation ---------------------------------------------------

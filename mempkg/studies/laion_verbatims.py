@@ -4,7 +4,8 @@ For an image x (for Stable Diffusion its latent z) with caption c, five scores (
 
 * conditional and unconditional FLIPD at t0 (:func:`mempkg.estimators.lid.flipd`; low: memorized);
 * the CFG norm of the real image, |eps(x_t0, t0 | c) - eps(x_t0, t0 | empty)| after a few Euler steps
-  of the conditional PF-ODE (:func:`mempkg.estimators.guidance.cfg_norm`; high: memorized);
+  of the conditional PF-ODE (:func:`mempkg.estimators.guidance.cfg_norm`; high: memorized), and beside
+  it the same as the authors' code runs it (:func:`~mempkg.estimators.guidance.cfg_norm_authors`);
 * Wen et al.'s CFG norm of the caption from noise (:func:`~mempkg.estimators.guidance.cfg_norm_generation`);
 * the PNG size (:func:`mempkg.estimators.complexity.png_size`; the complexity control);
 
@@ -13,7 +14,7 @@ Diffusion of :mod:`mempkg.models.tiny_sd` trained on captioned digits with plant
 (:mod:`mempkg.data.captioned`; ``tiny``/``quick``), Stable Diffusion v1.5 on Webster's LAION verbatims
 against LAION-Aesthetics, COCO and Tuxemon (``full``), or a reader's pipeline and image folders.
 :func:`run` adds the copies generated from the memorized captions, the t0 dependence, the two readings of
-SD's schedule and the shuffled-caption control.
+SD's schedule, the authors' CFG-norm procedure and its start time, and the shuffled-caption control.
 
 Layer: studies (imports core, estimators, models, data).
 """
@@ -32,17 +33,17 @@ from ..core.tensors import check_choice
 from ..data.captioned import (ATTRIBUTE_WORDS, CLASS_WORDS, NON_MEMORIZED, PAD, TEMPLATE_WORDS, CaptionedDigits,
                               captioned_digits, evaluation_sets, image_batch, laion_evaluation_sets)
 from ..estimators.complexity import png_size
-from ..estimators.guidance import cfg_norm, cfg_norm_generation, ode_start_time
+from ..estimators.guidance import T_START_AUTHORS, cfg_norm, cfg_norm_authors, cfg_norm_generation, ode_start_time
 from ..estimators.lid import flipd
-from ..estimators.memorization import (auroc_bootstrap_se, auroc_se_table, auroc_table, copies, nearest_neighbours,
-                                       oriented_auroc)
+from ..estimators.memorization import (auroc_bootstrap, auroc_bootstrap_se, auroc_se_table, auroc_table, copies,
+                                       nearest_neighbours, oriented, oriented_auroc)
 from ..models.pretrained import load_pretrained
 from ..models.stable_diffusion import equal_sigma_time, load_stable_diffusion, with_schedule
 from ..models.tiny_sd import generate, train_tiny_sd_cached
 from .readers import describe_model, reader_captioned_sets
 
-__all__ = ["METRICS", "METRIC_LABELS", "LaionVerbatimsResult", "Reproduction", "Sets", "T0Sweep", "load_sets",
-           "memorization_scores", "run", "t0_sweep"]
+__all__ = ["METRICS", "METRIC_LABELS", "AuthorsCfg", "LaionVerbatimsResult", "Reproduction", "Sets", "T0Sweep",
+           "authors_cfg_norms", "load_sets", "memorization_scores", "run", "t0_sweep"]
 
 METRICS = ("flipd_cond", "flipd_uncond", "cfg_norm", "cfg_norm_generation", "png_size")
 METRIC_LABELS = {"flipd_cond": "FLIPD, conditional", "flipd_uncond": "FLIPD, unconditional",
@@ -50,6 +51,10 @@ METRIC_LABELS = {"flipd_cond": "FLIPD, conditional", "flipd_uncond": "FLIPD, unc
                  "png_size": "PNG size (bytes)"}
 SWEPT = ("cfg_norm", "flipd_cond", "flipd_uncond")
 POOLED = "all non-memorized"
+# the real-image CFG norm as the authors' code runs it, and with the book's start noise level instead
+AUTHORS = "cfg_norm:authors"
+AUTHORS_BOOK_START = "cfg_norm:authors, book's start"
+SMALL_T0 = 0.1                  # Ross et al., App. A.1: "stable (and good) across all ... timesteps (t <= 0.1)"
 # Ross et al., Sec. 3 and Fig. 4d; the 99.2% is the workshop poster's figure (NOTES.md)
 PAPER = {"flipd_cond": "high 90s (99.2% on the poster)", "flipd_uncond": "high 90s", "cfg_norm": "high 90s",
          "cfg_norm_generation": "not reported", "png_size": "\"comparatively poor\" (no number)"}
@@ -136,6 +141,27 @@ def t0_sweep(model, images, captions: Sequence[str], t0s: Sequence[float], *, n_
     return {m: torch.stack(v).double().numpy() for m, v in rows.items()}
 
 
+def authors_cfg_norms(model, images, captions: Sequence[str], t_starts: dict, *, t0: float = 0.01, n_steps: int = 3,
+                      batch_size: int = 64, image_size: Optional[int] = None) -> dict:
+    """The real-image CFG norm as Ross et al.'s code computes it
+    (:func:`mempkg.estimators.guidance.cfg_norm_authors`: ``n_steps`` Euler steps on the authors' grid,
+    one step past ``t0``) from each start time of ``t_starts`` -> {name: float64 [B]}. ``model`` is read
+    on the authors' clock (``with_schedule(model, "linear_beta")``); images and batches as in
+    :func:`memorization_scores`."""
+
+    captions = list(captions)
+    if len(captions) != len(images):
+        raise ValueError(f"{len(images)} images but {len(captions)} captions; give one caption per image.")
+    out = {name: [] for name in t_starts}
+    for start in range(0, len(captions), int(batch_size)):
+        stop = min(start + int(batch_size), len(captions))
+        z = model.encode_images(image_batch(images, start, stop, image_size))
+        c = model.encode_prompts(captions[start:stop])
+        for name, t_start in t_starts.items():
+            out[name].append(cfg_norm_authors(model, z, c, t0=t0, n_steps=n_steps, t_start=t_start))
+    return {name: torch.cat(v).double().numpy() for name, v in out.items()}
+
+
 # -- results ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -173,6 +199,16 @@ class T0Sweep:
     table: pd.DataFrame             # every metric's AUROCs, indexed by t0 and its sigma
     readings: pd.DataFrame          # per t0: sigma under both readings, AUROCs, Spearman, mean |change|
     reading_gap: pd.DataFrame       # how far the readings lie apart; the authors' read-out against ours
+    stability: pd.DataFrame         # the CFG norm's pooled AUROC +- s.e. at every t0 <= 0.1, and their range
+
+
+@dataclass(frozen=True)
+class AuthorsCfg:
+    """The real-image CFG norm as the book computes it beside Ross et al.'s code, and the start time's effect."""
+
+    scores: dict                    # set name -> {AUTHORS | AUTHORS_BOOK_START: float64 [n]}
+    procedures: pd.DataFrame        # per procedure: clock, start, steps, read-out, pooled AUROC +- s.e., Spearman
+    start: pd.DataFrame             # per set and pooled: Spearman between the two start times, medians
 
 
 @dataclass(frozen=True)
@@ -186,6 +222,7 @@ class LaionVerbatimsResult:
     auroc_se: pd.DataFrame          # their stratified bootstrap standard errors
     reproduction: Reproduction
     sweep: T0Sweep
+    authors_cfg: AuthorsCfg
     control: pd.DataFrame           # per set: real-image CFG norm with own and shuffled captions, distances
     paper: pd.DataFrame             # per metric: the paper's AUROC, ours pooled with two-s.e. bounds
     setup: pd.DataFrame             # the run's setup where it differs from the paper's
@@ -406,10 +443,25 @@ def run(settings, *, seed: int, device, cache, model=None, memorized_images=None
             for m in ("flipd_cond", "flipd_uncond"):
                 gap[f"{who}: pooled AUROC, {METRIC_LABELS[m]}"] = float(aurocs[m])
     readings = sched.round(4).T.rename(columns=lambda t: f"t0 = {t:g}")
+    stability, small_t0 = _small_t0_stability(sweep, memorized, t0s, net, n_boot, seed)
     t0_result = T0Sweep(tuple(t0s), sweep_auroc, sweep_table, readings,
-                        pd.DataFrame({"value": pd.Series(gap)}).round(4))
+                        pd.DataFrame({"value": pd.Series(gap)}).round(4), stability)
 
-    # 5. the control: captions shuffled within each set, and distances to the training digits
+    # 5. the real-image CFG norm as Ross et al.'s code computes it, beside ours, and its start time
+    cfg_t0_authors = cfg_t0 if t0_reading == "linear_beta" else float(authors.sde.t_from_sigma(cfg_sigma))
+    t_start_book = float(authors.sde.t_from_sigma(net.sde.sigma(cfg_t_start)))   # the book's start noise level
+    starts = {AUTHORS: T_START_AUTHORS, AUTHORS_BOOK_START: t_start_book}
+    authors_scores = {name: cache.get(f"cfg_authors_{i}", dict(score_params, set=name, cfg_t0_authors=cfg_t0_authors,
+                                                                t_starts=starts), lambda: authors_cfg_norms(
+        authors, s.x, s.captions, starts, t0=cfg_t0_authors, n_steps=cfg_steps, batch_size=S.eval_batch_size,
+        image_size=image_size), inputs={"model": authors, **s.inputs()})
+        for i, (name, s) in enumerate(sets.sets.items())}
+    authors_scores = {name: {m: np.asarray(v) for m, v in sc.items()} for name, sc in authors_scores.items()}
+    authors_cfg, authors_summary = _authors_cfg(net, authors, authors_scores, scores, memorized, starts,
+                                                cfg_t_start, cfg_t0_model, cfg_t0_authors, cfg_steps,
+                                                float(pooled["cfg_norm"]), float(pooled_se["cfg_norm"]), n_boot, seed)
+
+    # 6. the control: captions shuffled within each set, and distances to the training digits
     control_sets = {name: s.head(S.n_sweep) for name, s in sets.sets.items()}
     shuffled = {name: cache.get(f"cfg_shuffled_{i}", dict(score_params, set=name), lambda: memorization_scores(
         net, s.x, [s.captions[j] for j in np.random.default_rng([seed, i]).permutation(len(s))], cfg_t0=cfg_t0_model,
@@ -435,7 +487,7 @@ def run(settings, *, seed: int, device, cache, model=None, memorized_images=None
         rows.append(row)
     control = pd.DataFrame(rows).set_index("set")
 
-    # 6. the paper against this run, and where the run differs from the paper's setup
+    # 7. the paper against this run, and where the run differs from the paper's setup
     paper = pd.DataFrame({"paper (SD v1.5, AUROC)": PAPER,
                           f"this run ({profile}), vs all non-memorized": pooled.round(3).to_dict(),
                           "bootstrap s.e.": pooled_se.round(3).to_dict(),
@@ -475,10 +527,91 @@ def run(settings, *, seed: int, device, cache, model=None, memorized_images=None
         "own_nearest_fraction": float(own_nn.float().mean()),
         "linear_beta_max_auroc_change": float(auroc_change),
         "linear_beta_min_spearman": min_spearman,
+        **authors_summary,
+        **small_t0,
         "fetch": sets.fetch or {},
     }
-    return LaionVerbatimsResult(sets, noise, scores, table, se, reproduction, t0_result, control, paper, setup,
-                                summary)
+    return LaionVerbatimsResult(sets, noise, scores, table, se, reproduction, t0_result, authors_cfg, control, paper,
+                                setup, summary)
+
+
+def _small_t0_stability(sweep: dict, memorized: str, t0s, net, n_boot: int, seed: int) -> tuple[pd.DataFrame, dict]:
+    """The real-image CFG norm's pooled AUROC at every sweep t0 <= :data:`SMALL_T0` with its stratified bootstrap
+    s.e. (every t0 resampled with the same images), and the range max - min with the bootstrap s.e. of the
+    difference between those two t0s -> (table, summary keys; None where fewer than two t0 are <= 0.1)."""
+    ks = [k for k, t in enumerate(t0s) if t <= SMALL_T0 * (1 + 1e-9)]
+    if len(ks) < 2:             # no range to measure: the scorecard leaves the row undecided
+        return pd.DataFrame(), {"cfg_auroc_by_t0": None, "cfg_auroc_range_t0_le_0_1": None,
+                                "cfg_auroc_range_t0_le_0_1_se": None}
+    pos = np.stack([np.asarray(sweep[memorized]["cfg_norm"])[k] for k in ks])                      # [L, n_pos]
+    neg = np.stack([np.concatenate([np.asarray(v["cfg_norm"])[k] for name, v in sweep.items() if name != memorized])
+                    for k in ks])                                                                  # [L, n_neg]
+    auc = np.array([oriented_auroc("cfg_norm", p, q) for p, q in zip(pos, neg)])
+    labels = np.r_[np.ones(pos.shape[1], bool), np.zeros(neg.shape[1], bool)]
+    boot = auroc_bootstrap(oriented("cfg_norm", np.concatenate([pos, neg], axis=1)), labels, n_boot, seed)
+    se = boot.std(0, ddof=1)
+    hi, lo = int(auc.argmax()), int(auc.argmin())
+    spread, spread_se = float(auc[hi] - auc[lo]), float((boot[:, hi] - boot[:, lo]).std(ddof=1))
+    t_small = [float(t0s[k]) for k in ks]
+    sigmas = [float(net.sde.sigma(t)) for t in t_small]
+    rows = {f"t0 = {t:g} (sigma {sg:.3f})": {"AUROC, vs all non-memorized": a, "bootstrap s.e.": e}
+            for t, sg, a, e in zip(t_small, sigmas, auc, se)}
+    rows[f"largest - smallest (t0 = {t_small[hi]:g} - {t_small[lo]:g})"] = {"AUROC, vs all non-memorized": spread,
+                                                                            "bootstrap s.e.": spread_se}
+    summary = {"cfg_auroc_by_t0": {"t0": t_small, "sigma": sigmas, "auroc": [float(a) for a in auc],
+                                   "se": [float(e) for e in se]},
+               "cfg_auroc_range_t0_le_0_1": spread, "cfg_auroc_range_t0_le_0_1_se": spread_se}
+    return pd.DataFrame.from_dict(rows, orient="index").round(4), summary
+
+
+def _authors_cfg(net, authors, authors_scores: dict, scores: dict, memorized: str, starts: dict, cfg_t_start: float,
+                 cfg_t0_model: float, cfg_t0_authors: float, cfg_steps: int, auroc_book: float, se_book: float,
+                 n_boot: int, seed: int) -> tuple[AuthorsCfg, dict]:
+    """The book's and the authors' CFG-norm procedures side by side, and the start time's effect on the
+    authors' -> (result, summary keys)."""
+    from scipy.stats import spearmanr  # heavy: scipy.stats takes about a second to import
+
+    names = list(starts)
+    aurocs = auroc_table(authors_scores, memorized, names)[POOLED]
+    ses = auroc_se_table(authors_scores, memorized, names, n_boot=n_boot, seed=seed)[POOLED]
+    pooled = {m: np.concatenate([sc[m] for sc in authors_scores.values()]) for m in names}
+    book = np.concatenate([scores[name]["cfg_norm"] for name in authors_scores])
+    rho = {m: float(spearmanr(pooled[m], pooled[AUTHORS]).statistic) for m in names}
+    rho_book = float(spearmanr(book, pooled[AUTHORS]).statistic)
+
+    def procedure(model, clock, t_start, t_end, t_read, auroc, se, spearman):
+        return {"clock (UNet label)": clock, "start t": t_start, "sigma at start": float(model.sde.sigma(t_start)),
+                "UNet label at start": float(model.timestep(t_start)), "Euler steps": cfg_steps,
+                "step h": (t_end - t_start) / cfg_steps, "steps end at t": t_end,
+                "sigma where they end": float(model.sde.sigma(t_end)), "read-out t": t_read,
+                "sigma at read-out": float(model.sde.sigma(t_read)),
+                "UNet label at read-out": float(model.timestep(t_read)),
+                "AUROC, vs all non-memorized": auroc, "bootstrap s.e.": se, "Spearman with the authors' code": spearman}
+
+    h = {m: (cfg_t0_authors - t) / (cfg_steps - 1) for m, t in starts.items()}
+    rows = {"this book": procedure(net, "SD's scheduler (N t - 1)", cfg_t_start, cfg_t0_model, cfg_t0_model,
+                                   auroc_book, se_book, rho_book)}
+    for m, label in ((AUTHORS, "the authors' code"), (AUTHORS_BOOK_START, "the authors' code, the book's start")):
+        rows[label] = procedure(authors, "linear beta (N t)", starts[m], cfg_t0_authors + h[m], cfg_t0_authors,
+                                float(aurocs[m]), float(ses[m]), rho[m])
+    procedures = pd.DataFrame(rows).map(lambda v: round(v, 5) if isinstance(v, float) else v)
+
+    start_rows = {}
+    for name, sc in [*authors_scores.items(), ("all images", pooled)]:
+        start_rows[name] = {"images": len(sc[AUTHORS]),
+                            "Spearman, start t = 1e-4 vs the book's start": float(
+                                spearmanr(sc[AUTHORS], sc[AUTHORS_BOOK_START]).statistic),
+                            "median CFG norm, start t = 1e-4": float(np.median(sc[AUTHORS])),
+                            "median CFG norm, the book's start": float(np.median(sc[AUTHORS_BOOK_START]))}
+    start = pd.DataFrame.from_dict(start_rows, orient="index").round(4)
+    summary = {"auroc_cfg_norm_authors": float(aurocs[AUTHORS]), "auroc_cfg_norm_authors_se": float(ses[AUTHORS]),
+               "auroc_cfg_norm_authors_book_start": float(aurocs[AUTHORS_BOOK_START]),
+               "auroc_cfg_norm_authors_book_start_se": float(ses[AUTHORS_BOOK_START]),
+               "cfg_start_spearman": rho[AUTHORS_BOOK_START], "cfg_authors_spearman": rho_book,
+               "cfg_t_start_authors": float(starts[AUTHORS]),
+               "cfg_t_start_book_linear_beta": float(starts[AUTHORS_BOOK_START]),
+               "cfg_t0_authors": float(cfg_t0_authors)}
+    return AuthorsCfg(authors_scores, procedures, start), summary
 
 
 def _setup_table(S, sets: Sets, scores: dict, control: pd.DataFrame, n_params: int, n_probes, net) -> pd.DataFrame:
