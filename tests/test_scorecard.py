@@ -66,7 +66,8 @@ GOOD = {
     "04_laion_verbatims": {"model": "stable_diffusion", "auroc_flipd_cond": 0.99, "auroc_flipd_uncond": 0.97,
                            "auroc_cfg_norm": 0.96, "auroc_cfg_norm_generation": 0.98, "auroc_png": 0.7,
                            "auroc_se_flipd_cond": 0.004, "auroc_se_flipd_uncond": 0.005, "auroc_se_cfg_norm": 0.005,
-                           "auroc_se_png": 0.03},
+                           "auroc_se_png": 0.03, "cfg_auroc_range_t0_le_0_1": 0.01,
+                           "cfg_auroc_range_t0_le_0_1_se": 0.005},
 }
 
 
@@ -110,6 +111,7 @@ FAILS = {
     "flipd_uncond_detects": ("04_laion_verbatims", {"auroc_flipd_uncond": HIGH_90S}, NOT_SHOWN),   # on the line
     "cfg_norm_detects": ("04_laion_verbatims", {"auroc_cfg_norm": 0.9}, CONTRADICTED),
     "png_poor": ("04_laion_verbatims", {"auroc_png": 0.95}, NOT_SHOWN),        # below the others, inside the noise
+    "cfg_norm_stable_small_t0": ("04_laion_verbatims", {"cfg_auroc_range_t0_le_0_1": 0.3}, CONTRADICTED),
 }
 
 
@@ -277,8 +279,8 @@ def test_status_table_counts_each_chapters_verdicts(tmp_path):
     standin["04_laion_verbatims"]["model"] = "tiny_sd"
     md = status_markdown(scorecard("quick", write(tmp_path, "quick", standin)))
     row04 = next(ln for ln in md.splitlines() if "04_laion_verbatims" in ln)
-    assert [c.strip() for c in row04.split("|")[2:-1]] == ["4", "0", "0", "0", "0", "4", "0"]
-    assert "4 stand-in" in md
+    assert [c.strip() for c in row04.split("|")[2:-1]] == ["5", "0", "0", "0", "0", "5", "0"]
+    assert "5 stand-in" in md
 
 
 def test_claims_cite_the_bibliography_and_name_existing_chapters():

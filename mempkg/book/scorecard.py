@@ -44,6 +44,7 @@ VERDICTS = (HELD, CONTRADICTED, NOT_SHOWN, UNDECIDED, STAND_IN, NOT_RUN)
 PASS, AGAINST, NOISE = "pass", "against", "noise"      # one criterion's outcome
 
 HIGH_90S = 0.95            # "AUROCs uniformly in the high 90's" (Ross et al., Sec. 3)
+STABLE_AUROC = 0.05        # "stable" for t <= 0.1 (Ross et al., App. A.1): AUROCs within 0.05 of each other
 SIGNIFICANT = 0.01         # Hasegawa & Yasuda test at p < 0.01; the book's level for every test
 FLIPD_TOL_ISOLATED = 0.5   # |FLIPD| below this reads as dimension 0 ...
 FLIPD_TOL_OTHERS = 0.25    # ... and within this of 1 as dimension 1 (the circle)
@@ -453,6 +454,17 @@ CLAIMS: tuple[Claim, ...] = (
                     f"{fmt_auroc(s.get('auroc_cfg_norm_generation'))})",
           (auroc_criterion("auroc_cfg_norm", "CFG norm on the real image", HIGH_90S, se_key="auroc_se_cfg_norm"),),
           f"Stable Diffusion: AUROC >= {HIGH_90S} (Ross et al.'s version)", _sd_stand_in),
+    Claim("cfg_norm_stable_small_t0", "ross2024geometric",
+          "the detectors' performance is stable for t0 <= 0.1 (hyperparameters tuned by hand)",
+          "\"stable\" for t <= 0.1 (App. A.1; no number)", "04_laion_verbatims",
+          ("cfg_auroc_range_t0_le_0_1", "cfg_auroc_range_t0_le_0_1_se"),
+          lambda s: f"AUROC of the real-image CFG norm spans {fmt(s['cfg_auroc_range_t0_le_0_1'])} +- "
+                    f"{fmt(s['cfg_auroc_range_t0_le_0_1_se'])} over the swept t0 <= 0.1",
+          (Criterion("largest minus smallest CFG-norm AUROC over t0 <= 0.1", _key("cfg_auroc_range_t0_le_0_1"), "<",
+                     STABLE_AUROC, se=_key("cfg_auroc_range_t0_le_0_1_se"), n_se=2, limits=(0.0, 1.0)),),
+          f"Stable Diffusion: over the swept t0 <= 0.1, the largest minus the smallest AUROC of the real-image CFG "
+          f"norm is below {STABLE_AUROC} by two bootstrap standard errors (the same images resampled at every t0)",
+          _sd_stand_in),
     Claim("png_poor", "ross2024geometric", "PNG size is a comparatively poor predictor",
           "\"comparatively poor\" (Fig. 4d; no number)", "04_laion_verbatims",
           ("auroc_png", "auroc_flipd_cond", "auroc_flipd_uncond", "auroc_cfg_norm"),
