@@ -26,7 +26,7 @@ GPU_PACKAGES ?= diffusers papermill jupytext nbformat nbclient jupyter-client ju
   traitlets pyzmq tornado comm debugpy nest-asyncio nest-asyncio2 tenacity ansicolors entrypoints fastjsonschema \
   jsonschema jsonschema-specifications referencing rpds-py matplotlib-inline jedi parso prompt-toolkit wcwidth \
   stack-data executing pure-eval asttokens decorator pexpect ptyprocess ipython-pygments-lexers mdit-py-plugins \
-  markdown-it-py mdurl toml importlib-metadata platformdirs
+  markdown-it-py mdurl toml importlib-metadata lazy-importer zipp platformdirs
 # papermill mirrors each cell's printed output (training, sampling and estimator progress) to the terminal
 PAPERMILL_LOG ?= --log-output
 
@@ -57,7 +57,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # and leave the executed notebooks without figures.
 unexport MPLBACKEND
 
-.PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax gpu-check gpu-wheels publish
+.PHONY: help venv notebooks book test bench clean clean-results distclean vendor-mathjax gpu-check gpu-wheels gpu-rehearsal publish
 
 define HELP
 Memorization in diffusion models: a reproducible study
@@ -74,9 +74,13 @@ Memorization in diffusion models: a reproducible study
   make publish         push build/PROFILE/html to the gh-pages branch of PUBLISH_REMOTE (default: origin) with
                        ghp-import; DRY_RUN=1 lists what would be pushed; with BOOK_REPO=owner/name, also
                        the chapters as notebooks to its notebooks branch (for the Colab buttons)
-  make gpu-check       on a CUDA machine: GPU tests, every chapter under quick on cuda, the papers' scale;
-                       writes book/measurements/gpu-<device>.json (WHEELS= a folder from make gpu-wheels)
+  make gpu-check       on a CUDA machine: GPU tests, every chapter under tiny on cuda, the papers' scale;
+                       writes book/measurements/gpu-<device>.json (WHEELS= a folder from make gpu-wheels;
+                       GPU_ARGS= more options, e.g. "--chapters-profile quick --stages install,chapters")
   make gpu-wheels      on a machine with PyPI: the wheels a bare GPU machine lacks, into $(GPU_WHEELS)
+                       (INCEPTION_WEIGHTS= a file that FID needs offline, carried beside them)
+  make gpu-rehearsal   on a machine with PyPI: make gpu-check on this CPU in a throw-away environment with the
+                       GPU image's versions, from a wheel folder made here (build/gpu-rehearsal/; 7 min, 20 the first)
   make vendor-mathjax  refresh the MathJax copy in $(MATHJAX_DIR) from npm
   make clean           remove build/ (executed notebooks and HTML)
   make clean-results   remove results/ (the cached numbers, models and samples)
@@ -211,15 +215,23 @@ publish: $(STAMP)
 	  $(if $(BOOK_REPO),--repo "$(BOOK_REPO)") $(if $(DRY_RUN),--dry-run)
 
 gpu-check:
-	$(GPU_PYTHON) tools/gpu_check.py $(if $(WHEELS),--wheels $(WHEELS))
+	$(GPU_PYTHON) tools/gpu_check.py $(if $(WHEELS),--wheels $(WHEELS)) $(GPU_ARGS)
 
+# INCEPTION_WEIGHTS=path: torch-fidelity's weights-inception-2015-12-05-6726825d.pth, copied beside the wheels with
+# torch-fidelity itself; gpu_check's install stage puts it in $TORCH_HOME/hub/checkpoints, where FID looks for it
 gpu-wheels: $(STAMP)
 	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
 	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w $(GPU_WHEELS) .
 	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-	  -d $(GPU_WHEELS) $(GPU_PACKAGES)
+	  -d $(GPU_WHEELS) $(GPU_PACKAGES) $(if $(INCEPTION_WEIGHTS),torch-fidelity)
+	$(if $(INCEPTION_WEIGHTS),cp $(INCEPTION_WEIGHTS) $(GPU_WHEELS)/weights-inception-2015-12-05-6726825d.pth)
 	@du -sh $(GPU_WHEELS)
+
+# the venv it makes (about 5.5 GB: PyPI's torch for Linux is the CUDA build) is kept for the next rehearsal
+gpu-rehearsal: $(STAMP)
+	$(MAKE) --no-print-directory gpu-wheels GPU_WHEELS=build/gpu-rehearsal/wheels
+	tools/gpu_rehearsal.sh build/gpu-rehearsal
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/flipd_cost.py

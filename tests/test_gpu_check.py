@@ -1,6 +1,7 @@
 """The CPU-runnable parts of `make gpu-check`: its arguments, the wheel-folder install into a temporary
 target, the comparison with the CPU run, the record it writes stage by stage (and keeps when killed), the
-budget, and the performance page's table of records."""
+budget per stage and per chapter, a second call merged into the first call's record, and the performance
+page's table of records."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ def test_arguments_are_checked(tmp_path, capsys):
     assert "not a folder of wheels" in capsys.readouterr().err
     assert gpu_check.parse([]).stages == ["tests", "chapters", "scale"], "no --wheels: nothing to install"
     assert gpu_check.parse(["--wheels", str(tmp_path)]).stages[0] == "install"
+    default, quick = gpu_check.parse([]), gpu_check.parse(["--chapters-profile", "quick"])
+    assert (default.chapters_profile, default.reference) == ("tiny", ROOT / "results" / "tiny")
+    assert quick.reference == ROOT / "results" / "quick", "the reference follows the chapters' profile"
 
 
 def test_the_project_wheel_installs_from_a_folder_into_a_temporary_target(tmp_path, monkeypatch):
@@ -116,9 +120,131 @@ def test_a_failed_stage_is_recorded_and_the_next_one_still_runs(tmp_path, monkey
     assert gpu_check.main(["--stages", "tests,scale", "--scale", "tiny", "--device", "cpu",
                            "--out", str(tmp_path)]) == 1
     stages = json.loads((tmp_path / "gpu-cpu.json").read_text())["stages"]
-    assert stages["tests"] == {"status": "failed", "error": "RuntimeError: CUDA error: no kernel image is available", "seconds": stages["tests"]["seconds"],
-                               "expected_s": 30}
+    assert stages["tests"] == {"status": "failed", "error": "RuntimeError: CUDA error: no kernel image is available",
+                               "seconds": stages["tests"]["seconds"], "expected_s": 30, "call": 1}
     assert stages["scale"]["status"] == "ok"
+
+
+def fake_machine(monkeypatch) -> list:
+    """No child python for the environment, and papermill replaced by a stand-in that writes the chapter's summary
+    where the real run would (``$MEMPKG_RESULTS/<profile>/<chapter>/summary.json``); returns papermill's commands."""
+    papermill, run = [], subprocess.run
+
+    def fake_run(cmd, *args, **kwargs):
+        if "jupytext" in cmd:
+            return subprocess.CompletedProcess(cmd, 0, stdout=b"{}", stderr=b"")
+        if "papermill" in cmd:
+            papermill.append(cmd)
+            summary = (Path(kwargs["env"]["MEMPKG_RESULTS"]) / cmd[cmd.index("profile") + 1] / Path(cmd[4]).stem
+                       / "summary.json")
+            summary.parent.mkdir(parents=True)
+            summary.write_text(json.dumps({"verdicts": {"a": "held"}, "flipd_isolated": 1.0}))
+            return subprocess.CompletedProcess(cmd, 0, stdout=b"", stderr=b"")
+        return run(cmd, *args, **kwargs)
+    monkeypatch.setattr(gpu_check.subprocess, "run", fake_run)
+    monkeypatch.setattr(gpu_check, "environment", lambda device: {"device": device, "device_name": device})
+    return papermill
+
+
+def test_the_chapters_profile_reaches_papermill_and_picks_the_reference(tmp_path, monkeypatch):
+    papermill = fake_machine(monkeypatch)
+    ref = tmp_path / "ref" / "01_von_mises" / "summary.json"
+    ref.parent.mkdir(parents=True)
+    ref.write_text(json.dumps({"verdicts": {"a": "not held"}, "flipd_isolated": 1.05}))
+    assert gpu_check.main(["--stages", "chapters", "--chapters-profile", "quick", "--scale", "tiny", "--device", "cpu",
+                           "--budget", "100000", "--reference", str(tmp_path / "ref"), "--out", str(tmp_path)]) == 0
+    assert len(papermill) == len(list((ROOT / "notebooks").glob("0*.py"))) >= 5
+    assert all(cmd[cmd.index("profile") - 1:cmd.index("profile") + 4] == ["-p", "profile", "quick", "-p", "device"]
+               for cmd in papermill)
+    record = json.loads((tmp_path / "gpu-cpu.json").read_text())
+    assert set(record["chapters"]) == {"quick"} and record["stages"]["chapters"]["chapters_profile"] == "quick"
+    row = record["chapters"]["quick"]["01_von_mises"]
+    assert row["status"] == "ok" and row["verdicts_same"] is False, "compared with --reference's summary"
+    assert row["headline"]["flipd_isolated"]["within"] is True
+    unreferenced = dict(record["chapters"]["quick"]["02_cifar10_overfit"], seconds=None)
+    assert unreferenced == {"status": "ok", "seconds": None, "reference": None, "call": 1,
+                            "expected_s": gpu_check.EXPECTED_CHAPTER_S["tiny"]["quick"]["02_cifar10_overfit"]}
+
+
+def test_a_chapter_over_budget_is_skipped_after_the_later_stages_share(tmp_path, monkeypatch):
+    """The chapters stage keeps the later stages' expected time (scale: 300 s): with 400 s, 100 s are left for the
+    chapters, and only those expected to take less run; each skipped one says why."""
+    papermill = fake_machine(monkeypatch)
+    monkeypatch.setattr(gpu_check, "paper_scale", lambda device, scale: {"scale": scale})
+    expected = {"01_von_mises": 5, "02_cifar10_overfit": 500, "03_three_regimes": 500, "04_laion_verbatims": 50,
+                "05_three_lenses": 500, "06_performance": 500}
+    monkeypatch.setitem(gpu_check.EXPECTED_CHAPTER_S["tiny"], "quick", expected)
+    assert gpu_check.main(["--stages", "chapters,scale", "--chapters-profile", "quick", "--scale", "tiny",
+                           "--device", "cpu", "--budget", "400", "--out", str(tmp_path)]) == 0
+    assert [Path(cmd[4]).stem for cmd in papermill] == ["01_von_mises", "04_laion_verbatims"]
+    record = json.loads((tmp_path / "gpu-cpu.json").read_text())
+    rows = record["chapters"]["quick"]
+    assert {name for name, row in rows.items() if row["status"] == "ok"} == {"01_von_mises", "04_laion_verbatims"}
+    skipped = rows["03_three_regimes"]
+    assert skipped["status"] == "skipped" and skipped["seconds"] == 0 and skipped["call"] == 1
+    left = int(skipped["reason"].split(", ")[1].split()[0])
+    assert skipped["reason"].startswith("over budget: expected 500 s, ") and 90 <= left <= 100
+    assert record["stages"]["chapters"]["status"] == "ok" and record["stages"]["scale"]["status"] == "ok"
+
+
+def test_a_second_call_merges_into_the_first_calls_record(tmp_path, monkeypatch):
+    """Per stage and per chapter the newest wins, a skip never replaces a measurement, and --fresh starts over."""
+    fake_machine(monkeypatch)
+    monkeypatch.setattr(gpu_check, "paper_scale", lambda device, scale: {"scale": scale, "flipd": 1})
+    summaries = iter(["1 passed (call 1)", "1 passed (call 2)", "1 passed (fresh)"])
+    monkeypatch.setattr(gpu_check, "run_gpu_tests", lambda: {"passed": True, "summary": next(summaries)})
+    quick = {name: 500 for name in gpu_check.EXPECTED_CHAPTER_S["tiny"]["quick"]}
+    monkeypatch.setitem(gpu_check.EXPECTED_CHAPTER_S["tiny"], "quick", quick)
+    out = ["--scale", "tiny", "--device", "cpu", "--out", str(tmp_path)]
+    assert gpu_check.main(["--stages", "tests,chapters,scale", "--budget", "100000", *out]) == 0
+    assert gpu_check.main(["--stages", "tests", "--budget", "100000", *out]) == 0
+    quick["01_von_mises"] = 5          # call 3: scale (300 s) and all but one quick chapter over a 200 s budget
+    assert gpu_check.main(["--stages", "scale,chapters", "--chapters-profile", "quick", "--budget", "200", *out]) == 0
+    quick.update({"01_von_mises": 500, "04_laion_verbatims": 5})       # call 4: the other way round
+    assert gpu_check.main(["--stages", "chapters", "--chapters-profile", "quick", "--budget", "200", *out]) == 0
+    record = json.loads((tmp_path / "gpu-cpu.json").read_text())
+    assert [c["stages"] for c in record["calls"]] == [["tests", "chapters", "scale"], ["tests"],
+                                                      ["scale", "chapters"], ["chapters"]]
+    stages = record["stages"]
+    assert (stages["tests"]["call"], record["gpu_tests"]["summary"]) == (2, "1 passed (call 2)"), "the newest wins"
+    assert (stages["scale"]["call"], stages["scale"]["status"], record["paper_scale"]["flipd"]) == (1, "ok", 1), \
+        "call 3 skipped scale: call 1's measurement stays"
+    assert (stages["chapters"]["call"], stages["chapters"]["chapters_profile"]) == (4, "quick")
+    assert {row["call"] for row in record["chapters"]["tiny"].values()} == {1}, "call 1's tiny chapters stay"
+    rows = record["chapters"]["quick"]
+    assert (rows["01_von_mises"]["status"], rows["01_von_mises"]["call"]) == ("ok", 3), "kept from call 3"
+    assert (rows["04_laion_verbatims"]["status"], rows["04_laion_verbatims"]["call"]) == ("ok", 4)
+    assert (rows["02_cifar10_overfit"]["status"], rows["02_cifar10_overfit"]["call"]) == ("skipped", 4)
+    assert gpu_check.main(["--stages", "tests", "--fresh", *out]) == 0
+    fresh = json.loads((tmp_path / "gpu-cpu.json").read_text())
+    assert len(fresh["calls"]) == 1 and "paper_scale" not in fresh and set(fresh["stages"]) == {"tests"}
+
+
+def test_a_call_cut_off_leaves_its_stages_marked_for_the_next(tmp_path, monkeypatch):
+    fake_machine(monkeypatch)
+    (tmp_path / "gpu-cpu.json").write_text(json.dumps({"calls": [{"call": 1}], "stages": {
+        "tests": {"status": "ok", "seconds": 5.0, "call": 1}, "chapters": {"status": "running", "seconds": None},
+        "scale": {"status": "pending", "seconds": None}}}))
+    monkeypatch.setattr(gpu_check, "run_gpu_tests", lambda: {"passed": True, "summary": "ok"})
+    assert gpu_check.main(["--stages", "tests", "--scale", "tiny", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    stages = json.loads((tmp_path / "gpu-cpu.json").read_text())["stages"]
+    assert stages["chapters"]["status"] == "failed" and stages["chapters"]["error"].startswith("cut off")
+    assert stages["scale"]["status"] == "skipped" and stages["scale"]["reason"].startswith("not reached")
+    assert stages["tests"]["call"] == 2
+
+
+def test_inception_weights_in_the_wheel_folder_go_to_torch_hub_cache(tmp_path, monkeypatch):
+    """What torchmetrics' FID loads offline: $TORCH_HOME/hub/checkpoints/<torch-fidelity's file name>."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    assert gpu_check.place_inception_weights(wheels) == []
+    (wheels / "weights-inception-2015-12-05-6726825d.pth").write_bytes(b"weights")
+    (cached,) = gpu_check.place_inception_weights(wheels)
+    assert cached == str(tmp_path / "torch" / "hub" / "checkpoints" / "weights-inception-2015-12-05-6726825d.pth")
+    (wheels / "weights-inception-2015-12-05-6726825d.pth").write_bytes(b"other")
+    gpu_check.place_inception_weights(wheels)
+    assert Path(cached).read_bytes() == b"weights", "a file already in the cache is kept"
 
 
 def test_no_record_gives_an_empty_table_with_the_columns(tmp_path):

@@ -1,25 +1,31 @@
 """The GPU check: one script, one CUDA GPU, about 10 minutes, no internet (`make gpu-check`).
 
-    python tools/gpu_check.py [--wheels DIR] [--stages install,tests,chapters,scale] [--reference DIR]
-                              [--out book/measurements] [--scale paper|tiny] [--device cuda] [--budget 480]
+    python tools/gpu_check.py [--wheels DIR] [--stages install,tests,chapters,scale] [--chapters-profile tiny|quick]
+                              [--reference DIR] [--out book/measurements] [--scale paper|tiny] [--device cuda]
+                              [--budget 480] [--fresh]
 
 Stages, in order (each is timed, and its time is in the record):
 1. ``install`` -- installs the wheels of ``--wheels`` (the project and what the GPU machine lacks: diffusers,
    papermill, jupytext and their needs; see the README's "On a GPU machine") into a temporary target with
-   ``pip install --no-index --no-deps``, and puts it first on the path of this process and of every child;
+   ``pip install --no-index --no-deps``, and puts it first on the path of this process and of every child; an
+   Inception weights file in the folder (``make gpu-wheels INCEPTION_WEIGHTS=...``) goes to torch's hub cache;
 2. ``tests`` -- ``pytest -m gpu``: CUDA against CPU on the same inputs, weights and seeds (tests/test_gpu.py);
-3. ``chapters`` -- every chapter under ``quick`` with ``device=cuda`` (papermill), its verdicts and headline
-   numbers compared with the CPU run's summaries in ``--reference`` (default ``results/quick``) when present;
+3. ``chapters`` -- every chapter under ``--chapters-profile`` (default ``tiny``; ``quick`` takes a second call)
+   with ``device=cuda`` (papermill), its verdicts and headline numbers compared with the CPU run's summaries in
+   ``--reference`` (default ``results/<profile>``) when present;
 4. ``scale`` -- :func:`paper_scale`: FLIPD on SD v1.5's UNet, volume growth with 100 axes and
    1,000 steps on the DDPM CIFAR-10 UNet, W and C on 50,000 x 10,000 x 3,072, each beside a forward pass.
 It writes one JSON record, ``<out>/gpu-<device>.json``, at the start and again after every stage (and every
 chapter), so a run cut off keeps what it measured: the environment (device, driver, torch and CUDA versions),
 ``started``, ``budget_s``, ``complete`` (false until the last stage), per stage in ``stages`` its ``status``
-("ok", "failed" with the error's last line, "skipped" with the reason), ``seconds`` and ``expected_s``, and
-the measurements under ``gpu_tests``, ``chapters_quick`` and ``paper_scale`` (the performance page shows
-these). ``--budget`` skips a stage whose expected time (:data:`EXPECTED_S`, announced at the start) exceeds
-the time left; a failed stage does not stop the next ones, except ``install``; the exit status is 1 when
-any stage failed.
+("ok", "failed" with the error's last line, "skipped" with the reason), ``seconds``, ``expected_s`` and ``call``,
+and the measurements under ``gpu_tests``, ``chapters`` (per profile, per chapter) and ``paper_scale`` (the
+performance page shows these). A second call merges into the record of the same device (``--fresh`` starts a
+new one): per stage and per chapter the newest wins, except that a skip never replaces a measurement; ``calls``
+lists each call. ``--budget`` skips a stage whose expected time (:data:`EXPECTED_S`, announced at the start)
+exceeds the time left, and a chapter whose expected time (:data:`EXPECTED_CHAPTER_S`) exceeds the time left
+after the later stages' expected times; a failed stage does not stop the next ones, except ``install``; the exit
+status is 1 when any stage of this call failed.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,38 +51,66 @@ HEADLINES = {"01_von_mises": ["flipd_isolated"], "02_cifar10_overfit": ["auroc_t
              "03_three_regimes": ["peak_memorization_sigma"], "04_laion_verbatims": ["auroc_flipd_cond"],
              "05_three_lenses": ["auroc_flipd", "auroc_volume"]}
 TOLERANCE = 0.1          # AUROCs, FLIPD at the knee, the peak sigma (relative): within 0.1 of the CPU run
-# expected seconds of each stage, by --scale ("tiny" is the CPU configuration of tests/test_gpu_check.py); a stage
-# is skipped when its time exceeds what is left of --budget, so each value errs on the long side
+# expected seconds of each stage, by --scale ("tiny" is the CPU configuration of tests/test_gpu_check.py and of
+# make gpu-rehearsal); a stage is skipped when its time exceeds what is left of --budget, so each value errs on the
+# long side; the chapters stage's is the sum of EXPECTED_CHAPTER_S under --chapters-profile
 EXPECTED_S = {
     "paper": {
-        "install": 60,       # estimate: pip --no-index --no-deps of ~40 wheels (22 MiB), no compiling; never timed there
+        "install": 60,       # estimate: pip --no-index --no-deps of ~45 wheels (22 MiB), no compiling; never timed there
         "tests": 120,        # estimate: 9 tests on the book's small networks, plus torch, diffusers and CUDA start
-        "chapters": 900,     # estimate: the quick chapters took 7,652 s on one core each (2-core Xeon, book-quick
-                             # record at 57d9327), over 10 on a GPU, plus ~15 s of papermill start per chapter
         "scale": 300,        # estimate: SD v1.5's UNet (860M parameters) built on the CPU, then each figure timed
                              # 3 times in 2 precisions; never run on a GPU
     },
     "tiny": {
         "install": 60,       # as for paper: the same wheels
         "tests": 30,         # measured: 6 s on a busy 2-core CPU (every test skipped without CUDA), 2026-12-06
-        "chapters": 4000,    # measured: the quick book took 3,944 s of wall time on a 2-core Xeon (57d9327)
         "scale": 300,        # measured: 122 s on a busy 2-core CPU, 2026-12-06
     },
 }
+# expected seconds of each chapter, by --scale (the machine, as above) and --chapters-profile; a chapter is skipped
+# when its time exceeds what is left of --budget after the expected times of the stages after it
+EXPECTED_CHAPTER_S = {
+    "paper": {   # estimates, never run on a GPU
+        # the CPU tiny times below as measured (papermill, kernel and import start included), plus ~10 s of CUDA
+        # start in each kernel
+        "tiny": {"01_von_mises": 30, "02_cifar10_overfit": 55, "03_three_regimes": 80, "04_laion_verbatims": 45,
+                 "05_three_lenses": 50, "06_performance": 45},
+        # the quick chapters' CPU times at one thread (2-core Xeon, book-quick record at 57d9327: 130, 2,118, 2,822,
+        # 782, 1,598 and 203 s) over 10 (small networks: a GPU step is launch-bound), plus ~15 s of papermill,
+        # kernel and CUDA start
+        "quick": {"01_von_mises": 30, "02_cifar10_overfit": 230, "03_three_regimes": 300, "04_laion_verbatims": 95,
+                  "05_three_lenses": 175, "06_performance": 40},
+    },
+    "tiny": {
+        # measured, times 1.5: 21, 43, 70, 36, 39 and 35 s on a busy 2-core CPU at one thread (make gpu-rehearsal,
+        # torch 2.11), 2026-12-07
+        "tiny": {"01_von_mises": 35, "02_cifar10_overfit": 65, "03_three_regimes": 105, "04_laion_verbatims": 55,
+                 "05_three_lenses": 60, "06_performance": 55},
+        # the book-quick record's times (above) times 1.5: 01 took 181 s on a busy 2-core CPU (make gpu-rehearsal,
+        # 2026-12-07), 130 s in the record
+        "quick": {"01_von_mises": 195, "02_cifar10_overfit": 3180, "03_three_regimes": 4235,
+                  "04_laion_verbatims": 1175, "05_three_lenses": 2400, "06_performance": 305},
+    },
+}
+MEASURED = ("ok", "failed")  # what a later call's skip never replaces in the record
 
 
 def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wheels", type=Path, help="folder of wheels to install first (stage install)")
     ap.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {', '.join(STAGES)}")
-    ap.add_argument("--reference", type=Path, default=ROOT / "results" / "quick",
-                    help="the CPU quick run's results (its <chapter>/summary.json files)")
+    ap.add_argument("--chapters-profile", choices=("tiny", "quick"), default="tiny",
+                    help="the chapters stage's profile: tiny fits beside the other stages; quick takes a second call")
+    ap.add_argument("--reference", type=Path,
+                    help="the CPU run's results (its <chapter>/summary.json files) [results/<chapters profile>]")
     ap.add_argument("--out", type=Path, default=ROOT / "book" / "measurements", help="where the record is written")
     ap.add_argument("--scale", choices=("paper", "tiny"), default="paper", help="paper: the papers' sizes")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--budget", type=int, default=480,
                     help="seconds for all stages: a stage whose expected time exceeds what is left is skipped")
+    ap.add_argument("--fresh", action="store_true", help="start a new record instead of merging into the device's")
     args = ap.parse_args(argv)
+    args.reference = args.reference or ROOT / "results" / args.chapters_profile
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
@@ -102,6 +137,22 @@ def install_wheels(wheels: Path, target: Path | None = None) -> Path:
     return target
 
 
+def place_inception_weights(wheels: Path) -> list[str]:
+    """Copy each ``weights-inception-*.pth`` of ``wheels`` (``make gpu-wheels INCEPTION_WEIGHTS=...``) into torch's
+    hub cache, ``$TORCH_HOME/hub/checkpoints``, where torchmetrics' FID (torch-fidelity) looks before it downloads;
+    a file already there is kept. Returns the paths in the cache."""
+    home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))  # torch.hub's
+    cache = Path(home).expanduser() / "hub" / "checkpoints"
+    placed = []
+    for f in sorted(Path(wheels).glob("weights-inception-*.pth")):
+        cache.mkdir(parents=True, exist_ok=True)
+        if not (cache / f.name).is_file():
+            shutil.copyfile(f, cache / f"{f.name}.tmp")
+            os.replace(cache / f"{f.name}.tmp", cache / f.name)
+        placed.append(str(cache / f.name))
+    return placed
+
+
 def run_gpu_tests() -> dict:
     r = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
                         str(ROOT / "tests" / "test_gpu.py")], cwd=ROOT, capture_output=True, text=True)
@@ -125,35 +176,43 @@ def compare_summaries(chapter: str, gpu: dict, cpu: dict | None) -> dict:
     return out
 
 
-def run_chapters(device: str, reference: Path, after_each=None) -> dict:
-    """Every chapter under ``quick`` on ``device``, compared with ``reference``; ``after_each(rows)`` is called
-    with the rows so far after each chapter (main writes the record then)."""
-    results = Path(tempfile.mkdtemp(prefix="mempkg-gpu-results-"))
+def run_chapter(nb: Path, profile: str, device: str, results: Path, reference: Path) -> dict:
+    """One chapter under ``profile`` on ``device`` (papermill, results under ``results``), compared with
+    ``reference``: its row of the record."""
+    t = time.perf_counter()
     env = dict(os.environ, MEMPKG_RESULTS=str(results))
+    conv = subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "--set-kernel", "python3", "-o", "-",
+                           str(nb)], capture_output=True)
+    r = conv if conv.returncode else subprocess.run(
+        [sys.executable, "-m", "papermill", "-", str(results / f"{nb.stem}.ipynb"), "-p", "profile", profile,
+         "-p", "device", device, "--cwd", str(ROOT)], input=conv.stdout, env=env, capture_output=True)
+    row = {"status": "ok" if r.returncode == 0 else "failed", "seconds": round(time.perf_counter() - t, 1)}
+    summary = results / profile / nb.stem / "summary.json"
+    if r.returncode:
+        row["error"] = r.stderr.decode(errors="replace")[-2000:]
+    elif summary.is_file():
+        ref = reference / nb.stem / "summary.json"
+        row.update(compare_summaries(nb.stem, json.loads(summary.read_text()),
+                                     json.loads(ref.read_text()) if ref.is_file() else None))
+    return row
+
+
+def run_chapters(device: str, profile: str, reference: Path, room, expected: dict, after_each=None) -> dict:
+    """Every chapter under ``profile`` on ``device``, compared with ``reference``; a chapter whose ``expected``
+    seconds exceed ``room()`` (the budget's seconds left for it) is skipped. ``after_each(rows)`` is called with
+    the rows so far after each chapter (main writes the record then)."""
+    results = Path(tempfile.mkdtemp(prefix="mempkg-gpu-results-"))
     out = {}
-    notebooks = sorted((ROOT / "notebooks").glob("0*.py"))
-    t_begin = time.perf_counter()
-    for i, nb in enumerate(notebooks):
-        if i == 1:                     # the expected time of the stage, from the first chapter (a rough guide)
-            spent = time.perf_counter() - t_begin
-            print(f"  chapters: about {spent * len(notebooks) / 60:.0f} min in all, from the first "
-                  f"({spent:.0f} s)", flush=True)
-        t = time.perf_counter()
-        conv = subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "--set-kernel", "python3", "-o", "-",
-                               str(nb)], capture_output=True, check=True)
-        r = subprocess.run([sys.executable, "-m", "papermill", "-", str(results / f"{nb.stem}.ipynb"), "-p", "profile",
-                            "quick", "-p", "device", device, "--cwd", str(ROOT)], input=conv.stdout, env=env,
-                           capture_output=True)
-        row = {"seconds": round(time.perf_counter() - t, 1), "ran": r.returncode == 0}
-        summary = results / "quick" / nb.stem / "summary.json"
-        if r.returncode == 0 and summary.is_file():
-            gpu = json.loads(summary.read_text())
-            ref = reference / nb.stem / "summary.json"
-            row.update(compare_summaries(nb.stem, gpu, json.loads(ref.read_text()) if ref.is_file() else None))
+    for nb in sorted((ROOT / "notebooks").glob("0*.py")):
+        need, left = expected.get(nb.stem, max(expected.values())), room()
+        if need > left:
+            out[nb.stem] = {"status": "skipped", "seconds": 0.0, "expected_s": need,
+                            "reason": f"over budget: expected {need} s, {max(left, 0):.0f} s left"}
         else:
-            row["error"] = r.stderr.decode(errors="replace")[-2000:]
-        out[nb.stem] = row
-        print(f"  {nb.stem}: {row['seconds']} s, {'ran' if row['ran'] else 'FAILED'}", flush=True)
+            print(f"  {nb.stem} under {profile} (expected {need} s, {left:.0f} s left)", flush=True)
+            out[nb.stem] = dict(run_chapter(nb, profile, device, results, reference), expected_s=need)
+        row = out[nb.stem]
+        print(f"  {nb.stem}: {row['status']}, {row.get('reason') or str(row['seconds']) + ' s'}", flush=True)
         if after_each is not None:
             after_each(out)
     return out
@@ -281,29 +340,67 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "device"
 
 
+def record_path(out: Path, env: dict) -> Path:
+    return out / f"gpu-{slug(env.get('device_name') or env.get('device', 'device'))}.json"
+
+
 def write_record(record: dict, out: Path) -> Path:
     """``<out>/gpu-<device>.json``, written whole (temporary file, then rename)."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"gpu-{slug(record.get('device_name') or record.get('device', 'device'))}.json"
+    path = record_path(out, record)
     tmp = path.with_suffix(".json.tmp")                         # same folder: os.replace is atomic
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     os.replace(tmp, path)
     return path
 
 
-def run_stage(stage: str, args: argparse.Namespace, record: dict, save) -> str | None:
-    """Runs one stage, its measurement into ``record``; returns why it failed, or None."""
+def previous_record(path: Path) -> dict:
+    """The record an earlier call wrote to ``path`` ({} when none), its stages cut off by that call's end marked so:
+    "running" becomes "failed", "pending" becomes "skipped"."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    for entry in record.get("stages", {}).values():
+        if entry["status"] == "running":
+            entry.update(status="failed", error="cut off: its call ended during this stage")
+        elif entry["status"] == "pending":
+            entry.update(status="skipped", reason="not reached: its call ended first")
+    return record
+
+
+def merge(old: dict, new: dict, what: str) -> dict:
+    """``new`` entries over ``old`` ones (stages or chapter rows): the newest wins, except that a skip never replaces a
+    measurement (an earlier call's "ok" or "failed"), which is kept and said so."""
+    for key, entry in new.items():
+        before = old.get(key)
+        if entry["status"] == "skipped" and before is not None and before["status"] in MEASURED:
+            print(f"  {what} {key}: call {before.get('call', 1)}'s {before['status']} kept", flush=True)
+            continue
+        old[key] = entry
+    return old
+
+
+def run_stage(stage: str, args: argparse.Namespace, record: dict, save, room, call: int) -> str | None:
+    """Runs one stage, its measurement into ``record``; returns why it failed, or None. ``room()``: the seconds of
+    the budget left for the chapters stage; ``call``: this call's number in the record."""
     if stage == "install":
         record["installed_into"] = str(install_wheels(args.wheels))
+        record["inception_weights"] = place_inception_weights(args.wheels) or None
     elif stage == "tests":
         record["gpu_tests"] = run_gpu_tests()
         return None if record["gpu_tests"]["passed"] else f"pytest: {record['gpu_tests']['summary']}"
     elif stage == "chapters":
-        def after_each(rows: dict) -> None:
-            record["chapters_quick"] = rows
+        profile = args.chapters_profile
+        rows = record.setdefault("chapters", {}).setdefault(profile, {})
+
+        def after_each(new: dict) -> None:
+            name = next(reversed(new))
+            merge(rows, {name: dict(new[name], call=call)}, f"chapter ({profile})")
             save()
-        rows = record["chapters_quick"] = run_chapters(args.device, args.reference, after_each)
-        failed = [name for name, row in rows.items() if not row["ran"]]
+        new = run_chapters(args.device, profile, args.reference, room, EXPECTED_CHAPTER_S[args.scale][profile],
+                           after_each)
+        failed = [name for name, row in new.items() if row["status"] == "failed"]
         return f"chapter(s) {', '.join(failed)} failed" if failed else None
     elif stage == "scale":
         record["paper_scale"] = paper_scale(args.device, args.scale)
@@ -314,35 +411,56 @@ def main(argv=None) -> int:
     args = parse(argv)
     t_all = time.perf_counter()
     started = datetime.datetime.now(datetime.timezone.utc)
-    expected = {stage: EXPECTED_S[args.scale][stage] for stage in args.stages}
-    print(f"budget {args.budget} s; expected: " + ", ".join(f"{k} {v} s" for k, v in expected.items()), flush=True)
-    record = {"started": started.isoformat(timespec="seconds"), "date": started.date().isoformat(),
-              "budget_s": args.budget, "scale": args.scale, "complete": False, **environment(args.device),
-              "stages": {stage: {"status": "pending", "seconds": None, "expected_s": expected[stage]}
-                         for stage in args.stages}}
+    chapter_s = EXPECTED_CHAPTER_S[args.scale][args.chapters_profile]
+    expected = {stage: sum(chapter_s.values()) if stage == "chapters" else EXPECTED_S[args.scale][stage]
+                for stage in args.stages}
+    print(f"budget {args.budget} s; expected: " + ", ".join(
+        f"{k} {v} s" + (f" under {args.chapters_profile}" if k == "chapters" else "") for k, v in expected.items()),
+        flush=True)
+    env = environment(args.device)
+    record = {} if args.fresh else previous_record(record_path(args.out, env))
+    call = len(record.get("calls", [])) + 1
+    if call > 1:
+        print(f"merging into {record_path(args.out, env)} (call {call})", flush=True)
+    this = {"call": call, "started": started.isoformat(timespec="seconds"), "stages": args.stages,
+            "chapters_profile": args.chapters_profile, "budget_s": args.budget, "scale": args.scale, "complete": False}
+    record.update(started=this["started"], date=started.date().isoformat(), budget_s=args.budget, scale=args.scale,
+                  chapters_profile=args.chapters_profile, complete=False, **env)
+    record.setdefault("calls", []).append(this)
+    stages = record.setdefault("stages", {})
+    for stage in args.stages:
+        stages.setdefault(stage, {"status": "pending", "seconds": None, "expected_s": expected[stage], "call": call})
 
     def save() -> Path:
-        record["total_seconds"] = round(time.perf_counter() - t_all, 1)
+        record["total_seconds"] = this["total_seconds"] = round(time.perf_counter() - t_all, 1)
         return write_record(record, args.out)
+
+    def left() -> float:
+        return args.budget - (time.perf_counter() - t_all)
 
     path = save()
     print(f"record: {path}", flush=True)
-    stopped = None                     # why the remaining stages do not run (a failed install)
-    for stage in args.stages:
-        entry = record["stages"][stage]
-        left = args.budget - (time.perf_counter() - t_all)
-        if stopped or entry["expected_s"] > left:
-            reason = stopped or f"over budget: expected {entry['expected_s']} s, {max(left, 0):.0f} s left"
-            entry.update(status="skipped", seconds=0.0, reason=reason)
+    stopped, failed = None, []         # why the remaining stages do not run (a failed install); what failed
+    for i, stage in enumerate(args.stages):
+        # the chapters stage runs the chapters that fit in what the later stages leave of the budget
+        later = sum(expected[s] for s in args.stages[i + 1:]) if stage == "chapters" else 0
+        need = min(chapter_s.values()) if stage == "chapters" else expected[stage]
+        if stopped or need > left() - later:
+            reason = stopped or (f"over budget: expected {need} s, {max(left() - later, 0):.0f} s left"
+                                 + (f" after {later} s for the later stages" if later else ""))
             print(f"== {stage}: skipped ({reason})", flush=True)
+            merge(stages, {stage: {"status": "skipped", "seconds": 0.0, "expected_s": expected[stage], "call": call,
+                                   "reason": reason}}, "stage")
             save()
             continue
-        print(f"== {stage} (expected {entry['expected_s']} s, {left:.0f} s left)", flush=True)
-        entry["status"] = "running"
+        print(f"== {stage} (expected {expected[stage]} s, {left():.0f} s left)", flush=True)
+        entry = stages[stage] = {"status": "running", "seconds": None, "expected_s": expected[stage], "call": call}
+        if stage == "chapters":
+            entry["chapters_profile"] = args.chapters_profile
         save()
         t = time.perf_counter()
         try:
-            error = run_stage(stage, args, record, save)
+            error = run_stage(stage, args, record, save, lambda later=later: left() - later, call)
         except (Exception, SystemExit) as e:               # install_wheels exits when the folder has no wheel
             traceback.print_exc()
             # the traceback's last line; a CUDA error's later lines are advice (CUDA_LAUNCH_BLOCKING=1, ...)
@@ -351,13 +469,14 @@ def main(argv=None) -> int:
         if error:
             entry["error"] = error
             print(f"== {stage}: FAILED ({error})", flush=True)
+            failed.append(stage)
             if stage == "install":
                 stopped = "install failed"
         save()
-    record["complete"] = True
+    record["complete"] = this["complete"] = True
     path = save()
     print(f"record: {path} ({record['total_seconds']} s)")
-    return 1 if any(e["status"] == "failed" for e in record["stages"].values()) else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
