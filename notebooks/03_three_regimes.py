@@ -203,6 +203,9 @@ scorecard.chapter_rows(NB, summary, keys=("mse_gap_medium", "memorization_peak_m
 # - **Seeds.** Baseline, gap and dummy are each trained with `gap_seeds` seeds (the other bands
 #   with the first); their rates and Frechet distances are means over seeds, and the verdicts use
 #   the standard error over seeds, since training variance dwarfs the binomial error of one model.
+#   To fit the seeds into the `quick` book, each model trains for fewer steps than the chapter's
+#   earlier single models did (`gap_train_steps`); the table of seeds below shows whether the
+#   baseline still copies at that length.
 # - **Memorization of full generations**: `n_generations` samples from EDM's deterministic Heun
 #   sampler (`sample_steps` steps, $\rho = 7$); a sample is a copy when $d_1 < d_2 / 3$ against
 #   the model's training set.
