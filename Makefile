@@ -128,7 +128,8 @@ $(STAMP): pyproject.toml
 	  echo "Creating $(VENV) with $$($(PYTHON) --version)"; \
 	  $(PYTHON) -m venv $(VENV); \
 	fi
-	$(BIN)/python -m pip install "$(TORCH)" -e ".[all]" $(if $(TORCH_INDEX),--extra-index-url "$(TORCH_INDEX)")
+	$(BIN)/python -m pip install "$(TORCH)" -e ".[all$(if $(filter full,$(PROFILE)),$(comma)full)]" \
+	  $(if $(TORCH_INDEX),--extra-index-url "$(TORCH_INDEX)")
 	@# cffconvert validates CITATION.cff (tests/test_citation.py); it pins jsonschema<4, which the notebook stack
 	@# has outgrown, but works with jsonschema 4: installed without its pins
 	$(BIN)/python -m pip install --no-deps "cffconvert==2.0.0" "pykwalify>=1.8" "docopt>=0.6" "ruamel.yaml>=0.17"

@@ -24,15 +24,17 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
-import pandas as pd
 import torch
 from PIL import Image
 
 from ..core.files import write_json_atomic
 from ..core.progress import bar as progress_bar
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def default_data_root() -> Path:
@@ -329,6 +331,8 @@ def fetch_images(records, cache_dir: str | Path | None = None, timeout: float = 
         :class:`FetchResult`: the retrieved records in input order with a ``path`` column, and a
         :class:`FetchReport` (requested, retrieved, missing with reasons).
     """
+    import pandas as pd  # optional (extra 'full'): the records table of the LAION-scale data
+
     df = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
     require_columns(df, ("id", "url"), "The records given to fetch_images")
     if not df["id"].astype(str).is_unique:
