@@ -39,6 +39,7 @@ from .estimators.regimes import danger_zone, noise_sweep, weight_and_coverage
 from .estimators.volume import volume_growth
 from .models.adapters import DDPMScoreModel, EpsModel
 from .models.edm import EDMPrecond
+from .models.edm_denoiser import EDMDenoiser
 from .models.stable_diffusion import StableDiffusion, load_stable_diffusion
 from .models.views import EDMView, VPView
 
@@ -51,7 +52,8 @@ __all__ = [
     "weight_and_coverage", "danger_zone", "noise_sweep", "nearest_neighbours", "copies", "extract_memorized",
     "auroc",
     # adapters
-    "EpsModel", "DDPMScoreModel", "StableDiffusion", "load_stable_diffusion", "EDMPrecond", "VPView", "EDMView",
+    "EpsModel", "DDPMScoreModel", "StableDiffusion", "load_stable_diffusion", "EDMPrecond", "EDMDenoiser", "VPView",
+    "EDMView",
 ]
 
 # diffusers imports tqdm.auto, which warns inside executed notebooks that ipywidgets is missing;

@@ -81,7 +81,8 @@ class DDPMScoreModel(nn.Module):
     on the scheduler's own schedule (:class:`mempkg.core.schedules.DiscreteVPSchedule`: training
     timestep n sits at t = (n + 1) / N, so every training noise level is hit exactly). ``x`` is
     ``[B, C, H, W]`` in the network's pixel range ([-1, 1] for diffusers' pipelines); the network runs
-    on its own device and dtype, ``x`` and the score keep theirs. Frozen and in eval mode.
+    on its own device and dtype, ``x`` and the score keep theirs. A class-conditional UNet (``num_class_embeds``
+set) takes its class labels as ``cond`` [B], passed as ``class_labels``. Frozen and in eval mode.
     """
 
     def __init__(self, unet: nn.Module, scheduler):
@@ -91,8 +92,9 @@ class DDPMScoreModel(nn.Module):
         if prediction != "epsilon":
             raise ValueError(f"The scheduler says the network predicts {prediction!r}; DDPMScoreModel reads it "
                              "as an eps-prediction network (prediction_type 'epsilon').")
-        if getattr(unet.config, "num_class_embeds", None) or getattr(unet.config, "class_embed_type", None):
-            raise ValueError("This UNet is class-conditional; DDPMScoreModel wraps unconditional networks.")
+        # a class-conditional UNet (num_class_embeds or class_embed_type set) reads cond as its class_labels
+        self.conditional = bool(getattr(unet.config, "num_class_embeds", None)
+                                or getattr(unet.config, "class_embed_type", None))
         self.unet = unet.requires_grad_(False).eval()
         self.sde = DiscreteVPSchedule.from_scheduler(scheduler)
         size = unet.config.sample_size
@@ -112,11 +114,15 @@ class DDPMScoreModel(nn.Module):
         return times64(t, x)
 
     def eps(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
-        """Predicted noise eps_theta(x, n(t)), shape and dtype of x."""
-        if cond is not None:
-            raise ValueError("DDPMScoreModel is unconditional: call it with cond=None.")
+        """Predicted noise eps_theta(x, n(t)) (``cond``: the class labels [B] of a class-conditional UNet),
+        shape and dtype of x."""
+        if self.conditional and cond is None:
+            raise ValueError("This UNet is class-conditional: call it with cond = the class labels [B].")
+        if not self.conditional and cond is not None:
+            raise ValueError("This UNet is unconditional: call it with cond=None.")
         label = self.sde.timestep(self._t64(t, x)).to(device=self.device, dtype=torch.float32)
-        out = self.unet(x.to(device=self.device, dtype=self.dtype), label).sample
+        extra = {"class_labels": cond.to(self.device)} if self.conditional else {}
+        out = self.unet(x.to(device=self.device, dtype=self.dtype), label, **extra).sample
         return out.to(device=x.device, dtype=x.dtype)
 
     def score(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:

@@ -32,6 +32,16 @@ from .stable_diffusion import is_local, load_stable_diffusion
 SD_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 
+SUPPORTED_PIPELINES = ("StableDiffusionPipeline", "DDPMPipeline", "DDIMPipeline")
+UNSUPPORTED = {   # model_index.json's _class_name -> why it is refused (read before any weight)
+    "LDMPipeline": "a latent UNet under a VQ/KL autoencoder: its score lives in the latent space, and scoring "
+                   "its pixels as a pixel-space DDPM would be wrong",
+    "StableDiffusionXLPipeline": "SDXL has two text encoders and added size conditioning, which the Stable "
+                                 "Diffusion score here does not feed",
+    "DiTPipeline": "a class-conditional latent transformer (DiT), not a UNet",
+}
+
+
 class PretrainedError(ValueError):
     """A model id or folder that is not a pipeline this package reads, or cannot be reached: the message
     says what is wrong and what to do."""
@@ -160,6 +170,10 @@ def inspect_model(model_id: str) -> ModelInfo:
         components = {p.name for p in Path(source).iterdir() if p.is_dir()}
     pipeline = (index or {}).get("_class_name", "")
     what = f"model {model_id}" + (f" (a {pipeline})" if pipeline else "")
+    if pipeline and pipeline not in SUPPORTED_PIPELINES:
+        raise PretrainedError(f"{what}: {UNSUPPORTED.get(pipeline, 'this pipeline class is not read here')}. The "
+                              f"package scores {', '.join(SUPPORTED_PIPELINES)} folders and hub ids; any other "
+                              "denoiser D(x, sigma) can be wrapped in Python with mempkg.EDMDenoiser(D, sigma_data=...).")
     if "unet" not in components:
         raise PretrainedError(f"{what} has no unet/ subfolder. Expected a Stable Diffusion pipeline "
                         f"({', '.join(SD_COMPONENTS)}) or a pixel-space DDPM pipeline (unet/ with a UNet2DModel "
@@ -181,6 +195,10 @@ def inspect_model(model_id: str) -> ModelInfo:
             raise PretrainedError(f"{what} has a UNet2DModel but no scheduler/: the noise schedule it was trained with "
                             "(alphas_cumprod) comes from there; save the pipeline (unet + scheduler), not the UNet "
                             "alone.")
+        if unet.get("num_class_embeds") or unet.get("class_embed_type"):
+            raise PretrainedError(f"{what}: its UNet2DModel is class-conditional and a loaded pipeline is scored "
+                                  "without labels; in Python, wrap it as DDPMScoreModel(unet, scheduler) and pass "
+                                  "the class labels as cond.")
         f, channels, kind = 1, int(unet.get("in_channels", 3)), "ddpm"
         latent_channels = channels
         if channels not in (1, 3):
@@ -189,6 +207,12 @@ def inspect_model(model_id: str) -> ModelInfo:
     else:
         raise PretrainedError(f"{what}: its unet is a {unet_class or 'model of unknown class'}; the package reads "
                         "UNet2DConditionModel (Stable Diffusion) and UNet2DModel (pixel-space DDPM) networks.")
+    scheduler = _read_config(source, local, "scheduler/scheduler_config.json", required=False)
+    prediction = (scheduler or {}).get("prediction_type", "epsilon")
+    if prediction != "epsilon":
+        raise PretrainedError(f"{what}: its scheduler says the network predicts {prediction!r} (SD 2's 768 models "
+                              "predict 'v_prediction'); the scores here read eps-prediction networks "
+                              "(prediction_type 'epsilon').")
     size = unet.get("sample_size", 64)
     if isinstance(size, (list, tuple)):
         if len(set(size)) != 1:
