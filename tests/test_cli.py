@@ -155,7 +155,8 @@ def test_help_documents_every_option(capsys):
     assert len(options) >= 22
     for opt in options:
         assert opt in text, opt
-    for word in ("default: 0.1", "default: 1,", "default: 100", "default: 1000", "default: 0.05", "default: 0.01",
+    for word in ("default: 0.1;", "default: 1,", "default: 10,", "default: 100,", "default: 0.05", "default: 0.01",
+                 "default: linear_beta", "101,000 UNet passes", "1,100 UNet passes",
                  "default: 3", "resuming", "exit codes", "file,caption"):
         assert word in text, word
     assert main([]) == 2
@@ -300,7 +301,7 @@ def test_a_second_run_on_the_same_out_fails_at_once(models, images, tmp_path, ca
 
     out = tmp_path / "locked.csv"
     with exclusive(out):
-        assert (tmp_path / "locked.csv.lock").read_text().startswith(f"pid {os.getpid()}")
+        assert (tmp_path / "locked.csv.lock.owner").read_text().startswith(f"pid {os.getpid()}")
         assert _ddpm_flipd(models, images, out) == 1
         err = capsys.readouterr().err
         assert "being written by another run" in err and f"pid {os.getpid()}" in err

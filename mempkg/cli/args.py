@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+import torch
+
+from ..core import __version__
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -15,6 +19,13 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
 VOLUME_TIMES = (1e-3, 1.0)       # the ODE's t_start and t_end, as in the volume-growth chapter
+
+
+VOLUME_QUICK = (10, 100)         # axes, steps: the volume-growth chapter's quick profile, 1,100 UNet passes per image
+VOLUME_PAPER = (100, 1000)       # Hasegawa & Yasuda's: 101,000 UNet passes per image
+
+
+T0_READINGS = ("linear_beta", "scheduler")   # the clock --t0 is read on; linear_beta first: chapter 04's default
 
 
 CFG_T_START = 1e-4               # the earliest start of cfg_norm's Euler steps (continuous schedules; a discrete
@@ -60,6 +71,16 @@ def _time(s: str) -> float:
     return v
 
 
+def _device(s: str) -> str:
+    if s == "auto":
+        return s
+    try:
+        return str(torch.device(s))
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{s!r} is not a torch device; pass auto, cpu, cuda, cuda:N (e.g. cuda:1) "
+                                         "or mps") from None
+
+
 def _probes(s: str):
     if s.strip().lower() == "exact":
         return None
@@ -88,10 +109,12 @@ images:
   and resized (bicubic) to the model's resolution or --image-size. --metric png measures the file's
   own pixels (as RGB) unless --image-size is given.
 
-output (--out, CSV, one row per image, sorted by file):
+output (--out, CSV or with --format jsonl one JSON object a line, one row per image, sorted by file):
   file               the image's path relative to --images
   flipd              FLIPD(x, t0) = D + sigma(t0)^2 [tr grad s + |s|^2] at psi(t0) x (Kamkari et al. 2024),
                      D the data dimension; low values point at memorization (Ross, Kamkari et al. 2024)
+  sigma_t0           (flipd) sigma(t0), the noise level --t0 stands for under --t0-reading: rows made under
+                     the two readings are comparable through it, not through t0
   log_volume_growth  L, the summed log-stretches of --axes axes of radius --radius carried by --steps
                      Euler steps of the PF-ODE from t = 0.001 to 1 (Hasegawa & Yasuda 2025; they report
                      e^L); large values point at memorization
@@ -101,7 +124,15 @@ output (--out, CSV, one row per image, sorted by file):
   error              empty, or why the image was skipped (--on-error skip)
   caption            the caption used, when --captions is given
   then the settings that change the numbers (metric, model, image_size, dtype, ...), repeated on
-  every row. <out>.json records the run's resolved options, the model and versions.
+  every row. <out>.json records the run's resolved options, the model and versions. In jsonl the cells
+  are the CSV's strings, except that an empty cell is null and the score and sigma_t0 are numbers.
+
+t0 readings (--t0-reading, flipd):
+  linear_beta  Ross, Kamkari et al.'s clock: their code reads Stable Diffusion with beta(t) linear from
+               N beta_start to N beta_end (mempkg.core.schedules.linear_beta_schedule), on which t0 = 0.1
+               is sigma = 0.362 for SD v1.5; the score is then read where the model's own schedule has
+               that sigma (t = 0.121 for SD v1.5), as chapter 04 does. Their t0 = 0.1 means this.
+  scheduler    the model's own alphas_cumprod: t0 = 0.1 is sigma = 0.323 for SD v1.5.
 
 resuming:
   Rows are appended after every batch (complete rows, flushed and fsynced). Run the same command
@@ -115,7 +146,8 @@ exit codes: 0 success, 1 a problem with the inputs or the run, 2 a usage error, 
 examples:
   python -m mempkg score --model stable-diffusion-v1-5/stable-diffusion-v1-5 --images laion/ \\
       --metric flipd --captions captions.csv --t0 0.1 --out flipd.csv
-  python -m mempkg score --model ./my_ddpm --images train/ --metric volume --axes 10 --steps 100 --out vol.csv
+  python -m mempkg score --model ./my_ddpm --images train/ --metric volume --out vol.csv
+  python -m mempkg score --model ./my_ddpm --images train/ --metric volume --paper-settings --out vol_paper.csv
   python -m mempkg score --model ./sd_folder --images laion/ --metric cfgnorm --captions captions.csv --out cfg.csv
   python -m mempkg score --images laion/ --metric png --image-size 512 --out png.csv
 """
@@ -125,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mempkg", description="Memorization scores of images under a diffusion model "
         "(the memorization book's estimators as a command line).")
+    parser.add_argument("--version", action="version", version=f"mempkg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("score", help="score every image of a folder with one metric and write a CSV",
                        description="Score every image of a folder with one memorization metric under a diffusers "
@@ -145,8 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="CSV with a header and columns file,caption (file relative to --images), one row per "
                           "image; makes flipd and volume conditional on the caption, required by cfgnorm "
                           "(default: none, unconditional)")
-    io_.add_argument("--out", metavar="CSV", required=True,
-                     help="output CSV, appended batch by batch and resumed on a re-run; required")
+    io_.add_argument("--out", metavar="FILE", required=True,
+                     help="output table, appended batch by batch and resumed on a re-run; required")
+    io_.add_argument("--format", choices=("csv", "jsonl"), default=None,
+                     help="csv: a header and comma-separated rows; jsonl: one JSON object per row (default: jsonl "
+                          "when --out ends in .jsonl, else csv)")
     io_.add_argument("--image-size", type=_positive_int, metavar="PIXELS",
                      help="side of the square the images are centre-cropped and resized to (default: the "
                           "model's native resolution, e.g. 512 for SD v1.5; for png the original pixels)")
@@ -160,20 +196,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     fl = p.add_argument_group("FLIPD (--metric flipd)")
     fl.add_argument("--t0", type=_time, default=0.1, metavar="T",
-                    help="time t0 in (0, 1] at which the score is read (default: 0.1, Ross, Kamkari et al.'s "
-                         "choice for Stable Diffusion)")
+                    help="time t0 in (0, 1] at which the score is read, on the clock of --t0-reading (default: 0.1; "
+                         "Ross, Kamkari et al.'s choice for Stable Diffusion when read on their linear_beta clock)")
+    fl.add_argument("--t0-reading", choices=T0_READINGS, default="linear_beta",
+                    help="the clock --t0 is read on: linear_beta, the FLIPD authors' linear-beta schedule (as chapter "
+                         "04), or scheduler, the model's own alphas_cumprod; rows record sigma_t0 either way "
+                         "(default: linear_beta; see 't0 readings' below)")
     fl.add_argument("--probes", type=_probes, default=1, metavar="K|exact",
                     help="Hutchinson probes per image for the trace of the score's Jacobian, or 'exact' for "
                          "the exact trace (D model passes per image: small models only) (default: 1, as Ross, "
                          "Kamkari et al.)")
 
     vo = p.add_argument_group("volume growth (--metric volume)")
-    vo.add_argument("--axes", type=_positive_int, default=100, metavar="N",
-                    help="number of orthonormal axes N around each image, 1 <= N <= D (default: 100, "
-                         "Hasegawa & Yasuda's)")
-    vo.add_argument("--steps", type=_positive_int, default=1000, metavar="N",
+    vo.add_argument("--axes", type=_positive_int, default=None, metavar="N",
+                    help=f"number of orthonormal axes N around each image, 1 <= N <= D (default: {VOLUME_QUICK[0]}, "
+                         f"the volume-growth chapter's quick profile; {VOLUME_PAPER[0]} with --paper-settings)")
+    vo.add_argument("--steps", type=_positive_int, default=None, metavar="N",
                     help="Euler steps of the PF-ODE from t = 0.001 to 1; each costs N + 1 model passes per "
-                         "image (default: 1000, Hasegawa & Yasuda's)")
+                         f"image (default: {VOLUME_QUICK[1]}, about 1,100 UNet passes per image with the default "
+                         f"axes; {VOLUME_PAPER[1]} with --paper-settings)")
+    vo.add_argument("--paper-settings", action="store_true",
+                    help=f"Hasegawa & Yasuda's {VOLUME_PAPER[0]} axes x {VOLUME_PAPER[1]} steps, about 101,000 UNet "
+                         "passes per image (hours per image for Stable Diffusion on one GPU) instead of the quick "
+                         f"{VOLUME_QUICK[0]} x {VOLUME_QUICK[1]}, about 1,100; --axes and --steps still override "
+                         "(default: off)")
     vo.add_argument("--radius", type=_positive_float, default=0.05, metavar="R",
                     help="radius r of the sphere whose axes are pushed by finite differences, in data units "
                          "(latent units for Stable Diffusion) (default: 0.05)")
@@ -191,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-rows", type=_positive_int, default=64, metavar="N",
                      help="most inputs (image x probe, image x axis) sent through the network in one call; "
                           "lower it if memory runs out (default: 64)")
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                     help="where the model runs; auto: cuda when a GPU is visible (default: auto)")
+    run.add_argument("--device", type=_device, default="auto", metavar="DEVICE",
+                     help="where the model runs: auto, or any torch device string (cpu, cuda, cuda:1, mps); auto: "
+                          "cuda when a GPU is visible (default: auto)")
     run.add_argument("--dtype", choices=DTYPES, default="auto",
                      help="the network's float type; auto: float16 for Stable Diffusion on CUDA (its released "
                           "weights), float32 otherwise (default: auto)")
@@ -217,6 +264,13 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
                  "image's caption")
     if args.metric == "cfgnorm" and not args.cfg_t0 > CFG_T_START:
         sp.error(f"--cfg-t0 must exceed {CFG_T_START:g}, where the Euler steps start")
+    if args.paper_settings and args.metric != "volume":
+        sp.error("--paper-settings sets volume growth's axes and steps; it applies to --metric volume only")
+    axes, steps = VOLUME_PAPER if args.paper_settings else VOLUME_QUICK
+    args.axes = axes if args.axes is None else args.axes
+    args.steps = steps if args.steps is None else args.steps
+    if args.format is None:
+        args.format = "jsonl" if str(args.out).lower().endswith(".jsonl") else "csv"
 
 
 def error_reason(e: BaseException) -> str:

@@ -16,7 +16,9 @@ import torch
 from ..core import __version__
 from ..core.devices import resolve_device
 from ..core.files import write_json_atomic
+from ..core.hub import local_only
 from ..core.progress import announce_eta, bar
+from ..core.schedules import schedule_of
 from ..estimators.complexity import png_size
 from ..estimators.guidance import cfg_norm
 from ..estimators.lid import flipd
@@ -44,8 +46,8 @@ def run_settings(args, info: Optional[ModelInfo], size: Optional[int], dtype, co
         return {k: format_value(v) for k, v in s.items()}
     s.update(model=info.source, weights=weights, image_size=size, dtype=str(dtype).replace("torch.", ""))
     if args.metric == "flipd":
-        s.update(t0=args.t0, probes="exact" if args.probes is None else args.probes, seed=args.seed,
-                 conditional=conditional)
+        s.update(t0=args.t0, t0_reading=args.t0_reading, sigma_t0=args._sigma_t0,
+                 probes="exact" if args.probes is None else args.probes, seed=args.seed, conditional=conditional)
     elif args.metric == "volume":
         s.update(axes=args.axes, steps=args.steps, radius=args.radius, t_start=VOLUME_TIMES[0],
                  t_end=VOLUME_TIMES[1], seed=args.seed, conditional=conditional)
@@ -66,7 +68,7 @@ def score_batch(args, model, pixels, names: list[str], captions: Optional[list[s
         data, cond = x.to(model.device), None
     seeds = [image_seed(args.seed, n) for n in names]
     if args.metric == "flipd":
-        out = flipd(model, data, args.t0, args.probes, cond=cond, seed=seeds, max_batch=args.max_rows,
+        out = flipd(model, data, args._t0_model, args.probes, cond=cond, seed=seeds, max_batch=args.max_rows,
                     progress=progress)
     elif args.metric == "volume":
         out = volume_growth(model, data, n_axes=args.axes, radius=args.radius, n_steps=args.steps,
@@ -75,6 +77,60 @@ def score_batch(args, model, pixels, names: list[str], captions: Optional[list[s
     else:
         out = cfg_norm(model, data, cond, t0=args.cfg_t0, n_steps=args.cfg_steps, max_batch=args.max_rows)
     return [float(v) for v in out]
+
+
+def load_scheduler(info: ModelInfo):
+    """The diffusers scheduler of an inspected model, from its ``scheduler/`` config only (no weights)."""
+    import diffusers  # heavy: diffusers takes seconds to import
+
+    try:
+        cfg = diffusers.DDPMScheduler.load_config(info.source, subfolder="scheduler",
+                                                  local_files_only=not info.local and local_only())
+        return getattr(diffusers, cfg["_class_name"]).from_config(cfg)
+    except (OSError, ValueError, KeyError, AttributeError) as e:
+        raise UserError(f"--model {info.source}: could not read its scheduler/ config ({error_reason(e)}).") from None
+
+
+def t0_on_model_clock(scheduler, t0: float, reading: str) -> tuple[float, float]:
+    """The noise level of t0 under ``reading`` and the time of the model's own schedule with it:
+
+        sigma_t0 = sigma_reading(t0),    t = sigma_scheduler^-1(sigma_t0)    -> (sigma_t0, t)
+
+    as :func:`mempkg.models.stable_diffusion.equal_sigma_time` reads chapter 04's t0 (SD v1.5, t0 = 0.1:
+    linear_beta gives sigma 0.362, reached at t = 0.121; scheduler gives sigma 0.323 at t = 0.1).
+
+    Args:
+        scheduler: the model's diffusers scheduler (``alphas_cumprod``, ``beta_start``, ``beta_end``).
+        t0: the time given, in (0, 1].
+        reading: ``"linear_beta"`` (the FLIPD authors' clock) or ``"scheduler"`` (the model's own).
+    """
+    sigma = float(schedule_of(scheduler, reading).sigma(t0))
+    if reading == "scheduler":
+        return sigma, float(t0)
+    try:
+        t = float(schedule_of(scheduler, "scheduler").t_from_sigma(sigma))
+    except ValueError:
+        t = math.inf
+    if not 0 < t <= 1:
+        raise UserError(f"--t0 {t0:g} on the linear_beta clock is sigma = {sigma:.4g}, a noise level the model's own "
+                        "schedule does not reach in (0, 1]; give a smaller --t0 or --t0-reading scheduler.")
+    return sigma, t
+
+
+def resolve_run_device(device: str) -> str:
+    """``auto`` (CUDA when visible, else CPU) or a torch device string, checked against what torch sees."""
+    if device == "auto":
+        return resolve_device("auto")
+    kind = torch.device(device).type
+    if kind == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = torch.device(device).index or 0
+        if index >= n:
+            raise UserError(f"--device {device} was asked for, but torch sees {n} CUDA GPU(s); use --device cpu, auto"
+                            + (f" or cuda:0 to cuda:{n - 1}." if n else "."))
+    elif kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UserError(f"--device {device} was asked for, but torch sees no Apple MPS device; use --device cpu or auto.")
+    return device
 
 
 @dataclass
@@ -118,10 +174,12 @@ def prepare(args) -> Job:
         raise UserError(f"--axes {args.axes} exceeds the data dimension D = {shape[0] * shape[1] * shape[2]} "
                         f"({'x'.join(map(str, shape))}): at most D axes can be orthonormal.")
 
-    try:
-        job.device = resolve_device(args.device)
-    except RuntimeError:
-        raise UserError("--device cuda was asked for, but torch sees no CUDA GPU; use --device cpu or auto.") from None
+    job.device = resolve_run_device(args.device)
+    if info.kind == "stable_diffusion" and torch.device(job.device).type not in ("cpu", "cuda"):
+        raise UserError(f"--device {job.device}: Stable Diffusion is loaded through mempkg.core.devices, which takes "
+                        "cpu, cuda and cuda:N only; use one of those.")
+    if args.metric == "flipd":
+        args._sigma_t0, args._t0_model = t0_on_model_clock(load_scheduler(info), args.t0, args.t0_reading)
     job.dtype = resolve_dtype(args.dtype, info, job.device)
     return job
 
@@ -188,7 +246,7 @@ def score_job(args, job: Job, t_begin: float) -> int:
     settings = run_settings(args, job.info, job.size, job.dtype, job.captions is not None, weights)
     columns = (["file", COLUMN[args.metric], "error"] + (["caption"] if job.captions is not None else [])
                + list(settings))
-    table = ScoreTable(args.out, columns, settings, overwrite=args.overwrite)
+    table = ScoreTable(args.out, columns, settings, overwrite=args.overwrite, fmt=args.format)
     done = table.done() & set(job.names)
     if job.captions is not None:
         changed = sorted(n for n in done if table.rows[n]["caption"] != job.captions[n])
@@ -233,6 +291,8 @@ def score_job(args, job: Job, t_begin: float) -> int:
         record["model"] = {"kind": job.info.kind, "source": job.info.source, "device": str(job.device),
                            "data_shape": list(job.info.data_shape(job.size)),
                            "schedule": model.sde.config() if model is not None else None}
+        if args.metric == "flipd":
+            record["model"]["t0_on_its_schedule"] = args._t0_model
     write_json_atomic(Path(str(table.path) + ".json"), record)
 
     parts = [f"{counts['scored']} scored in {seconds:.1f} s"]
