@@ -105,3 +105,15 @@ def modules_of(model) -> Optional[nn.Module]:
         if isinstance(m, nn.Module):
             return m
     return None
+
+
+def call_net(net, x, label, cond=None, cond_key: Optional[str] = None):
+    """``net(x, label)``, with ``cond`` passed third or as the keyword ``cond_key``; a diffusers output's
+    ``.sample`` unwrapped. The one way every adapter calls the network it wraps."""
+    if cond is None:
+        out = net(x, label)
+    elif cond_key is None:
+        out = net(x, label, cond)
+    else:
+        out = net(x, label, **{cond_key: cond})
+    return out.sample if hasattr(out, "sample") else out

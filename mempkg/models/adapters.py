@@ -13,6 +13,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from ..core.protocol import call_net
 from ..core.schedules import VPSDE, DiscreteVPSchedule
 from ..core.tensors import bcast, time_batch, times64
 
@@ -43,13 +44,7 @@ class EpsModel(nn.Module):
     def eps(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
         """Predicted noise eps_theta(x, t), shape of x."""
         label = time_batch(t, x) * self.time_scale
-        if cond is None:
-            out = self.net(x, label)
-        elif self.cond_key is None:
-            out = self.net(x, label, cond)
-        else:
-            out = self.net(x, label, **{self.cond_key: cond})
-        return out.sample if hasattr(out, "sample") else out
+        return call_net(self.net, x, label, cond, self.cond_key)
 
     def score(self, x: Tensor, t, cond: Optional[Tensor] = None) -> Tensor:
         sigma = bcast(self.sde.sigma(time_batch(t, x)), x)

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.progress import bar as progress_bar
-from ..core.protocol import check_score_model, modules_of
+from ..core.protocol import call_net, check_score_model, modules_of
 from ..core.schedules import EDMSchedule
 from ..core.tensors import bcast, tensor_sha256, time_batch
 from .train import TrainResult, train_loop
@@ -116,13 +116,7 @@ class EDMPrecond(nn.Module):
         sigma = self._sigma(sigma, x)
         _, _, c_in, c_noise = self.coefficients(sigma)
         y = bcast(c_in, x) * x
-        if cond is None:
-            out = self.net(y, c_noise)
-        elif self.cond_key is None:
-            out = self.net(y, c_noise, cond)
-        else:
-            out = self.net(y, c_noise, **{self.cond_key: cond})
-        out = out.sample if hasattr(out, "sample") else out
+        out = call_net(self.net, y, c_noise, cond, self.cond_key)
         if out.shape != x.shape:
             raise ValueError(f"net returned shape {tuple(out.shape)} for input {tuple(x.shape)}; F must keep "
                              "the shape of its input.")

@@ -14,6 +14,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from ..core.protocol import call_net
 from ..core.schedules import EDMSchedule
 from ..core.tensors import bcast, time_batch
 
@@ -63,13 +64,7 @@ class EDMDenoiser:
         sigma = time_batch(sigma, x)
         if not torch.all(torch.isfinite(sigma) & (sigma > 0)):
             raise ValueError("sigma must be positive and finite (the score (D - x) / sigma^2 is not defined at 0).")
-        if cond is None:
-            out = self.net(x, sigma)
-        elif self.cond_key is None:
-            out = self.net(x, sigma, cond)
-        else:
-            out = self.net(x, sigma, **{self.cond_key: cond})
-        out = out.sample if hasattr(out, "sample") else out
+        out = call_net(self.net, x, sigma, cond, self.cond_key)
         if not isinstance(out, Tensor) or out.shape != x.shape:
             raise ValueError(f"D returned {type(out).__name__} of shape {tuple(getattr(out, 'shape', ()))} for "
                              f"input {tuple(x.shape)}; a denoiser keeps the shape of its input.")
