@@ -102,6 +102,14 @@ models:
                       Unconditional; images in [-1, 1] as diffusers' pipelines use.
   Either way the score is s(x, t) = -eps(x, n(t)) / sigma(t) on the scheduler's own alphas_cumprod,
   training timestep n at time t = (n + 1) / N (mempkg.core.schedules.DiscreteVPSchedule).
+  Any other model enters through --model-factory package.module:function, a function of yours that
+  returns a score model: an object with `sde` (a schedule of mempkg.core.schedules) and
+  `score(x, t, cond=None)`, plus `data_shape` = (C, H, W), e.g. mempkg.EDMDenoiser(D, sigma_data=0.5,
+  data_shape=(3, 32, 32)) around an NVlabs/edm or k-diffusion denoiser. It is called with device= when
+  it takes that keyword. A text-conditional latent model also has encode_images(x) and
+  encode_prompts(captions), as mempkg.StableDiffusion does, and image_size (its pixel side) unless
+  --image-size is given. Times are read on the model's own sde (--t0-reading scheduler; on EDM's
+  clock t is sigma).
 
 images:
   Every .png .jpg .jpeg .webp .bmp file of --images (sorted by name; subfolders with --recursive),
@@ -114,7 +122,8 @@ output (--out, CSV or with --format jsonl one JSON object a line, one row per im
   flipd              FLIPD(x, t0) = D + sigma(t0)^2 [tr grad s + |s|^2] at psi(t0) x (Kamkari et al. 2024),
                      D the data dimension; low values point at memorization (Ross, Kamkari et al. 2024)
   sigma_t0           (flipd) sigma(t0), the noise level --t0 stands for under --t0-reading: rows made under
-                     the two readings are comparable through it, not through t0
+                     the two readings are comparable through it, not through t0; (cfgnorm) the noise
+                     level of --cfg-t0 on the model's own schedule
   log_volume_growth  L, the summed log-stretches of --axes axes of radius --radius carried by --steps
                      Euler steps of the PF-ODE from t = 0.001 to 1 (Hasegawa & Yasuda 2025; they report
                      e^L); large values point at memorization
@@ -132,7 +141,8 @@ t0 readings (--t0-reading, flipd):
                N beta_start to N beta_end (mempkg.core.schedules.linear_beta_schedule), on which t0 = 0.1
                is sigma = 0.362 for SD v1.5; the score is then read where the model's own schedule has
                that sigma (t = 0.121 for SD v1.5), as chapter 04 does. Their t0 = 0.1 means this.
-  scheduler    the model's own alphas_cumprod: t0 = 0.1 is sigma = 0.323 for SD v1.5.
+  scheduler    the model's own alphas_cumprod: t0 = 0.1 is sigma = 0.323 for SD v1.5; for a
+               --model-factory model its own sde (the default there).
 
 resuming:
   Rows are appended after every batch (complete rows, flushed and fsynced). Run the same command
@@ -168,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     io_.add_argument("--model", metavar="ID_OR_FOLDER",
                      help="Hugging Face Hub id or local folder of a diffusers pipeline (see 'models' below); "
                           "required for every metric except png")
+    io_.add_argument("--model-factory", metavar="MODULE:FUNCTION",
+                     help="instead of --model: a function, importable as package.module:function (the current folder "
+                          "is searched), that returns a score model (see 'models' below)")
     io_.add_argument("--images", metavar="FOLDER", required=True,
                      help="folder of images (.png .jpg .jpeg .webp .bmp); required")
     io_.add_argument("--metric", choices=METRICS, required=True,
@@ -198,10 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("--t0", type=_time, default=0.1, metavar="T",
                     help="time t0 in (0, 1] at which the score is read, on the clock of --t0-reading (default: 0.1; "
                          "Ross, Kamkari et al.'s choice for Stable Diffusion when read on their linear_beta clock)")
-    fl.add_argument("--t0-reading", choices=T0_READINGS, default="linear_beta",
+    fl.add_argument("--t0-reading", choices=T0_READINGS, default=None,
                     help="the clock --t0 is read on: linear_beta, the FLIPD authors' linear-beta schedule (as chapter "
-                         "04), or scheduler, the model's own alphas_cumprod; rows record sigma_t0 either way "
-                         "(default: linear_beta; see 't0 readings' below)")
+                         "04), or scheduler, the model's own schedule; rows record sigma_t0 either way (default: "
+                         "linear_beta for a diffusers --model, scheduler for --model-factory; see 't0 readings' below)")
     fl.add_argument("--probes", type=_probes, default=1, metavar="K|exact",
                     help="Hutchinson probes per image for the trace of the score's Jacobian, or 'exact' for "
                          "the exact trace (D model passes per image: small models only) (default: 1, as Ross, "
@@ -257,8 +270,16 @@ def build_parser() -> argparse.ArgumentParser:
 def check_args(parser: argparse.ArgumentParser, args) -> None:
     """Option combinations that are wrong whatever the files: usage errors (exit code 2)."""
     sp = parser.score_parser                  # so that errors read 'usage: python -m mempkg score ...'
-    if args.metric != "png" and not args.model:
-        sp.error(f"--metric {args.metric} needs --model (a diffusers model id or folder); only png needs none")
+    if args.model and args.model_factory:
+        sp.error("give --model or --model-factory, not both")
+    if args.metric != "png" and not (args.model or args.model_factory):
+        sp.error(f"--metric {args.metric} needs --model (a diffusers model id or folder) or --model-factory; only png "
+                 "needs none")
+    if args.model_factory and args.dtype != "auto":
+        sp.error("--dtype applies to diffusers models; a --model-factory model runs in the dtype its function gives "
+                 "it")
+    if args.t0_reading is None:
+        args.t0_reading = "scheduler" if args.model_factory else "linear_beta"
     if args.metric == "cfgnorm" and not args.captions:
         sp.error("--metric cfgnorm needs --captions: the CFG norm compares the model with and without each "
                  "image's caption")

@@ -31,6 +31,7 @@ from typing import Optional
 
 from ..models.pretrained import PretrainedError
 from .args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, UserError, build_parser, check_args, error_reason, note
+from .distributed import launch_env, run_distributed
 from .scoring import run_score
 
 
@@ -47,7 +48,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return int(e.code or 0)
     args._argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return run_score(args)
+        launched = launch_env()
+        return run_distributed(args, *launched) if launched else run_score(args)
     except KeyboardInterrupt:
         if getattr(args, "_batches_saved", 0):
             note(f"\nInterrupted. {args._batches_saved} complete batch(es) are saved in {args.out}; run the same "

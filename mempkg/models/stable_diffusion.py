@@ -279,8 +279,10 @@ def load_stable_diffusion(model_id: Union[str, Path] = SD15, device: str = "auto
     Args:
         model_id: hub id (default SD v1.5, ``"stable-diffusion-v1-5/stable-diffusion-v1-5"``; the old
             ``runwayml`` repo was removed) or a local folder.
-        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-        dtype: ``None``: float16 on CUDA (SD's released weights; safe for inference), float32 on CPU.
+        device: ``"auto"`` (CUDA when present, else CPU) or a torch device string (``"cpu"``, ``"cuda:1"``,
+            ``"mps"`` on Apple silicon).
+        dtype: ``None``: float16 on CUDA (SD's released weights; safe for inference), float32 elsewhere (CPU,
+            MPS).
         schedule: ``"scheduler"`` or ``"linear_beta"`` (see :class:`StableDiffusion`).
         variant: a weights variant on the hub (e.g. ``"fp16"``).
     """
