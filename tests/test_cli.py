@@ -1,6 +1,5 @@
 """`python -m mempkg score` on tiny diffusers checkpoints saved in a temporary folder (offline, seconds)."""
 
-import csv
 import io
 import json
 import math
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from cli_helpers import read, run
 from tiny_models import save_tiny_ddpm, save_tiny_sd
 
 import mempkg.cli.scoring as scoring
@@ -53,15 +53,6 @@ def captions(images):
     path = images.parent / "captions.csv"
     path.write_text("file,caption\n" + "".join(f'{n},"a cat, {i}"\n' for i, n in enumerate(NAMES)))
     return path
-
-
-def run(*argv):
-    return main(["score", *map(str, argv)])
-
-
-def read(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def values(path, column):

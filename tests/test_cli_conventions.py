@@ -1,6 +1,5 @@
 """`python -m mempkg` conventions: --version, --t0-reading and sigma_t0, volume presets, devices, jsonl, the lock."""
 
-import csv
 import json
 import subprocess
 import sys
@@ -10,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from cli_helpers import read as read_csv
+from cli_helpers import run
 from tiny_models import save_tiny_ddpm, save_tiny_sd
 
 import mempkg
@@ -36,15 +37,6 @@ def images(tmp_path_factory):
     for i in range(3):
         Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     return folder
-
-
-def run(*argv):
-    return main(["score", *map(str, argv)])
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def parsed(*argv):

@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from cli_helpers import random_images as make_images
+from cli_helpers import read
 from tiny_models import save_tiny_ddpm
 
 from mempkg.cli.distributed import launch_env, other_parts, part_path, rank_device
@@ -28,14 +28,6 @@ def ddpm(tmp_path_factory):
     return save_tiny_ddpm(tmp_path_factory.mktemp("dist_model"))
 
 
-def make_images(folder: Path, n: int, start: int = 0) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(start, start + n):
-        rng = np.random.default_rng(i)
-        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / f"img_{i:02d}.png")
-    return folder
-
-
 def env():
     return dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
 
@@ -45,11 +37,6 @@ def score(*argv, nproc=None, cwd):
     launcher = [] if nproc is None else ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc)]
     cmd = [sys.executable, *launcher, "-m", "mempkg", "score", *map(str, argv)]
     return subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=cwd, timeout=600)
-
-
-def read(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def flipd_args(model, images, out):

@@ -1,7 +1,6 @@
 """`python -m mempkg score --model-factory package.module:function`: any score model a reader's function builds,
 scored like a diffusers model (offline, tiny models)."""
 
-import csv
 import json
 import math
 import textwrap
@@ -10,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from cli_helpers import read, run
 from tiny_models import save_tiny_sd
 
-from mempkg.cli.main import main
 from mempkg.core.devices import resolve_device
 
 FACTORIES = '''
@@ -84,15 +83,6 @@ def on_path(setup, monkeypatch):
     monkeypatch.syspath_prepend(str(setup))
     monkeypatch.chdir(setup)
     return setup
-
-
-def run(*argv):
-    return main(["score", *map(str, argv)])
-
-
-def read(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.mark.parametrize("metric, extra", [("flipd", ["--probes", "exact"]),
