@@ -123,3 +123,49 @@ def test_check_inception_fails_early_and_says_what_to_do(monkeypatch):
         check_inception()
     fid.FrechetInceptionDistance = lambda feature: object()
     check_inception()                                   # weights present: no error
+
+
+def _fd_sqrtm(a, b):
+    """FD with scipy's sqrtm of S_A S_B: the textbook computation, independent of frechet_distance's eigh form."""
+    (mu_a, S_a), (mu_b, S_b) = gaussian_stats(a), gaussian_stats(b)
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(S_a + S_b) - 2 * np.trace(scipy.linalg.sqrtm(S_a @ S_b).real))
+
+
+@pytest.mark.parametrize("n_a, n_b, k", [(400, 300, 5), (400, 300, 64), (20, 300, 64), (300, 20, 64), (30, 20, 64)])
+def test_fd_eigh_form_matches_sqrtm_of_the_product(n_a, n_b, k):
+    """tr (S_A S_B)^(1/2) from the eigenvalues of S_B^(1/2) S_A S_B^(1/2) equals sqrtm's trace, also when one or
+    both covariances are singular (n < k)."""
+    g = np.random.default_rng(k + n_a)
+    a = g.normal(size=(n_a, k)) @ g.normal(size=(k, k))
+    b = g.normal(size=(n_b, k)) @ g.normal(size=(k, k)) * 0.7 + 0.3
+    assert frechet_distance(a, b) == pytest.approx(_fd_sqrtm(a, b), rel=1e-6)
+    assert frechet_distance(a, b) == pytest.approx(frechet_distance(b, a), rel=1e-8)
+
+
+def test_fd_of_diagonal_covariances_has_the_closed_form():
+    """Columns of a Hadamard matrix are centred and orthogonal, so the sample covariances are exactly diagonal and
+    FD = |mu_A - mu_B|^2 + sum_i (sqrt(a_i) - sqrt(b_i))^2; one of A's variances is 0 (a singular S_A)."""
+    n, k = 64, 8
+    H = scipy.linalg.hadamard(n).astype(float)
+    g = np.random.default_rng(0)
+    s_a, s_b = g.uniform(0.5, 3.0, k), g.uniform(0.5, 3.0, k)
+    s_a[3] = 0.0
+    mu_a, mu_b = g.normal(size=k), g.normal(size=k)
+    a, b = H[:, 1:k + 1] * s_a + mu_a, H[:, k + 1:2 * k + 1] * s_b + mu_b
+    var_a, var_b = s_a ** 2 * n / (n - 1), s_b ** 2 * n / (n - 1)
+    np.testing.assert_allclose(gaussian_stats(a)[1], np.diag(var_a), atol=1e-12)
+    expected = np.sum((mu_a - mu_b) ** 2) + np.sum((np.sqrt(var_a) - np.sqrt(var_b)) ** 2)
+    assert frechet_distance(a, b) == pytest.approx(float(expected), rel=1e-10)
+
+
+def test_fd_bootstrap_replicates_are_fds_of_the_resamples():
+    """Reusing the reference's square root across the sets of a replicate changes nothing: each entry is the FD of
+    that replicate's resamples, drawn in the order reference, set 0, set 1, ..."""
+    from mempkg.estimators.quality import frechet_distance_bootstrap
+    sets, ref = [_features(n=50, seed=1) + 0.5, _features(n=80, seed=2)], _features(n=60, seed=3)
+    boots = frechet_distance_bootstrap(sets, ref, n_boot=3, seed=7)
+    g = np.random.default_rng(7)
+    for r in range(3):
+        ref_r = ref[g.integers(0, len(ref), len(ref))]
+        for k, f in enumerate(sets):
+            assert boots[r, k] == pytest.approx(frechet_distance(f[g.integers(0, len(f), len(f))], ref_r), rel=1e-10)
