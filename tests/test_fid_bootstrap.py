@@ -42,9 +42,10 @@ def _frechet_inputs():
     return train, cls_train, cls_test, generations
 
 
-def _frechet(fd_features, train, cls_train, cls_test, generations):
+def _frechet(fd_features, train, cls_train, cls_test, generations, boot_keys=None):
     S = dataclasses.replace(CHAPTERS["three_regimes"]["tiny"], fd_features=fd_features)
-    return three_regimes._frechet(S, train, cls_train, cls_test, generations, seed=0, device="cpu",
+    return three_regimes._frechet(S, train, cls_train, cls_test, generations,
+                                  list(generations) if boot_keys is None else boot_keys, seed=0, device="cpu",
                                   cache=ModelCache())
 
 
@@ -62,6 +63,19 @@ def test_inception_branch_bootstraps_its_features(monkeypatch):
         assert q["fd_se"][key] == pytest.approx(boots[:, i].std(ddof=1), rel=1e-12)
     assert q["fd_copy"] == pytest.approx(frechet_distance(stand_in(cls_train), ref), rel=1e-12)
     assert q["fd"]["baseline", 0] < q["fd"]["gap", 0] < q["fd"]["dummy", 0]
+
+
+def test_only_the_models_trained_with_one_seed_are_bootstrapped(monkeypatch):
+    """The others' s.e. is taken over seeds: their bootstrap (30 minutes of the full profile) is not run."""
+    monkeypatch.setattr(three_regimes, "inception_features", stand_in)
+    inputs = _frechet_inputs()
+    every = _frechet("inception", *inputs)
+    some = _frechet("inception", *inputs, boot_keys=[("gap", 1)])
+    assert some["fd"] == every["fd"]
+    assert np.isfinite(some["fd_se"]["gap", 1]) and some["fd_se"]["gap", 1] > 0
+    assert all(np.isnan(v) for k, v in some["fd_se"].items() if k != ("gap", 1))
+    none = _frechet("inception", *inputs, boot_keys=[])
+    assert all(np.isnan(v) for v in none["fd_se"].values())
 
 
 def test_both_feature_branches_share_one_frechet_path(monkeypatch):

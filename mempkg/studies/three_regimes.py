@@ -402,7 +402,8 @@ def gap_training(settings, train, sigmas, *, seed, device, cache) -> GapTraining
         models[name, sd], S.n_generations, shape, S.sample_steps, seed=sd + 1, device=device),
         inputs={"model": models[name, sd]}) for name, i, sd in runs}
     rate = {k: float(copies(g, cls_train)[0].float().mean()) for k, g in generations.items()}
-    quality = _frechet(S, train, cls_train, cls_test, generations, seed=seed, device=device, cache=cache)
+    single = [k for k in generations if k[0] not in arms]       # one seed: their s.e. comes from the bootstrap
+    quality = _frechet(S, train, cls_train, cls_test, generations, single, seed=seed, device=device, cache=cache)
     sweep = cache.get("sweep_class_baseline", dict(asdict(S), seed=seed), lambda: vars(
         noise_sweep(models["baseline", seed], cls_test.to(device), cls_train, sigmas, seed=seed)),
         inputs={"model": models["baseline", seed], "test": cls_test, "train": cls_train})
@@ -448,8 +449,9 @@ def _se(values) -> float:
     return float(v.std(ddof=1) / np.sqrt(len(v)))
 
 
-def _frechet(settings, train, cls_train, cls_test, generations, *, seed, device, cache) -> dict:
-    """Frechet distance of each model's generations to the held-out class, with bootstrap standard errors.
+def _frechet(settings, train, cls_train, cls_test, generations, boot_keys, *, seed, device, cache) -> dict:
+    """Frechet distance of each model's generations to the held-out class, with bootstrap standard errors for
+    those in ``boot_keys`` (models trained with one seed; the others' s.e. is taken over seeds, NaN here).
 
     Features are Inception-v3's (FID, ``fd_features="inception"``: :func:`inception_features`) or a digits
     classifier's penultimate layer; either way each image set's features are computed once, then
@@ -470,11 +472,12 @@ def _frechet(settings, train, cls_train, cls_test, generations, *, seed, device,
         name, accuracy = "FD (digits-classifier features)", classifier_accuracy(clf, test_all.x, test_all.labels)
     ref = feats(cls_test)
     sets = {key: feats(g) for key, g in generations.items()}
-    # 2026-12-07, 2 CPU cores: one 2048-d FD 1.6 s (sqrtm of the product: 9 s); one replicate of the full
-    # profile's 16 sets of 10k images 17 s, so its 100 replicates take about 30 min, less on a GPU machine's CPU
-    fd_boot = frechet_distance_bootstrap(list(sets.values()), ref, seed=seed)
+    # 2026-12-07, 2 CPU cores: one 2048-d FD 1.6 s (sqrtm of the product: 9 s); one-seed sets only, since a
+    # replicate of all 16 of the full profile's (10k images each) took 17 s, 100 of them 30 min
+    fd_boot = frechet_distance_bootstrap([sets[k] for k in boot_keys], ref, seed=seed) if boot_keys else None
+    boot_se = {key: float(b.std(ddof=1)) for key, b in zip(boot_keys, fd_boot.T)} if boot_keys else {}
     return {"fd": {key: frechet_distance(f, ref) for key, f in sets.items()},
-            "fd_se": {key: float(b.std(ddof=1)) for key, b in zip(sets, fd_boot.T)},
+            "fd_se": {key: boot_se.get(key, float("nan")) for key in sets},
             "fd_copy": frechet_distance(feats(cls_train), ref), "fd_name": name, "accuracy": accuracy}
 
 
