@@ -12,6 +12,7 @@ import pytest
 
 from mempkg.book.scorecard import (
     CLAIMS,
+    Criterion,
     HELD,
     HIGH_90S,
     CONTRADICTED,
@@ -138,8 +139,29 @@ def test_zone_rule_fails_when_a_band_outside_holds_as_much(tmp_path):
     bad["03_three_regimes"]["max_share_outside_zone"] = 0.8          # a band outside holds more, beyond 2 s.e.
     rows = {r["key"]: r for r in scorecard("quick", write(tmp_path / "b", "quick", bad))}
     assert rows["memorization_in_danger_zone"]["held"] == CONTRADICTED
-    assert "against: share in the W/C band over the densest band outside it 0.6 against 0.8 (margin 0.1)" in \
+    assert "against: share in the W/C band over the densest band outside it 0.6, < 0.8 beyond the margin 0.1" in \
         rows["memorization_in_danger_zone"]["ours"]
+
+
+def test_a_contradicted_row_says_what_the_rule_against_the_claim_found(tmp_path):
+    """A custom rule against the claim reads in words (not as the pass threshold it missed); a row inside the
+    noise says what the claim needs."""
+    bad = copy(GOOD)
+    s = bad["03_three_regimes"]
+    s["mem_rate_gap"], s["mem_rate_dummy"], s["mem_rate_se_dummy"] = 0.05, 0.0, 0.001   # the dummy copies far less
+    rows = {r["key"]: r for r in scorecard("quick", write(tmp_path, "quick", bad))}
+    row = rows["gap_lowest_memorization"]
+    assert row["held"] == CONTRADICTED
+    assert "another is lower by two of the larger standard error of the pair" in row["ours"]
+    s["mem_rate_dummy"] = s["mem_rate_gap"]                          # a tie: inside the noise
+    rows = {r["key"]: r for r in scorecard("quick", write(tmp_path / "b", "quick", bad))}
+    assert rows["gap_lowest_memorization"]["held"] == NOT_SHOWN
+    assert ", needs < " in rows["gap_lowest_memorization"]["ours"]
+
+
+def test_a_custom_rule_against_the_claim_must_be_said_in_words():
+    with pytest.raises(ValueError, match="against_rule"):
+        Criterion("x", lambda s: 1.0, "<", 2.0, against=lambda s: False)
 
 
 def test_swap_rule_with_undefined_flips_is_not_held(tmp_path):

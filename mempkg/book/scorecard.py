@@ -76,10 +76,13 @@ class Criterion:
     # the margin; a function of the summary says it itself (e.g. "an AUROC below 0.5 with p < 0.01");
     # False: never (a p-value above the level shows nothing either way)
     against: Union[None, bool, Callable[[dict], bool]] = None
+    against_rule: str = ""         # with a function ``against``: what it checks, in words, for the verdict's line
 
     def __post_init__(self):
         check_choice("op", self.op, ("<", ">", ">="))
         check_choice("scale", self.scale, ("linear", "log"))
+        if callable(self.against) and not self.against_rule:
+            raise ValueError(f"criterion {self.quantity!r}: a function `against` needs `against_rule` in words.")
 
     def threshold_of(self, s: dict) -> float:
         return float(self.threshold(s) if callable(self.threshold) else self.threshold)
@@ -108,10 +111,15 @@ class Criterion:
         return AGAINST if (v - m > t if self.op == "<" else v + m < t) else NOISE
 
     def describe(self, s: dict) -> str:
-        """'quantity v against t (margin m)', for a verdict that was not shown."""
-        margin = self.margin_of(s)
-        return (f"{self.quantity} {fmt(float(self.value(s)))} against {fmt(self.threshold_of(s))}"
-                + (f" (margin {fmt(margin)})" if margin else ""))
+        """What decided a verdict other than held. Inside the noise: 'quantity v, needs OP t (margin m)'.
+        Against the claim: the custom rule in words, or 'quantity v, OTHER-OP t beyond the margin m'."""
+        v, t, margin = fmt(float(self.value(s))), fmt(self.threshold_of(s)), self.margin_of(s)
+        if self.outcome(s) == AGAINST:
+            if callable(self.against):
+                return f"{self.quantity} {v}: {self.against_rule}"
+            other = ">" if self.op == "<" else "<"
+            return f"{self.quantity} {v}, {other} {t}" + (f" beyond the margin {fmt(margin)}" if margin else "")
+        return f"{self.quantity} {v}, needs {self.op} {t}" + (f" (margin {fmt(margin)})" if margin else "")
 
 
 @dataclass(frozen=True)
@@ -202,7 +210,8 @@ def peak_criteria(values: str, se: str, what: str) -> tuple[Criterion, Criterion
         j = end(s)
         return len(v) > 2 and all(v[j] - 2 * e[j] > v[i] + 2 * e[i] for i in range(1, len(v) - 1))
 
-    return (Criterion(f"peak of the {what}", peak, ">", clear_of_ends, against=end_on_top),
+    return (Criterion(f"peak of the {what}", peak, ">", clear_of_ends, against=end_on_top,
+                      against_rule="an end lies above every interior point by two standard errors of both"),
             Criterion(f"{what}, larger end", lambda s: float(s[values][end(s)]), "<", lambda s: peak(s) / 2,
                       se=lambda s: float(s[se][end(s)]), n_se=2))
 
@@ -222,7 +231,8 @@ def beats_criterion(quantity: str, mine: Of, my_se: Of, others: Callable[[dict],
 
     return Criterion(quantity, mine, "<",
                      lambda s: min((r - 2 * max(float(my_se(s)), e) for r, e in others(s)), default=math.inf),
-                     paper=paper, against=against)
+                     paper=paper, against=against,
+                     against_rule="another is lower by two of the larger standard error of the pair")
 
 
 def auroc_criterion(key: str, what: str, threshold: float = 0.5, paper=None, *, se_key: Optional[str] = None,
@@ -232,7 +242,8 @@ def auroc_criterion(key: str, what: str, threshold: float = 0.5, paper=None, *, 
     against = None if p_key is None else (lambda s: s[key] < threshold and s[p_key] < SIGNIFICANT)
     return Criterion(f"AUROC, {what}", lambda s: s[key], ">=" if threshold > 0.5 else ">", threshold,
                      se=(lambda s: s.get(se_key)) if se_key else None, n_se=2 if se_key else 0.0,
-                     paper=paper, limits=(0.0, 1.0), against=against)
+                     paper=paper, limits=(0.0, 1.0), against=against,
+                     against_rule=f"below {threshold:g} with p < {SIGNIFICANT:g}" if p_key else "")
 
 
 def p_criterion(key: str, what: str) -> Criterion:
@@ -422,7 +433,8 @@ CLAIMS: tuple[Claim, ...] = (
                      lambda s: min(s[f"fd_{n}"] - _fd_margin(s, n) for n in ("baseline", "dummy")),
                      paper=lambda s: 2.35 if s["fd_kind"] == "inception" else None,
                      against=lambda s: any(s["fd_gap"] > s[f"fd_{n}"] + _fd_margin(s, n)
-                                           for n in ("baseline", "dummy"))),),
+                                           for n in ("baseline", "dummy")),
+                     against_rule="baseline's or dummy's is lower by two standard errors of the difference"),),
           "the gap's Frechet distance (mean over its training seeds) is below baseline's and dummy's, each by two "
           "standard errors of the difference, paired by seed"),
     Claim("danger_zone_band_best", "dodson2026calm", "of all noise bands one could skip, the danger zone helps most",
