@@ -53,6 +53,8 @@ model = None
 train_images = None
 # with model: a folder of images it never saw (the "held-out" group)
 heldout_images = None
+# instead of model: "package.module:function" returning a score model with data_shape
+model_factory = None
 
 # %% tags=["hide-input"]
 import time
@@ -72,8 +74,8 @@ S = P.settings("volume_growth", settings, n_axes=n_axes, n_steps=n_steps, radius
 plots.style()
 pd.set_option("display.max_colwidth", None)
 start = time.time()
-display(P.banner("volume_growth", seed=seed, model=model, train_images=train_images,
-                 heldout_images=heldout_images))
+display(P.banner("volume_growth", seed=seed, model=model, model_factory=model_factory,
+                 train_images=train_images, heldout_images=heldout_images))
 
 # %% [markdown]
 # ```{admonition} Digits, not CIFAR-10, under the CPU profiles
@@ -90,7 +92,8 @@ display(P.banner("volume_growth", seed=seed, model=model, train_images=train_ima
 
 # %% tags=["hide-input"]
 r = volume_growth.run(S, seed=seed, device=P.device, cache=P.cache(NB), model=model,
-                      train_images=train_images, heldout_images=heldout_images, profile=P.name)
+                      model_factory=model_factory, train_images=train_images,
+                      heldout_images=heldout_images, profile=P.name)
 summary = dict(r.summary)
 summary["verdicts"] = scorecard.decide(NB, summary)
 
@@ -105,7 +108,8 @@ summary["verdicts"] = scorecard.decide(NB, summary)
 # never saved its EMA weights). With a reader's `model`, the run reads that model and the two
 # folders instead; the first `n_subset` images of each folder are its two groups, and the
 # sections that retrain the chapter's own network (the role swap, the planted duplicates) are
-# skipped.
+# skipped. Any other score model enters through `model_factory` with the same two folders; one
+# on EDM's clock is read through `mempkg.VPView`, so its ODE ends where its noise range does.
 #
 # The table says which model this run used, and which share of its samples are near-copies of
 # a training image (the nearest training image closer than a third of the second nearest).

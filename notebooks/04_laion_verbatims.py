@@ -70,6 +70,8 @@ memorized_images = None
 nonmemorized_images = None
 # with model: a CSV "file,caption" with one caption for every image of those folders
 captions = None
+# instead of model: "package.module:function" returning a mempkg.StableDiffusion
+model_factory = None
 
 # %% tags=["hide-input"]
 import time
@@ -91,20 +93,22 @@ pd.set_option("display.max_colwidth", None)
 start = time.time()
 display(P.banner("laion_verbatims", seed=seed, t0=t0, cfg_t0=cfg_t0, t0_reading=t0_reading,
                  n_probes=n_probes, cfg_steps=cfg_steps, n_boot=n_boot, model=model,
-                 memorized_images=memorized_images, nonmemorized_images=nonmemorized_images,
-                 captions=captions))
+                 model_factory=model_factory, memorized_images=memorized_images,
+                 nonmemorized_images=nonmemorized_images, captions=captions))
 
 # %% [markdown]
 # The whole experiment is one call, `mempkg.studies.laion_verbatims.run`: it trains the tiny
 # model (or reads it from the cache), or loads Stable Diffusion or the reader's pipeline, scores
-# every set and runs the controls. The sections below show its parts.
+# every set and runs the controls. The sections below show its parts. A reader's model that is
+# no diffusers pipeline enters through `model_factory`, a function that returns a
+# `StableDiffusion` built from its components, with the same folders and captions.
 
 # %% tags=["hide-input"]
 R = laion_verbatims.run(
     S, seed=seed, device=P.device, cache=P.cache(NB), model=model,
-    memorized_images=memorized_images, nonmemorized_images=nonmemorized_images,
-    captions=captions, t0=t0, n_probes=n_probes, cfg_t0=cfg_t0, cfg_steps=cfg_steps,
-    t0_reading=t0_reading, n_boot=n_boot, profile=P.name)
+    model_factory=model_factory, memorized_images=memorized_images,
+    nonmemorized_images=nonmemorized_images, captions=captions, t0=t0, n_probes=n_probes,
+    cfg_t0=cfg_t0, cfg_steps=cfg_steps, t0_reading=t0_reading, n_boot=n_boot, profile=P.name)
 summary = R.summary | {"verdicts": scorecard.decide(NB, R.summary)}
 
 # %% [markdown]

@@ -57,6 +57,8 @@ model = None
 train_images = None
 # with model: a folder of images it never saw (the danger zone, membership)
 heldout_images = None
+# instead of model: "package.module:function" returning a score model with data_shape
+model_factory = None
 
 # %% tags=["hide-input"]
 import time
@@ -75,8 +77,8 @@ S = P.settings("three_lenses", settings, train_steps=train_steps, volume_axes=vo
                n_generations=n_generations)
 plots.style()
 start = time.time()
-display(P.banner("three_lenses", seed=seed, model=model, train_images=train_images,
-                 heldout_images=heldout_images))
+display(P.banner("three_lenses", seed=seed, model=model, model_factory=model_factory,
+                 train_images=train_images, heldout_images=heldout_images))
 
 # %% [markdown]
 # ```{admonition} Digits, not CIFAR-10, under the CPU profiles
@@ -105,10 +107,13 @@ display(P.banner("three_lenses", seed=seed, model=model, train_images=train_imag
 # parts. Given a reader's `model`, it scores the reader's training images instead: no duplication
 # counts are known there, so the lenses are judged against the images the model's own samples copy
 # (the reference by generation), and the first table says which model and which images were read.
+# Any other score model enters through `model_factory` with the same two folders; an `EDMDenoiser`
+# is read on its own clock, anything else through `mempkg.EDMView`.
 
 # %% tags=["hide-input"]
 R = three_lenses.run(S, seed=seed, device=P.device, cache=P.cache(NB), model=model,
-                     train_images=train_images, heldout_images=heldout_images, profile=P.name)
+                     model_factory=model_factory, train_images=train_images,
+                     heldout_images=heldout_images, profile=P.name)
 summary = dict(R.summary)
 display(R.data.table, R.data.counts)
 

@@ -40,7 +40,7 @@ from ..estimators.memorization import (auroc_bootstrap, auroc_bootstrap_se, auro
 from ..models.pretrained import load_pretrained
 from ..models.stable_diffusion import equal_sigma_time, load_stable_diffusion, with_schedule
 from ..models.tiny_sd import generate, train_tiny_sd_cached
-from .readers import describe_model, reader_captioned_sets
+from .readers import describe_model, reader_captioned_sets, reader_source, reader_text_model
 
 __all__ = ["METRICS", "METRIC_LABELS", "AuthorsCfg", "LaionVerbatimsResult", "Reproduction", "Sets", "T0Sweep",
            "authors_cfg_norms", "load_sets", "memorization_scores", "run", "t0_sweep"]
@@ -247,23 +247,29 @@ def _training_table(ds: CaptionedDigits, net) -> pd.DataFrame:
 
 
 def load_sets(settings, *, seed: int, device, cache, model=None, memorized_images=None, nonmemorized_images=None,
-              captions=None) -> Sets:
-    """The model and the sets: a reader's pipeline and folders (``model`` given), the tiny Stable Diffusion
-    trained on captioned digits (``settings.model == "tiny_sd"``), or SD v1.5 on the LAION sets."""
+              captions=None, model_factory=None) -> Sets:
+    """The model and the sets: a reader's pipeline (``model``) or factory's model (``model_factory``) and folders,
+    the tiny Stable Diffusion trained on captioned digits (``settings.model == "tiny_sd"``), or SD v1.5 on the
+    LAION sets."""
     S = settings
     ds = history = fetch = None
-    if model is not None:                # the reader's model and images, read as `python -m mempkg score` reads them
+    reader = reader_source(model, model_factory, "Chapter 04")
+    if reader is not None:               # the reader's model and images, read as `python -m mempkg score` reads them
         if None in (memorized_images, nonmemorized_images, captions):
-            raise ValueError("Chapter 04 with model= needs memorized_images, nonmemorized_images and captions (a CSV "
-                             "file,caption for every image).")
-        net, info = load_pretrained(model, device=device)
-        if info.kind != "stable_diffusion":
-            raise ValueError(f"Chapter 04 reads a text-conditional Stable Diffusion-family pipeline; {model!r} is an "
-                             "unconditional pixel-space model (chapters 02 and 05 take those).")
+            raise ValueError(f"Chapter 04 with {'model' if model is not None else 'model_factory'}= needs "
+                             "memorized_images, nonmemorized_images and captions (a CSV file,caption for every "
+                             "image).")
+        if model_factory is not None:    # StableDiffusion's interface, images resized to the side it reads
+            net, image_size = reader_text_model(model_factory, device)
+        else:
+            net, info = load_pretrained(model, device=device)
+            if info.kind != "stable_diffusion":
+                raise ValueError(f"Chapter 04 reads a text-conditional Stable Diffusion-family pipeline; {model!r} is "
+                                 "an unconditional pixel-space model (chapters 02 and 05 take those).")
+            image_size = info.native_size
         sets = reader_captioned_sets(memorized_images, nonmemorized_images, captions)
-        image_size = info.native_size
         about = pd.DataFrame({"value": pd.Series({
-            "model": str(model), "memorized images": str(memorized_images),
+            "model": reader, "memorized images": str(memorized_images),
             "non-memorized images": str(nonmemorized_images), "captions": str(captions),
             "image side (px)": image_size}, dtype=object)})
     elif S.model == "tiny_sd":
@@ -290,7 +296,7 @@ def load_sets(settings, *, seed: int, device, cache, model=None, memorized_image
     table = pd.DataFrame([{"set": name, "images": len(s), "memorized": name == memorized,
                            "example captions": " | ".join(s.captions[:2])} for name, s in sets.items()])
     previews = {name: s.images(8, 128 if image_size else None) for name, s in sets.items()}
-    source = "reader" if model is not None else S.model
+    source = "reader" if reader is not None else S.model
     return Sets(net, source, sets, memorized, image_size, ds, history, fetch, about, table, previews)
 
 
@@ -335,7 +341,8 @@ def _sweep_aurocs(sweep: dict, memorized: str, k: int, m: str) -> pd.Series:
 
 def run(settings, *, seed: int, device, cache, model=None, memorized_images=None, nonmemorized_images=None,
         captions=None, t0: float = 0.1, n_probes: Optional[int] = 1, cfg_t0: float = 0.01, cfg_steps: int = 3,
-        t0_reading: str = "linear_beta", n_boot: int = 1000, profile: str = "") -> LaionVerbatimsResult:
+        t0_reading: str = "linear_beta", n_boot: int = 1000, profile: str = "",
+        model_factory: Optional[str] = None) -> LaionVerbatimsResult:
     """Chapter 04 in one call: the sets, the five scores and their AUROCs, the controls and the summary.
 
     Args:
@@ -347,6 +354,9 @@ def run(settings, *, seed: int, device, cache, model=None, memorized_images=None
         model, memorized_images, nonmemorized_images, captions: a reader's Stable Diffusion-family pipeline
             (hub id or folder), a folder of images it memorized, a folder (or a dict of set name -> folder)
             of images it did not, and a CSV ``file,caption`` for every image (:func:`reader_captioned_sets`).
+        model_factory: instead of ``model``, ``"package.module:function"`` returning a model with
+            :class:`~mempkg.models.stable_diffusion.StableDiffusion`'s interface
+            (:func:`~mempkg.studies.readers.reader_text_model`); the same folders and captions.
         t0: FLIPD's read-out time under the ``t0_reading`` of SD's schedule (Appendix A.1: 0.1).
         n_probes: Hutchinson probes (None: the exact trace).
         cfg_t0, cfg_steps: the real-image CFG norm's Euler steps to cfg_t0 (A.1: 3 steps to 0.01).
@@ -356,11 +366,12 @@ def run(settings, *, seed: int, device, cache, model=None, memorized_images=None
     """
     S = settings
     sets = load_sets(S, seed=seed, device=device, cache=cache, model=model, memorized_images=memorized_images,
-                     nonmemorized_images=nonmemorized_images, captions=captions)
+                     nonmemorized_images=nonmemorized_images, captions=captions, model_factory=model_factory)
     net, memorized, image_size, ds = sets.model, sets.memorized, sets.image_size, sets.data
     n_nonmem = sum(len(s) for name, s in sets.sets.items() if name != memorized)
     n_params = sum(p.numel() for p in net.parameters())     # the model actually used (UNet, text encoder, VAE)
-    about = describe_model(net, model or (S.sd_model_id if S.model == "stable_diffusion" else "trained here"))
+    about = describe_model(net, model or model_factory or (S.sd_model_id if S.model == "stable_diffusion" else
+                                                            "trained here"))
 
     # 1. the noise levels the scores are read at
     flipd_sigma, t0_flipd = equal_sigma_time(net, t0, t0_reading)

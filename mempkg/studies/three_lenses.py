@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ..core.digests import content_digest
+from ..core.schedules import EDMSchedule
 from ..data.images import ImageSet, load_images
 from ..estimators.lid import find_knee, flipd_curve
 from ..estimators.memorization import auroc, oriented
@@ -40,7 +41,7 @@ from .lenses import (LENS_LABELS, LENSES, base_lens, detection_power, duplicated
                      lens_label, lens_scores, memorized_by_generation, network_evaluations, one_step_sweep,
                      pareto_front, per_image_seeds, percentile_ranks, rank_correlation, rank_disagreements,
                      spearman_matrix, timed)
-from .readers import describe_model, reader_pixel_inputs
+from .readers import describe_model, reader_pixel_inputs, reader_source
 
 __all__ = ["ThreeLensesResult", "run"]
 
@@ -57,7 +58,7 @@ VARIANT_KEYS = {"flipd:1 probe": "flipd_1probe", "volume:N=1, K=1": "volume_1axi
 class Training:
     """The model and the images every lens scores."""
 
-    net: object                     # the denoiser: EDMPrecond, or the reader's model read on EDM's clock
+    net: object                     # the denoiser: EDMPrecond, or the reader's model on EDM's clock
     images: Tensor                  # [U, C, H, W] the distinct training images
     copies: np.ndarray              # [U] how often each appears in training (all 1 for a reader's model)
     heldout: ImageSet               # images the model never saw
@@ -201,15 +202,23 @@ def _own_model(S, *, seed, device, cache) -> Training:
                     counts.set_index("copies k").T, table.to_frame("value"))
 
 
-def _reader_model(model, train_images, heldout_images, *, device) -> Training:
-    """A reader's DDPM pipeline read on EDM's clock, with its training and held-out folders."""
-    given = reader_pixel_inputs(model, train_images, heldout_images, device=device, chapter="Chapter 05")
+def _reader_model(model, train_images, heldout_images, *, device, model_factory=None) -> Training:
+    """A reader's DDPM pipeline read on EDM's clock (or a factory's model, on EDM's clock already or read so),
+    with its training and held-out folders."""
+    given = reader_pixel_inputs(model, train_images, heldout_images, device=device, chapter="Chapter 05",
+                                model_factory=model_factory)
     if given.heldout is None:
-        raise ValueError("Chapter 05 with model= needs heldout_images too: the danger zone and the membership test "
-                         "read images the model never saw.")
-    net, about = EDMView(given.model), describe_model(given.model, model)
+        raise ValueError("Chapter 05 with a reader's model needs heldout_images too: the danger zone and the "
+                         "membership test read images the model never saw.")
+    edm_clock = isinstance(given.model.sde, EDMSchedule)
+    if edm_clock and not callable(getattr(given.model, "denoise", None)):
+        raise ValueError(f"Chapter 05 reads a model on EDM's clock through its denoiser D(x; sigma), and the "
+                         f"{type(given.model).__name__} of {given.source!r} has no denoise method: wrap D in "
+                         "mempkg.EDMDenoiser.")
+    net = given.model if edm_clock else EDMView(given.model)     # EDMView of an EDM model would misread its clock
+    about = describe_model(given.model, given.source)
     U = given.train.x
-    table = pd.Series({"model": str(model), "parameters (M)": round(about["n_parameters"] / 1e6, 3),
+    table = pd.Series({"model": given.source, "parameters (M)": round(about["n_parameters"] / 1e6, 3),
                        "weights digest": about["weights_digest"],
                        "sigma range on EDM's clock": f"{net.sde.sigma_min:.3g} to {net.sde.sigma_max:.3g}",
                        "training images": f"{len(U)} from {train_images}",
@@ -455,7 +464,7 @@ def _summary(S, data: Training, ref: Reference, levels: NoiseLevels, scores: Len
 
 
 def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None, train_images=None,
-        heldout_images=None, profile: str = "this profile") -> ThreeLensesResult:
+        heldout_images=None, profile: str = "this profile", model_factory: Optional[str] = None) -> ThreeLensesResult:
     """Every lens on every training image of one model, judged against planted and extracted memorization.
 
     AUROC(lens) = P(s(x+) > s(x-)) of the oriented score s (low FLIPD, high L, high one-step rate, low
@@ -471,15 +480,19 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
         train_images: with ``model``, a folder of the images it was trained on (the images every lens scores).
         heldout_images: with ``model``, a folder of images it never saw (the danger zone, membership).
         profile: the profile's name, as the reasons in the summary state it.
+        model_factory: instead of ``model``, ``"package.module:function"`` returning a score model with a
+            ``data_shape`` (:mod:`mempkg.models.factory`); one on EDM's clock (an ``EDMDenoiser``) is read as it
+            is, another through :class:`EDMView`.
     Returns:
         a :class:`ThreeLensesResult`.
     """
     S = settings
+    reader = reader_source(model, model_factory, "Chapter 05")
     # 1. the model and its training set: planted duplicates, or the reader's
-    data = (_own_model(S, seed=seed, device=device, cache=cache) if model is None else
-            _reader_model(model, train_images, heldout_images, device=device))
+    data = (_own_model(S, seed=seed, device=device, cache=cache) if reader is None else
+            _reader_model(model, train_images, heldout_images, device=device, model_factory=model_factory))
     # 2. the reference by generation, and the noise levels the lenses read
-    ref = _reference(S, data, seed=seed, device=device, cache=cache, model=model)
+    ref = _reference(S, data, seed=seed, device=device, cache=cache, model=reader)
     levels = _noise_levels(S, data, seed=seed, device=device, cache=cache)
     # 3. every lens and variant, timed
     scores = _scores(S, data, levels, seed=seed, device=device, cache=cache)

@@ -5,10 +5,11 @@ The score of an image x is the paper's log volume growth along the forward proba
     L(x) = sum_k sum_{i=1}^N log(|Phi_k(x_k + r q_i) - Phi_k(x_k)| / r)
 
 (:func:`mempkg.estimators.volume.volume_growth`). :func:`run` trains a UNet on the first ``n_subset``
-training images (or reads a reader's DDPM pipeline), compares L of trained and held-out images (each
-averaged with its horizontal flip), repeats it on a model trained on the held-out images (the role swap),
-scores the same images by their denoising loss, compares memorized with other training images of a
-model trained with planted duplicates, and sweeps N, the Euler steps K and the radius r (paper Fig. 3).
+training images (or reads a reader's DDPM pipeline, or a reader's model from a factory), compares L of
+trained and held-out images (each averaged with its horizontal flip), repeats it on a model trained on the
+held-out images (the role swap), scores the same images by their denoising loss, compares memorized with
+other training images of a model trained with planted duplicates, and sweeps N, the Euler steps K and the
+radius r (paper Fig. 3).
 
 Layer: studies (imports core, estimators, models, data).
 """
@@ -24,7 +25,7 @@ import torch
 from torch import Tensor
 
 from ..core.digests import content_digest
-from ..core.schedules import VPSDE
+from ..core.schedules import VPSDE, EDMSchedule
 from ..data.images import load_images, overfit_subset, plant_duplicates
 from ..estimators.memorization import auroc, copies, denoising_loss, extract_memorized, two_sided_auroc, welch_test
 from ..estimators.volume import volume_growth
@@ -32,7 +33,8 @@ from ..models.adapters import image_score_model
 from ..models.networks import unet_eps
 from ..models.sampling import sample
 from ..models.train import train_cached
-from .readers import describe_model, reader_pixel_inputs
+from ..models.views import VPView
+from .readers import describe_model, reader_pixel_inputs, reader_source
 
 __all__ = ["N_LOSS_DRAWS", "VolumeGrowthResult", "run"]
 
@@ -95,7 +97,7 @@ def _finite(v: float) -> Optional[float]:
 
 
 def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None, train_images=None,
-        heldout_images=None, profile: str = "this profile") -> VolumeGrowthResult:
+        heldout_images=None, profile: str = "this profile", model_factory: Optional[str] = None) -> VolumeGrowthResult:
     """Volume growth L of trained, held-out, memorized and other images, with the controls and the ablation.
 
     Args:
@@ -107,24 +109,35 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
         train_images: with ``model``, a folder of its training images (the trained group, and extraction).
         heldout_images: with ``model``, a folder of images it never saw (the held-out group).
         profile: the profile's name, as the reasons in the summary state it.
+        model_factory: instead of ``model``, ``"package.module:function"`` returning a score model with a
+            ``data_shape`` (:mod:`mempkg.models.factory`); one on EDM's clock is read through :class:`VPView`,
+            whose ODE ends at the VP time of its ``sigma_max``.
     Returns:
         a :class:`VolumeGrowthResult`.
     """
     S, sde = settings, VPSDE()
     key = dict(asdict(S), seed=seed)
+    reader = reader_source(model, model_factory, "Chapter 02")
 
     # 1. the model overfit to the 2^7 subset, or the reader's, and its samples
-    if model is None:
+    if reader is None:
         sub = overfit_subset(S.data, S.n_subset, download=S.download, md5=S.data_md5)
         net = _train(cache, S, sde, "overfit", sub.trained.x, S.train_steps, seed, device, S.batch_size)
         about = describe_model(net, f"trained here: the `{S.preset}` UNet on {sub.n} {S.data} images")
         train_all = sub.trained.x
     else:
-        given = reader_pixel_inputs(model, train_images, heldout_images, S.n_subset, device, "Chapter 02")
+        given = reader_pixel_inputs(model, train_images, heldout_images, S.n_subset, device, "Chapter 02",
+                                    model_factory=model_factory)
+        if given.heldout is None:
+            raise ValueError("Chapter 02 with a reader's model needs heldout_images too: a folder of images the "
+                             "model never saw (the held-out group).")
         net, sub = given.model, given.subset
-        about = describe_model(net, model)
+        about = describe_model(net, given.source)
         train_all = given.train.x
+        if isinstance(net.sde, EDMSchedule):   # time = sigma: read on the VP clock, up to the time of its sigma_max
+            net = VPView(net, VPSDE(T=VPView(net).t_max))
     shape = sub.trained.image_shape
+    t_end = min(S.t_end, float(net.sde.T))     # S.t_end, or where a VPView's noise range ends
     gen = cache.get("samples_overfit", key, lambda: sample(
         net, S.n_samples, shape, n_steps=S.sample_steps, seed=seed, device=device), inputs={"model": net})
     is_copy = copies(gen, train_all)[0]
@@ -132,7 +145,7 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
 
     # 2. L of trained against held-out images: both measures from one pass (paper Fig. 2, left)
     both, member = sub.combined()
-    vg = dict(n_axes=S.n_axes, radius=S.radius, n_steps=S.n_steps, t_start=S.t_start, t_end=S.t_end,
+    vg = dict(n_axes=S.n_axes, radius=S.radius, n_steps=S.n_steps, t_start=S.t_start, t_end=t_end,
               method=S.method, seed=seed)
     L_both = cache.get("L_overfit_measures", key, lambda: volume_growth(
         net, both.x.to(device), measure=("axes", "volume"), **vg), inputs={"model": net, "x": both.x})
@@ -145,7 +158,7 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
     gap = L - L_vol
 
     # 3. the controls: a model trained on the held-out images, and the denoising loss
-    swap_reason = None if model is None else \
+    swap_reason = None if reader is None else \
         "skipped: the role swap retrains the chapter's own network, not the reader's"
     L_swap = auc_swap = None
     if swap_reason is None:
@@ -157,7 +170,7 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
     auc_loss = auroc(-_per_image(loss, member), -_per_image(loss, ~member))      # lower loss means trained
 
     # 4. memorized against other training images of a model with planted duplicates (paper Fig. 2, right)
-    if model is None:
+    if reader is None:
         pool = load_images(S.data, "train", download=S.download, md5=S.data_md5).subset(range(S.n_memorized_train))
         planted = plant_duplicates(pool, S.n_planted, S.n_copies, seed=S.planted_seed)
         model_p = _train(cache, S, sde, "planted", planted.train.x, S.planted_steps, seed, device,
@@ -170,7 +183,7 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
         model_p, candidates, gen_p = net, given.train.x, gen
     found, _, flags = extract_memorized(gen_p, candidates)
     n_found = len(found)
-    n_planted_found = int(np.isin(found.numpy(), planted.planted.numpy()).sum()) if model is None else None
+    n_planted_found = int(np.isin(found.numpy(), planted.planted.numpy()).sum()) if reader is None else None
     g = torch.Generator().manual_seed(seed)
     is_found = torch.zeros(len(candidates), dtype=torch.bool)
     is_found[found] = True
@@ -193,7 +206,7 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
     def separation(name, **kw):
         model_, x_, m_ = data[name]
         Lk = cache.get("ablation", dict(key, group=name, **kw), lambda: volume_growth(
-            model_, x_, t_start=S.t_start, t_end=S.t_end, method=S.method, seed=seed, **kw),
+            model_, x_, t_start=S.t_start, t_end=t_end, method=S.method, seed=seed, **kw),
             inputs={"model": model_, "x": x_})[:, -1]
         return (auroc(Lk[m_], Lk[~m_]), welch_test(Lk[m_], Lk[~m_])[1]) if 1 < m_.sum() < len(m_) - 1 else (NAN, NAN)
 
@@ -211,7 +224,7 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
 
     # 6. the tables the page shows, and the summary
     n_evals_L, n_evals_loss = 2 * S.n_steps * (S.n_axes + 1), 2 * N_LOSS_DRAWS
-    own = model is None
+    own = reader is None
     inputs = pd.DataFrame({"value": {
         "model": about["source"], "class": about["class"], "parameters": about["n_parameters"],
         "weights digest": about["weights_digest"],
@@ -219,6 +232,7 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
                            f"{len(given.train)} in {train_images}; the first {sub.n} are the trained group",
         "held-out images": f"the first {sub.n} {S.data} test images and their flips" if own else
                            f"{len(given.heldout)} in {heldout_images}; the first {sub.n} are held out",
+        "probability-flow ODE, VP time": f"{S.t_start:g} to {t_end:.4g}",
         "samples drawn": len(gen), "share of samples that copy a training image": copy_rate}})
     groups = pd.DataFrame([
         {"measure": "axes (the paper's L)", "mean, trained": float(L_tr.mean()), "mean, held-out": float(L_ho.mean()),
@@ -242,8 +256,8 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
     memorized = pd.DataFrame({"value": {
         "samples drawn": len(gen_p), "samples that copy a training image": int(flags.sum()),
         "distinct training images copied": n_found,
-        "planted duplicates among them": n_planted_found if model is None else "-",
-        "planted duplicates": S.n_planted if model is None else "-",
+        "planted duplicates among them": n_planted_found if reader is None else "-",
+        "planted duplicates": S.n_planted if reader is None else "-",
         "mean L, memorized": float(L_m.mean()) if n_found else "-",
         "mean L, other training images": float(L_o.mean()),
         "Welch p": "-" if p_mem is None else p_mem, "AUROC": "-" if auc_mem is None else auc_mem,
@@ -263,7 +277,7 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
         "copy_rate_overfit": copy_rate,
         "n_memorized_found": n_found,
         "n_planted_found": n_planted_found,
-        "n_planted": S.n_planted if model is None else None,
+        "n_planted": S.n_planted if reader is None else None,
         "p_memorized_vs_other": p_mem,
         "auroc_memorized_vs_other": auc_mem,
         "p_one_axis_one_step": _finite(p_11),
@@ -277,14 +291,14 @@ def run(settings, *, seed: int, device: str, cache, model: Optional[str] = None,
     }
     summary.update({f"{k}_reason": swap_reason for k in ("auroc_swap",) if swap_reason})
     summary.update({f"{k}_reason": "the reader's model has no planted duplicates"
-                    for k in ("n_planted_found", "n_planted") if model is not None})
+                    for k in ("n_planted_found", "n_planted") if reader is not None})
     summary.update({f"{k}_reason": mem_reason for k in ("p_memorized_vs_other", "auroc_memorized_vs_other")
                     if mem_reason})
     summary.update({f"{k}_reason": "fewer than two images in a group of the ablation"
                     for k in ("p_one_axis_one_step", "auroc_one_axis_one_step", "p_one_axis_one_step_memorized",
                               "auroc_one_axis_one_step_memorized") if summary[k] is None})
     return VolumeGrowthResult(
-        model=about, reader=model is not None, train_images=sub.trained.x, samples=gen, L=L, L_volume=L_vol,
+        model=about, reader=reader is not None, train_images=sub.trained.x, samples=gen, L=L, L_volume=L_vol,
         member=member, L_trained=L_tr, L_heldout=L_ho, L_swap=L_swap, loss=loss, extracted=candidates[found],
         L_memorized=L_m, L_other=L_o, grids=grids, ablation_steps=tuple(Ks), inputs=inputs, groups=groups,
         hadamard=hadamard, controls=controls, memorized=memorized, ablation=ablation, summary=summary)
