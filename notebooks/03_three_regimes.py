@@ -140,7 +140,9 @@ display(R.zone.table, R.zone.readings, R.zone.thresholds)
 # (of the memorizing model's set) is closer than a third of the second nearest. The paper reports
 # that only the medium window flips the outcome (copying "between 92.2% and 0%", the paper's
 # numbers on CIFAR-10). Here the windows are the steps below, inside and above the danger zone
-# measured above, and each single step; every run starts from the same noise.
+# measured above, and each single step; every run starts from the same noise. The rows named
+# "paper's" hand over the paper's own CIFAR-10 windows by step index (medium: steps 6 to 13 of the
+# same grid), whatever the zone of this run's data; the rule reads the zone's windows.
 #
 # The figure shows each direction: the two models' own copy rates (lines), each single step
 # handed over (dots) and each window (bars). The rule below reads the **flip**: how far the swap
@@ -255,7 +257,8 @@ scorecard.chapter_rows(NB, summary, keys=gap_claims)
 #   $c = 5$), with one noise draw per point instead of the paper's 400 draws for 100 base points
 #   and 10 draws per held-out image.
 # - **The danger zone**: a threshold on $W$ and $C$ (the book's rule); the paper reads the regimes
-#   off its figures. The swap's windows come from that zone, not from the paper's CIFAR-10 windows.
+#   off its figures. The swap's rule reads windows from that zone; the paper's CIFAR-10 windows
+#   (by step index) are swapped too and shown beside them.
 # - **Gap training**: one digit class of the training split instead of 2k CIFAR-10 images; the gap
 #   is the subset's measured danger zone; the dummy is the book's reading (an equal-mass band
 #   beside the danger zone); sample quality under the CPU profiles is a Frechet distance in a

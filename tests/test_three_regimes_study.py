@@ -1,5 +1,7 @@
 """Chapter 03's experiment machinery on denoisers whose answers are known by construction."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -50,7 +52,25 @@ def test_swap_flips_exactly_where_the_last_steps_change_hands():
         assert flip[f"step {S.swap_steps - 1}", d] == 1.0 and flip["step 0", d] == 0.0
     medium = next(r for r in swap.rows if r["name"] == "medium")
     assert 0.5 <= medium["window"][0] <= medium["window"][1] <= 2.0 and medium["n"] == S.swap_n
-    assert len(swap.rows) == 2 * (3 + S.swap_steps)
+    assert len(swap.rows) == 2 * (3 + S.swap_steps + (3 if S.swap_steps == 18 else 0))
+
+
+def test_the_paper_windows_are_its_steps_of_the_18_step_grid():
+    """Steps 6..13 (sigma 8.4 to 0.14) are the paper's medium window whatever this run's zone; with the two
+    known denoisers only the window holding the last step (the paper's small, 14..17) flips the outcome."""
+    g = torch.Generator().manual_seed(0)
+    train = torch.randn(16, 1, 4, 4, generator=g)
+    sweeps = DenoiserSweeps({"small": "nearest", "whole": "mean"}, {"small": Nearest(train), "whole": Mean(train)},
+                            {}, np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), None)
+    S = dataclasses.replace(CHAPTERS["three_regimes"]["tiny"], swap_steps=18, swap_n=16)
+    swap = denoiser_swap(S, sweeps, train, (0.5, 2.0), seed=0, device="cpu", cache=NoCache())
+    rows = {(r["name"], r["direction"]): r for r in swap.rows}
+    for d in ("memorizer runs", "generalizer runs"):
+        assert rows["paper's medium", d]["steps"] == list(range(6, 14))
+        assert rows["paper's medium", d]["window"] == pytest.approx([0.140, 8.401], abs=1e-3)
+        assert rows["paper's small", d]["flip"] == 1.0
+        assert rows["paper's medium", d]["flip"] == 0.0 and rows["paper's large", d]["flip"] == 0.0
+    assert len(swap.rows) == 2 * (3 + 3 + 18)
 
 
 def test_swap_without_a_zone_keeps_the_single_steps_and_says_why():
@@ -59,7 +79,8 @@ def test_swap_without_a_zone_keeps_the_single_steps_and_says_why():
                             {}, np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), None)
     S = CHAPTERS["three_regimes"]["tiny"]
     swap = denoiser_swap(S, sweeps, train, (np.nan, np.nan), seed=0, device="cpu", cache=NoCache())
-    assert "no danger zone" in swap.reason and {r["name"] for r in swap.rows} == {f"step {i}" for i in range(18)}
+    assert "no danger zone" in swap.reason and {r["name"] for r in swap.rows} == {f"step {i}" for i in range(18)} | {
+        "paper's small", "paper's medium", "paper's large"}
     assert all(r["flip"] is None for r in swap.rows), "two models that copy alike have no flip to measure"
 
 

@@ -286,13 +286,18 @@ def densest_windows(sigmas, rate, inside) -> tuple[tuple, Optional[tuple]]:
     return band(max(shares, key=shares.get)), (band(max(outside, key=shares.get)) if outside else None)
 
 
+PAPER_WINDOWS = {"paper's small": range(14, 18), "paper's medium": range(6, 14), "paper's large": range(0, 6)}
+# Dodson et al.'s CIFAR-10 windows on the 18-step EDM grid (Table 1, Fig. 10): medium = steps 6..13, sigma 8.4..0.14
+
+
 def denoiser_swap(settings, sweeps: DenoiserSweeps, small: Tensor, zone: tuple, *, seed, device,
                   cache) -> DenoiserSwap:
     """Euler sampling on the EDM grid (:func:`edm_sigmas`, ``swap_steps`` levels + 0) with the memorizing model
     (EDM on ``n_small`` images) or the generalizing one (EDM on all), one window of steps handed to the other.
 
     Windows: below the danger zone (small), inside it (medium), above it (large), and each single step; step i
-    belongs to a window when sigma_i does. A generation copies when d_1 < d_2 / 3 against the ``n_small`` images;
+    belongs to a window when sigma_i does. On the paper's 18-step grid, the paper's CIFAR-10 windows by step
+    index too (:data:`PAPER_WINDOWS`): the same steps, whatever the zone of this run's data. A generation copies when d_1 < d_2 / 3 against the ``n_small`` images;
     the standard error is binomial over ``swap_n`` generations. Every run starts from the same noise, and a run
     that swaps from step k on starts from the unswapped run's state at step k.
     """
@@ -311,6 +316,8 @@ def denoiser_swap(settings, sweeps: DenoiserSweeps, small: Tensor, zone: tuple, 
                   f"[{lo:.3g}, {hi:.3g}]") if empty else None
     else:
         reason = "there is no danger zone to take the small, medium and large windows from"
+    if S.swap_steps == 18:
+        windows |= {name: np.isin(np.arange(len(steps)), idx) for name, idx in PAPER_WINDOWS.items()}
 
     def compute():
         g = torch.Generator().manual_seed(int(seed) + 2)
@@ -329,7 +336,7 @@ def denoiser_swap(settings, sweeps: DenoiserSweeps, small: Tensor, zone: tuple, 
                              "window": [float(steps[mask].min()), float(steps[mask].max())], **_copy_rate(out, small)})
         return {"alone": alone, "rows": rows}
 
-    got = cache.get("swap", dict(asdict(S), seed=seed), compute, inputs={"memorizer": mem, "generalizer": gen,
+    got = cache.get("swap", dict(asdict(S), seed=seed, windows={k: v.tolist() for k, v in windows.items()}), compute, inputs={"memorizer": mem, "generalizer": gen,
                                                                          "train": small})
     rows = [r | _flip(r, got["alone"]) for r in got["rows"]]
     table = pd.DataFrame([{"direction": r["direction"], "window": r["name"], "sigma low": r["window"][0],
