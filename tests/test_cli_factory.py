@@ -58,9 +58,7 @@ def not_a_model():
 
 
 def sd(device="cpu"):
-    model = mempkg.load_stable_diffusion(SD_FOLDER, device=device)
-    model.image_size = model.data_shape[-1] * 2 ** (len(model.vae.config.block_out_channels) - 1)
-    return model
+    return mempkg.load_stable_diffusion(SD_FOLDER, device=device)    # its side: data_shape x vae_scale
 '''
 
 

@@ -151,3 +151,18 @@ def test_a_good_factory_returns_its_score_model_keyed_by_its_weights(factories):
 def test_a_text_conditional_model_is_recognised(factories):
     model = load_factory_model(f"{factories}:text", needs=TEXT_CONDITIONAL + ("data_shape",))
     assert is_text_conditional(model)
+
+
+def test_the_image_side_is_read_from_the_model():
+    from types import SimpleNamespace
+
+    from mempkg.models.factory import image_side
+
+    def enc(*a):
+        return None
+    assert image_side(SimpleNamespace(data_shape=(3, 32, 32))) == 32
+    assert image_side(SimpleNamespace(data_shape=(3, 32, 32), image_size=64)) == 64
+    latent = SimpleNamespace(data_shape=(4, 8, 8), vae_scale=8, encode_images=enc, encode_prompts=enc)
+    assert image_side(latent) == 64
+    assert image_side(SimpleNamespace(data_shape=(4, 8, 8), encode_images=enc, encode_prompts=enc)) is None
+    assert image_side(SimpleNamespace()) is None

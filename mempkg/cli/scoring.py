@@ -25,7 +25,7 @@ from ..estimators.complexity import png_size
 from ..estimators.guidance import cfg_norm
 from ..estimators.lid import flipd
 from ..estimators.volume import volume_growth
-from ..models.factory import FactoryError, is_text_conditional, load_factory_model
+from ..models.factory import FactoryError, image_side, is_text_conditional, load_factory_model
 from ..models.pretrained import (
     ModelInfo,
     inspect_model,
@@ -205,10 +205,10 @@ def prepare_factory(args, job: Job) -> Job:
     check_conditioning(args, job, f"--model-factory {args.model_factory} returned a model without "
                                   "encode_images and encode_prompts (not text-conditional)")
     if job.text_conditional:
-        side = job.size or getattr(model, "image_size", None)
+        side = job.size or image_side(model)
         if side is None:
             raise UserError(f"--model-factory {args.model_factory}: a text-conditional model needs --image-size (or an "
-                            "image_size attribute, its images' pixel side).")
+                            "image_size or vae_scale attribute: its images' pixel side, or pixels per latent cell).")
         job.size = int(side)
     else:
         C, H, W = model.data_shape

@@ -27,11 +27,12 @@ import inspect
 import re
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 from ..core.protocol import check_score_model
 
-__all__ = ["FactoryError", "TEXT_CONDITIONAL", "factory_function", "is_text_conditional", "load_factory_model"]
+__all__ = ["FactoryError", "TEXT_CONDITIONAL", "factory_function", "image_side", "is_text_conditional",
+           "load_factory_model"]
 
 
 TEXT_CONDITIONAL = ("encode_images", "encode_prompts")    # what a latent, text-conditional model adds
@@ -48,6 +49,22 @@ class FactoryError(ValueError):
 def is_text_conditional(model) -> bool:
     """Whether ``model`` is a latent, text-conditional score model (it encodes images and prompts)."""
     return all(callable(getattr(model, a, None)) for a in TEXT_CONDITIONAL)
+
+
+def image_side(model) -> Optional[int]:
+    """The pixel side of the square images ``model`` reads: ``model.image_size`` when set; else, for a latent
+    model, its latent side times the pixels one latent cell covers (``data_shape[-1] * vae_scale``, as
+    :class:`~mempkg.models.stable_diffusion.StableDiffusion` has); for a pixel model ``data_shape[-1]``; None
+    when none of these is known."""
+    side = getattr(model, "image_size", None)
+    shape = getattr(model, "data_shape", None)
+    if side is None and shape is not None:
+        if is_text_conditional(model):
+            scale = getattr(model, "vae_scale", None)
+            side = None if scale is None else int(shape[-1]) * int(scale)
+        else:
+            side = int(shape[-1])
+    return None if side is None else int(side)
 
 
 def factory_function(spec: str) -> Callable:

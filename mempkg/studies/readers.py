@@ -24,7 +24,7 @@ from ..core.digests import content_digest
 from ..core.protocol import modules_of
 from ..data.captioned import EvalSet
 from ..data.images import IMAGE_SUFFIXES, ImageSet, OverfitSubset, load_image_folder, overfit_subset_of
-from ..models.factory import TEXT_CONDITIONAL, is_text_conditional, load_factory_model
+from ..models.factory import TEXT_CONDITIONAL, image_side, is_text_conditional, load_factory_model
 from ..models.pretrained import ModelInfo, load_pretrained
 
 __all__ = ["ReaderInputs", "STABLE_DIFFUSION_INTERFACE", "describe_model", "reader_captioned_sets",
@@ -114,9 +114,7 @@ def reader_text_model(model_factory: str, device: str = "auto", chapter: str = "
                          f"model_factory {model_factory!r} returned lacks {missing}: return a StableDiffusion built "
                          "from your pipeline's components (mempkg.load_stable_diffusion(folder), or "
                          "StableDiffusion(unet, vae, text_encoder, tokenizer, scheduler)).")
-    side = getattr(net, "image_size", None)
-    if side is None and getattr(net, "vae_scale", None) is not None:
-        side = int(net.data_shape[-1]) * int(net.vae_scale)
+    side = image_side(net)
     if side is None:
         raise ValueError(f"{chapter} resizes the reader's images to the side the model reads: the model "
                          f"model_factory {model_factory!r} returned has neither image_size nor vae_scale; set "
