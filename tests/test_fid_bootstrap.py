@@ -141,3 +141,16 @@ def test_inception_fid_matches_torchmetrics_compute():
     fid.update((real + 1) / 2, real=True)
     fid.update((fake + 1) / 2, real=False)
     assert quality.inception_fid(real, fake) == pytest.approx(float(fid.compute()), rel=1e-3)
+
+
+def test_the_full_profile_checks_inception_before_loading_or_training(monkeypatch):
+    """Chapter 03 under `full` without torchmetrics stops first, naming the install command: no data loaded,
+    nothing trained."""
+    import sys
+
+    def never(*a, **k):
+        raise AssertionError("loaded data before checking the imports")
+    monkeypatch.setattr(three_regimes, "load_images", never)
+    monkeypatch.setitem(sys.modules, "torchmetrics.image.fid", None)
+    with pytest.raises(ImportError, match=r"mempkg\[full\]"):
+        three_regimes.run(CHAPTERS["three_regimes"]["full"], seed=0, device="cpu", cache=None)

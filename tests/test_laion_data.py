@@ -195,7 +195,7 @@ def test_laion_hub_sample_is_stored_and_reused(tmp_path, monkeypatch):
 
 def test_hub_loaders_need_datasets_and_say_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)           # import datasets -> ImportError
-    with pytest.raises(ImportError, match="pip install datasets"):
+    with pytest.raises(ImportError, match=r"pip install 'mempkg\[full\]' \(in this repository: make venv PROFILE=full"):
         load_laion_aesthetics(cache_dir=tmp_path)
     with pytest.raises(ImportError, match="pip install datasets"):
         load_tuxemon(cache_dir=tmp_path)

@@ -123,6 +123,9 @@ def test_check_inception_fails_early_and_says_what_to_do(monkeypatch):
         check_inception()
     fid.FrechetInceptionDistance = lambda feature: object()
     check_inception()                                   # weights present: no error
+    monkeypatch.setitem(sys.modules, "torchmetrics.image.fid", None)            # torchmetrics not installed
+    with pytest.raises(ImportError, match=r"pip install 'mempkg\[full\]' \(in this repository: make venv PROFILE=full"):
+        check_inception()
 
 
 def _fd_sqrtm(a, b):

@@ -201,17 +201,18 @@ def _hub_file(repo_id: str, filename: str, *, download: bool, cache_dir, what: s
             "check the connection (and that HF_HUB_OFFLINE is unset), or pass path= to a local copy.") from e
 
 
-def _import_datasets(what: str):
+def import_datasets(what: str):
+    """Hugging Face ``datasets``, or a plain error naming the install command: ``what`` needs it."""
     try:
         import datasets  # optional (extra 'full'): hub data sets
     except ImportError as e:
-        raise ImportError(f"{what} needs the `datasets` package: pip install datasets (or pip install "
-                          "'mempkg[full]'), or pass path= to a local copy.") from e
+        raise ImportError(f"{what} needs the `datasets` package: pip install 'mempkg[full]' (in this repository: "
+                          "make venv PROFILE=full), or pip install datasets; or pass path= to a local copy.") from e
     return datasets
 
 
 def _load_hf_dataset(name: str, split: str, what: str, cache_dir=None):
-    datasets = _import_datasets(what)
+    datasets = import_datasets(what)
     try:
         return datasets.load_dataset(name, split=split, cache_dir=None if cache_dir is None else str(cache_dir))
     except (OSError, ValueError) as e:      # offline: ConnectionError; gone or gated: DatasetNotFoundError

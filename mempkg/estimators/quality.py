@@ -198,8 +198,9 @@ def _inception_metric():
     try:
         from torchmetrics.image.fid import FrechetInceptionDistance  # optional (extra 'full'): Inception FID
     except ImportError as e:
-        raise ImportError("Inception FID needs torchmetrics with its image extra: pip install 'torchmetrics[image]' "
-                          "(or set fd_features='classifier').") from e
+        raise ImportError("Inception FID needs torchmetrics with its image extra: pip install 'mempkg[full]' (in "
+                          "this repository: make venv PROFILE=full), or pip install 'torchmetrics[image]'; or set "
+                          "fd_features='classifier'.") from e
     try:
         return FrechetInceptionDistance(feature=2048)
     except Exception as e:  # noqa: BLE001 -- any failure to build it means FID cannot run here
