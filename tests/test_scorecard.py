@@ -32,6 +32,17 @@ from mempkg.book.scorecard import (
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+def swap_rows(flip, paper=None) -> list[dict]:
+    """Summary rows of the swap: the zone's windows with ``flip(window)``, the paper's with ``paper(window)``
+    (default: the same flips)."""
+    paper = paper or flip
+    return [{"name": prefix + w, "direction": d, "window": [0.1, 1.0], "copy_rate": 0.5, "n": 256,
+             "copy_rate_se": 0.03, "flip": f(w), "flip_se": 0.05}
+            for prefix, f in (("", flip), ("paper's ", paper)) for w in ("small", "medium", "large")
+            for d in ("memorizer runs", "generalizer runs")]
+
+
 GOOD = {
     "01_von_mises": {"flipd_isolated": 0.01, "flipd_median_others": 0.97, "t0": 0.07, "seed": 0,
                      "flipd_isolated_by_seed": [0.01, -0.2, 0.3], "flipd_median_others_by_seed": [0.97, 0.9, 0.95],
@@ -57,13 +68,11 @@ GOOD = {
                          "fd_diff_se_baseline": 1.0, "fd_diff_se_dummy": 1.0,
                          "best_gap_band": [0.4, 0.8], "gap_low": 0.4, "gap_high": 0.8,
                          "max_share_outside_zone": 0.2, "densest_band_outside_zone": [2.0, 5.0, 0.2],
-                         "swap_windows": True, "swap_models": {"memorizer": "EDM-128", "generalizer": "EDM-1000"},
+                         "swap_windows": True, "swap_paper_windows": True,
+                         "swap_models": {"memorizer": "EDM-128", "generalizer": "EDM-1000"},
                          "swap_alone": {"memorizer runs": {"copy_rate": 0.9, "copy_rate_se": 0.02, "n": 256},
                                         "generalizer runs": {"copy_rate": 0.05, "copy_rate_se": 0.01, "n": 256}},
-                         "swap": [{"name": w, "direction": d, "window": [0.1, 1.0], "copy_rate": 0.5, "n": 256,
-                                   "copy_rate_se": 0.03, "flip": 0.9 if w == "medium" else 0.1, "flip_se": 0.05}
-                                  for w in ("small", "medium", "large")
-                                  for d in ("memorizer runs", "generalizer runs")]},
+                         "swap": swap_rows(lambda w: 0.9 if w == "medium" else 0.1)},
     "04_laion_verbatims": {"model": "stable_diffusion", "auroc_flipd_cond": 0.99, "auroc_flipd_uncond": 0.97,
                            "auroc_cfg_norm": 0.96, "auroc_cfg_norm_generation": 0.98, "auroc_png": 0.7,
                            "auroc_se_flipd_cond": 0.004, "auroc_se_flipd_uncond": 0.005, "auroc_se_cfg_norm": 0.005,
@@ -98,10 +107,10 @@ FAILS = {
     "memorized_grow_more": ("02_cifar10_overfit", {"p_memorized_vs_other": 0.02}, NOT_SHOWN),
     "one_axis_one_step": ("02_cifar10_overfit", {"p_one_axis_one_step_memorized": 0.3}, NOT_SHOWN),  # one pair only
     "memorization_in_danger_zone": ("03_three_regimes", {"memorization_share_in_zone": 0.15}, NOT_SHOWN),  # < 2 s.e.
-    "swap_medium_only": ("03_three_regimes", {"swap": [  # the large window flips too, as a rule by position would not
-        {"name": w, "direction": d, "window": [0.1, 1.0], "copy_rate": 0.5, "n": 256, "copy_rate_se": 0.03,
-         "flip": 0.1 if w == "small" else 0.9, "flip_se": 0.05}
-        for w in ("small", "medium", "large") for d in ("memorizer runs", "generalizer runs")]}, CONTRADICTED),
+    "swap_medium_only": ("03_three_regimes", {"swap": swap_rows(  # the large window flips too: a rule by position
+        lambda w: 0.1 if w == "small" else 0.9, paper=lambda w: 0.9 if w == "medium" else 0.1)}, CONTRADICTED),
+    "swap_medium_only_paper_windows": ("03_three_regimes", {"swap": swap_rows(   # the paper's medium flips halfway
+        lambda w: 0.9 if w == "medium" else 0.1, paper=lambda w: 0.5 if w == "medium" else 0.1)}, NOT_SHOWN),
     "mse_gap_medium": ("03_three_regimes", {"mse_gap_se_by_sigma": [0.001, 0.002, 0.03, 0.001]}, NOT_SHOWN),
     "memorization_peak_medium": ("03_three_regimes", {"mem_rate_by_sigma": [0.2, 0.2, 0.05, 0.0]}, CONTRADICTED),
     "gap_lowest_memorization": ("03_three_regimes", {"mem_rate_dummy": 0.04}, NOT_SHOWN),   # lower, within 2 s.e.

@@ -283,15 +283,33 @@ def _flip_of(window: str, direction: str, key: str = "flip") -> Of:
     return lambda s: math.nan if _swap_row(s, window, direction)[key] is None else _swap_row(s, window, direction)[key]
 
 
-def _swap_ours(s: dict) -> str:
-    alone = s["swap_alone"]
-    medium = [_swap_row(s, "medium", d) for d in ("memorizer runs", "generalizer runs")]
-    return (f"alone: {s['swap_models']['memorizer']} copies {fmt_pct(alone['memorizer runs']['copy_rate'])}, "
-            f"{s['swap_models']['generalizer']} {fmt_pct(alone['generalizer runs']['copy_rate'])}; medium window "
-            f"[{fmt(medium[0]['window'][0])}, {fmt(medium[0]['window'][1])}] swapped: "
-            f"{fmt_pct(medium[0]['copy_rate'])} and {fmt_pct(medium[1]['copy_rate'])}; "
-            + ", ".join(f"{w}: {fmt_pct(_swap_row(s, w, 'memorizer runs')['copy_rate'])} and "
-                        f"{fmt_pct(_swap_row(s, w, 'generalizer runs')['copy_rate'])}" for w in ("small", "large")))
+def _swap_ours(prefix: str = "") -> Callable[[dict], str]:
+    """Our numbers of the swap over the windows ``prefix + small/medium/large``."""
+    def ours(s: dict) -> str:
+        alone = s["swap_alone"]
+        medium = [_swap_row(s, prefix + "medium", d) for d in ("memorizer runs", "generalizer runs")]
+        return (f"alone: {s['swap_models']['memorizer']} copies {fmt_pct(alone['memorizer runs']['copy_rate'])}, "
+                f"{s['swap_models']['generalizer']} {fmt_pct(alone['generalizer runs']['copy_rate'])}; medium window "
+                f"[{fmt(medium[0]['window'][0])}, {fmt(medium[0]['window'][1])}] swapped: "
+                f"{fmt_pct(medium[0]['copy_rate'])} and {fmt_pct(medium[1]['copy_rate'])}; "
+                + ", ".join(f"{w}: {fmt_pct(_swap_row(s, prefix + w, 'memorizer runs')['copy_rate'])} and "
+                            f"{fmt_pct(_swap_row(s, prefix + w, 'generalizer runs')['copy_rate'])}"
+                            for w in ("small", "large")))
+    return ours
+
+
+def swap_criteria(prefix: str = "") -> tuple[Criterion, ...]:
+    """The flip f above 1/2 for the medium window and below 1/2 for the small and large ones, both directions,
+    each by two standard errors, over the windows ``prefix + small/medium/large``."""
+    return tuple(Criterion(f"flip toward the donor, {prefix}{w} window, {d}", _flip_of(prefix + w, d),
+                           ">" if w == "medium" else "<", 0.5, se=_flip_of(prefix + w, d, "flip_se"), n_se=2)
+                 for w in ("small", "medium", "large") for d in ("memorizer runs", "generalizer runs"))
+
+
+SWAP_RULE = ("with f = (swapped rate - base's own) / (donor's own - base's own), the share of the way the copy rate "
+             "moves toward the donor's: f above 1/2 for the medium window in both directions and below 1/2 for the "
+             "small and large windows in both, each by two standard errors (binomial over generations, the two models' "
+             "own rates' included)")
 
 
 OTHER_DETECTORS = {"flipd_cond": "conditional FLIPD", "flipd_uncond": "unconditional FLIPD",
@@ -388,14 +406,15 @@ CLAIMS: tuple[Claim, ...] = (
           "handing the medium-noise steps to the other model flips whether generations copy; the small- and "
           "large-noise steps do not",
           "only the medium window flips the outcome, \"between 92.2% and 0%\" (Table 1, Fig. 10; CIFAR-10)",
-          "03_three_regimes", ("swap", "swap_windows"), _swap_ours,
-          tuple(Criterion(f"flip toward the donor, {w} window, {d}", _flip_of(w, d), ">" if w == "medium" else "<",
-                          0.5, se=_flip_of(w, d, "flip_se"), n_se=2)
-                for w in ("small", "medium", "large") for d in ("memorizer runs", "generalizer runs")),
-          "with f = (swapped rate - base's own) / (donor's own - base's own), the share of the way the copy rate moves "
-          "toward the donor's: f above 1/2 for the medium window in both directions and below 1/2 for the small and "
-          "large windows in both, each by two standard errors (binomial over generations, the two models' own rates' "
-          "included)"),
+          "03_three_regimes", ("swap", "swap_windows"), _swap_ours(), swap_criteria(),
+          SWAP_RULE + "; the windows lie below, inside and above this run's danger zone"),
+    Claim("swap_medium_only_paper_windows", "dodson2026calm",
+          "the same, on the paper's own windows: the medium-noise steps flip whether generations copy",
+          "only the medium window (steps 6 to 13 of the 18-step grid, sigma 0.14 to 8.4) flips the outcome "
+          "(Table 1, Fig. 10; CIFAR-10)",
+          "03_three_regimes", ("swap", "swap_paper_windows"), _swap_ours("paper's "), swap_criteria("paper's "),
+          SWAP_RULE + "; the windows are the paper's steps of the same grid (small 14 to 17, medium 6 to 13, large "
+          "0 to 5), whatever this run's danger zone"),
     Claim("mse_gap_medium", "dodson2026calm", "the train/test denoising-error gap opens at medium noise only",
           "gap at medium sigma, none at either end (Fig. 1)", "03_three_regimes",
           ("mse_gap_by_sigma", "mse_gap_se_by_sigma"),

@@ -557,6 +557,7 @@ def summarize(settings, sigmas, sweeps: DenoiserSweeps, zone: DangerZone, swap: 
         "swap_alone": swap.alone,
         "swap_models": swap.names,
         "swap_windows": None if swap.reason else True,
+        "swap_paper_windows": True if any(r["name"] in PAPER_WINDOWS for r in swap.rows) else None,
         "seeds_per_arm": len(g.seeds),
         "gap_seeds": g.seeds,
         "fd_kind": S.fd_features,
@@ -582,6 +583,9 @@ def summarize(settings, sigmas, sweeps: DenoiserSweeps, zone: DangerZone, swap: 
             summary[f"fd_diff_se_{role}"] = g.fd_diff_se[name]
     if swap.reason:
         summary["swap_windows_reason"] = swap.reason
+    if summary["swap_paper_windows"] is None:
+        summary["swap_paper_windows_reason"] = (f"the paper's windows are steps of its 18-step grid; this run's swap "
+                                                f"uses {S.swap_steps} steps")
     if reason:
         summary.update({f"{k}_reason": reason for k in ("memorization_share_in_zone", "memorization_share_in_zone_se",
                                                         "zone_share_of_grid")})
