@@ -4,7 +4,7 @@
 #   tools/gpu_rehearsal.sh [DIR]    DIR (default build/gpu-rehearsal) holds venv/ (made here, reused while the
 #                                   versions below stay), wheels/ (make gpu-wheels GPU_WHEELS=DIR/wheels fills it),
 #                                   out/ (the records) and torch-home/ (TORCH_HOME: this machine's cache is not touched)
-#   REHEARSAL_PYTHON=python3.12     the environment's interpreter: the GPU image's Python is 3.12
+#   REHEARSAL_PYTHON=python3.12     the environment's interpreter (default: python3.12 on the PATH, else pyenv's 3.12): the GPU image's Python is 3.12
 #
 # Two calls, as on a 15-minute lease: every stage with the chapters under tiny (about 5 minutes here), then the second
 # call's `--chapters-profile quick --stages install,chapters` with a budget of 300 s, which on a CPU fits the first
@@ -13,7 +13,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-build/gpu-rehearsal}
-PY=${REHEARSAL_PYTHON:-python3.12}
+PY=${REHEARSAL_PYTHON:-}
+if [[ -z $PY ]]; then    # python3.12 on the PATH, else pyenv's (its shim fails when 3.12 is not the selected version)
+  for p in python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12; do
+    if "$p" -V > /dev/null 2>&1; then PY=$p; break; fi
+  done
+  PY=${PY:-python3.12}
+fi
 # the GPU image ('cuda', pip list read 2026-11): Python 3.12.3 and these versions. Its torch is 2.11.0+cu130; PyPI's
 # torch 2.11.0 is the same release built for CUDA 13.0 (PyPI has no CPU build for Linux), and runs on a CPU
 PINNED=(torch==2.11.0 torchvision==0.26.0 torchmetrics==1.9.0 transformers==5.17.0 tokenizers==0.23.2 numpy==2.5.2
