@@ -151,6 +151,12 @@ resuming:
   equals an uninterrupted run's (up to float rounding where batches were formed differently).
   Other settings (or other captions) with the same --out are refused; --overwrite starts afresh.
 
+several processes:
+  Under torchrun (or accelerate launch --multi_gpu) each process scores every N-th image of the sorted
+  list on its own GPU into <out>.part-<rank>-of-<N>, resumable like --out, and rank 0 merges the parts
+  into --out when all are done (mempkg.cli.distributed):
+    torchrun --standalone --nproc-per-node 8 -m mempkg score --model ... --images ... --out scores.csv
+
 exit codes: 0 success, 1 a problem with the inputs or the run, 2 a usage error, 130 interrupted.
 
 examples:

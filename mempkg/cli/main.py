@@ -20,6 +20,9 @@ memorization score.
   ends the table is rewritten once, atomically, sorted by file name, and the run's resolved options
   go to ``<out>.json`` beside it.
 
+Under ``torchrun`` or ``accelerate launch`` the run is split across the processes
+(:mod:`mempkg.cli.distributed`): each scores its shard into a part file, and rank 0 merges them into ``--out``.
+
 Exit codes: 0 success, 1 a problem with the inputs or the run (one plain message; ``--debug`` shows the
 traceback), 2 a usage error (argparse), 130 interrupted.
 """
