@@ -165,6 +165,7 @@ examples:
   python -m mempkg score --model ./my_ddpm --images train/ --metric volume --out vol.csv
   python -m mempkg score --model ./my_ddpm --images train/ --metric volume --paper-settings --out vol_paper.csv
   python -m mempkg score --model ./sd_folder --images laion/ --metric cfgnorm --captions captions.csv --out cfg.csv
+  python -m mempkg score --model-factory my_models:edm_cifar --images train/ --metric flipd --t0 0.05 --out f.csv
   python -m mempkg score --images laion/ --metric png --image-size 512 --out png.csv
 """
 
