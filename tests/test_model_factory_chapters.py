@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 import torch
-from test_reader_model import image_folder
+from reader_helpers import captioned_folders, image_folder
 from tiny_models import save_tiny_ddpm, save_tiny_sd
 
 from mempkg.book import profiles
@@ -75,12 +75,7 @@ def reader(tmp_path_factory):
     DDPM pipeline, and a module of factories on the Python path."""
     root = tmp_path_factory.mktemp("factory_reader")
     train, heldout = image_folder(root / "train", 8, 0), image_folder(root / "heldout", 8, 1)
-    mem, non = image_folder(root / "mem", 3, 2, size=20), image_folder(root / "non", 3, 3, size=20)
-    for i, f in enumerate(sorted(non.iterdir())):
-        f.rename(non / f"non_{i}.png")
-    rows = [f"{f.name},a cat number {i}" for i, f in enumerate(sorted(mem.iterdir()))]
-    rows += [f"{f.name},a dog {i}" for i, f in enumerate(sorted(non.iterdir()))]
-    (root / "captions.csv").write_text("file,caption\n" + "\n".join(rows) + "\n")
+    mem, non, _ = captioned_folders(root, 3, 20, "a cat number {i}", "a dog {i}")
     name = f"reader_models_{next(NAMES)}"
     (root / f"{name}.py").write_text(textwrap.dedent(FACTORIES).format(train=str(train),
                                                                        sd=str(save_tiny_sd(root / "sd_root"))))

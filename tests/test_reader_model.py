@@ -6,20 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
+from reader_helpers import captioned_folders, image_folder
 from tiny_models import save_tiny_ddpm
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def image_folder(folder: Path, n: int, seed: int, size: int = 12) -> Path:
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -114,15 +106,10 @@ def test_chapter_04_runs_on_a_saved_sd_pipeline(tmp_path, monkeypatch):
     """Chapter 04 runs on a saved Stable Diffusion pipeline with image folders and captions."""
     from tiny_models import save_tiny_sd
     sd = save_tiny_sd(tmp_path / "sd_root")
-    mem, non = image_folder(tmp_path / "mem", 4, 2, size=40), image_folder(tmp_path / "non", 4, 3, size=40)
-    for i, f in enumerate(sorted(non.iterdir())):
-        f.rename(non / f"non_{i}.png")
-    rows = [f"{f.name},a photo number {i} of {f.parent.name}" for i, f in enumerate(sorted(mem.iterdir()))]
-    rows += [f"{f.name},a picture {i}" for i, f in enumerate(sorted(non.iterdir()))]
-    (tmp_path / "captions.csv").write_text("file,caption\n" + "\n".join(rows) + "\n")
+    mem, non, captions = captioned_folders(tmp_path, 4, 40, "a photo number {i} of {f.parent.name}", "a picture {i}")
     monkeypatch.setenv("MEMPKG_RESULTS", str(tmp_path / "results"))
     nb = run_chapter("04_laion_verbatims", tmp_path / "04.ipynb", model=str(sd), memorized_images=str(mem),
-                     nonmemorized_images=str(non), captions=str(tmp_path / "captions.csv"))
+                     nonmemorized_images=str(non), captions=str(captions))
     summary = json.loads((tmp_path / "results" / "tiny" / "04_laion_verbatims" / "summary.json").read_text())
     assert summary["model"] == "reader" and summary["model_description"]["source"] == str(sd)
     assert summary["model_description"]["class"] == "StableDiffusion"
