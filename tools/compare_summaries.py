@@ -4,8 +4,8 @@
 
 BEFORE and AFTER are result roots (``$MEMPKG_RESULTS``, holding ``<profile>/<notebook>/summary.json``).
 A refactoring that should not change the numbers passes when every difference is a wall-clock
-measurement (keys naming seconds, costs, speed-ups, the measuring time, or the Pareto front built
-from costs); the exit status is 1 when any other number, string or key differs.
+measurement (keys naming seconds, costs, speed-ups, the measuring time, or the Pareto front and the cheapest
+lens built from costs); the exit status is 1 when any other number, string or key differs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 # Keys whose values come from a clock, not from the experiment: they differ between any two runs.
 TIMING = re.compile(r"(seconds|_cost_|cost_forward|_per_limit|_per_forward|per_axis_step|per_distance|per_sigma|"
-                    r"speedup|cost_exponent|cost_growth|measured_at|pareto_front|machine)")
+                    r"speedup|cost_exponent|cost_growth|measured_at|pareto_front|cheapest_as_good|machine)")
 
 
 def differences(a, b, key: str = ""):
